@@ -1,0 +1,50 @@
+// Adam with bias correction over one flat parameter buffer, the update of
+// torch.optim.Adam (weight_decay adds wd · θ to the gradient):
+//   m ← β1 m + (1 - β1) g
+//   v ← β2 v + (1 - β2) g²
+//   θ ← θ - (lr / (1 - β1^t)) · m / (sqrt(v) / sqrt(1 - β2^t) + eps)
+// The step number t lives on the GPU (counters[step_slot]), so a recorded
+// training step needs no upload: `tick` advances it once per step.
+const WG: u32 = 256u;
+
+struct Params {
+    n: u32,
+    step_slot: u32,
+    lr: f32,
+    beta1: f32,
+    beta2: f32,
+    eps: f32,
+    weight_decay: f32,
+    _pad: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read_write> param: array<f32>;
+@group(0) @binding(2) var<storage, read> grad: array<f32>;
+@group(0) @binding(3) var<storage, read_write> m1: array<f32>;
+@group(0) @binding(4) var<storage, read_write> m2: array<f32>;
+@group(0) @binding(5) var<storage, read> counters: array<u32>;
+@group(0) @binding(6) var<storage, read_write> counters_rw: array<u32>;
+
+@compute @workgroup_size(WG)
+fn step(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let i = (wg.y * nwg.x + wg.x) * WG + lid;
+    if i >= p.n {
+        return;
+    }
+    let t = f32(max(counters[p.step_slot], 1u));
+    let g = grad[i] + p.weight_decay * param[i];
+    let m = p.beta1 * m1[i] + (1.0 - p.beta1) * g;
+    let v = p.beta2 * m2[i] + (1.0 - p.beta2) * g * g;
+    m1[i] = m;
+    m2[i] = v;
+    let bc1 = 1.0 - pow(p.beta1, t);
+    let bc2 = 1.0 - pow(p.beta2, t);
+    param[i] -= (p.lr / bc1) * m / (sqrt(v) / sqrt(bc2) + p.eps);
+}
+
+// counters_rw[step_slot] += 1, by one invocation.
+@compute @workgroup_size(1)
+fn tick() {
+    counters_rw[p.step_slot] += 1u;
+}

@@ -1,0 +1,87 @@
+// GAN losses on a vector of n logits with one target label, fused: a single
+// workgroup writes d(mean loss)/d(logit) for every element and, through a
+// fixed reduction tree, the mean loss and the mean of sigmoid(logit) (D(x)).
+//
+//   KIND 0, BCE with logits, label y in [0, 1] (smoothed labels welcome):
+//     l = max(x, 0) - x·y + log(1 + exp(-|x|))   (never overflows)
+//     dl/dx = sigmoid(x) - y
+//   KIND 1, least squares (LSGAN):  l = ½ (x - y)²,  dl/dx = x - y
+//   KIND 2, hinge (discriminator):  y ≥ ½: l = max(0, 1 - x); else max(0, 1 + x)
+//   KIND 3, linear (hinge generator, WGAN): y ≥ ½: l = -x; else l = x
+//
+// dlogits[i] = grad_scale · dl/dx(x_i) / n, so that it is the gradient of
+// grad_scale · mean(l). out[out_index] = mean(l), out[out_index + 1] =
+// mean(sigmoid(x)).
+const WG: u32 = 256u;
+const KIND: u32 = 0u;
+
+struct Params {
+    n: u32,
+    out_index: u32,
+    label: f32,
+    grad_scale: f32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> logits: array<f32>;
+@group(0) @binding(2) var<storage, read_write> dlogits: array<f32>;
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+
+var<workgroup> part_loss: array<f32, WG>;
+var<workgroup> part_prob: array<f32, WG>;
+
+fn sigmoid(v: f32) -> f32 {
+    let e = exp(-abs(v));
+    return select(e / (1.0 + e), 1.0 / (1.0 + e), v >= 0.0);
+}
+
+// (loss, dloss/dx) of one logit.
+fn loss_and_grad(v: f32, y: f32) -> vec2<f32> {
+    switch KIND {
+        case 1u: {
+            let d = v - y;
+            return vec2<f32>(0.5 * d * d, d);
+        }
+        case 2u: {
+            if y >= 0.5 {
+                return select(vec2<f32>(0.0, 0.0), vec2<f32>(1.0 - v, -1.0), v < 1.0);
+            }
+            return select(vec2<f32>(0.0, 0.0), vec2<f32>(1.0 + v, 1.0), v > -1.0);
+        }
+        case 3u: {
+            return select(vec2<f32>(v, 1.0), vec2<f32>(-v, -1.0), y >= 0.5);
+        }
+        default: {
+            let l = max(v, 0.0) - v * y + log(1.0 + exp(-abs(v)));
+            return vec2<f32>(l, sigmoid(v) - y);
+        }
+    }
+}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(local_invocation_index) lid: u32) {
+    let inv_n = 1.0 / f32(p.n);
+    var l = 0.0;
+    var pr = 0.0;
+    for (var i = lid; i < p.n; i += WG) {
+        let v = logits[i];
+        let lg = loss_and_grad(v, p.label);
+        l += lg.x;
+        pr += sigmoid(v);
+        dlogits[i] = p.grad_scale * lg.y * inv_n;
+    }
+    part_loss[lid] = l;
+    part_prob[lid] = pr;
+    workgroupBarrier();
+    for (var half = WG / 2u; half > 0u; half /= 2u) {
+        if lid < half {
+            part_loss[lid] += part_loss[lid + half];
+            part_prob[lid] += part_prob[lid + half];
+        }
+        workgroupBarrier();
+    }
+    if lid == 0u {
+        out[p.out_index] = part_loss[0] * inv_n;
+        out[p.out_index + 1u] = part_prob[0] * inv_n;
+    }
+}

@@ -1,0 +1,66 @@
+// Deterministic reductions: no atomics, a fixed order of additions.
+//
+// column_sum: out[c] = scale · Σ_r x[r, c] over a row-major [rows, cols]
+//   matrix (the bias gradient, with scale = 1; a column mean with 1/rows).
+//   A workgroup owns CW columns; its RL row lanes each add every RL-th row
+//   in order, then a fixed binary tree adds the RL partial sums.
+// total: out[out_index] = scale · Σ_i x[i] over a vector, in one workgroup:
+//   each of the WG lanes adds every WG-th element, then a fixed tree.
+const CW: u32 = 16u;
+const RL: u32 = 16u;
+const WG: u32 = 256u;
+
+struct Params {
+    rows: u32,
+    cols: u32,
+    scale: f32,
+    out_index: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+
+var<workgroup> partial: array<f32, 256>;
+
+@compute @workgroup_size(CW, RL, 1)
+fn column_sum(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let col = wg.x * CW + lid.x;
+    var s = 0.0;
+    if col < p.cols {
+        for (var r = lid.y; r < p.rows; r += RL) {
+            s += x[r * p.cols + col];
+        }
+    }
+    partial[lid.y * CW + lid.x] = s;
+    workgroupBarrier();
+    for (var half = RL / 2u; half > 0u; half /= 2u) {
+        if lid.y < half {
+            partial[lid.y * CW + lid.x] += partial[(lid.y + half) * CW + lid.x];
+        }
+        workgroupBarrier();
+    }
+    if lid.y == 0u && col < p.cols {
+        out[col] = p.scale * partial[lid.x];
+    }
+}
+
+@compute @workgroup_size(WG)
+fn total(@builtin(local_invocation_index) lid: u32) {
+    let n = p.rows * p.cols;
+    var s = 0.0;
+    for (var i = lid; i < n; i += WG) {
+        s += x[i];
+    }
+    partial[lid] = s;
+    workgroupBarrier();
+    for (var half = WG / 2u; half > 0u; half /= 2u) {
+        if lid < half {
+            partial[lid] += partial[lid + half];
+        }
+        workgroupBarrier();
+    }
+    if lid == 0u {
+        out[p.out_index] = p.scale * partial[0];
+    }
+}

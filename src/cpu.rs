@@ -1,0 +1,315 @@
+//! Plain CPU references of every kernel, in f64, written for clarity, not
+//! speed. Tests compare the GPU against these, and the finite-difference
+//! checks differentiate the forward functions here.
+
+use crate::ops::adam::Adam;
+use crate::ops::loss::LossKind;
+use crate::ops::matmul::{Activation, Form};
+
+/// op(A) · op(B) for a [`Form`]; A, B row-major as the shader stores them.
+pub fn matmul(form: Form, m: usize, n: usize, k: usize, a: &[f32], b: &[f32]) -> Vec<f64> {
+    let at = |i: usize, p: usize| match form {
+        Form::TN => a[p * m + i] as f64,
+        _ => a[i * k + p] as f64,
+    };
+    let bt = |p: usize, j: usize| match form {
+        Form::NT => b[j * k + p] as f64,
+        _ => b[p * n + j] as f64,
+    };
+    let mut c = vec![0.0; m * n];
+    for i in 0..m {
+        for j in 0..n {
+            c[i * n + j] = (0..k).map(|p| at(i, p) * bt(p, j)).sum();
+        }
+    }
+    c
+}
+
+pub fn activate(act: Activation, x: f64) -> f64 {
+    match act {
+        Activation::None => x,
+        Activation::LeakyRelu(s) => {
+            if x > 0.0 {
+                x
+            } else {
+                x * s as f64
+            }
+        }
+        Activation::Tanh => x.tanh(),
+        Activation::Sigmoid => 1.0 / (1.0 + (-x).exp()),
+    }
+}
+
+/// f'(x) expressed through y = f(x), as the backward kernels compute it.
+pub fn activation_grad_from_output(act: Activation, y: f64) -> f64 {
+    match act {
+        Activation::None => 1.0,
+        Activation::LeakyRelu(s) => {
+            if y > 0.0 {
+                1.0
+            } else {
+                s as f64
+            }
+        }
+        Activation::Tanh => 1.0 - y * y,
+        Activation::Sigmoid => y * (1.0 - y),
+    }
+}
+
+/// The matmul kernel's whole computation: act(op(A)·op(B) (+ C) (+ bias)).
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_fused(
+    form: Form,
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[f32],
+    b: &[f32],
+    bias: Option<&[f32]>,
+    c_old: Option<&[f32]>,
+    act: Activation,
+) -> Vec<f64> {
+    let mut c = matmul(form, m, n, k, a, b);
+    for i in 0..m {
+        for j in 0..n {
+            let v = &mut c[i * n + j];
+            if let Some(old) = c_old {
+                *v += old[i * n + j] as f64;
+            }
+            if let Some(bias) = bias {
+                *v += bias[j] as f64;
+            }
+            *v = activate(act, *v);
+        }
+    }
+    c
+}
+
+/// Σ over rows of a row-major [rows, cols] matrix, times scale.
+pub fn column_sum(rows: usize, cols: usize, scale: f64, x: &[f32]) -> Vec<f64> {
+    (0..cols)
+        .map(|c| scale * (0..rows).map(|r| x[r * cols + c] as f64).sum::<f64>())
+        .collect()
+}
+
+/// The outputs of a training-mode batch-norm forward pass.
+pub struct BatchNormTrain {
+    pub y: Vec<f64>,
+    pub mean: Vec<f64>,
+    pub inv_std: Vec<f64>,
+    pub running_mean: Vec<f64>,
+    pub running_var: Vec<f64>,
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn batchnorm_train(
+    rows: usize,
+    cols: usize,
+    eps: f64,
+    momentum: f64,
+    x: &[f32],
+    gamma: &[f32],
+    beta: &[f32],
+    running_mean: &[f32],
+    running_var: &[f32],
+) -> BatchNormTrain {
+    let n = rows as f64;
+    let mut out = BatchNormTrain {
+        y: vec![0.0; rows * cols],
+        mean: vec![0.0; cols],
+        inv_std: vec![0.0; cols],
+        running_mean: vec![0.0; cols],
+        running_var: vec![0.0; cols],
+    };
+    for c in 0..cols {
+        let col = || (0..rows).map(|r| x[r * cols + c] as f64);
+        let mean = col().sum::<f64>() / n;
+        let var = col().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n;
+        let inv_std = 1.0 / (var + eps).sqrt();
+        for r in 0..rows {
+            out.y[r * cols + c] = (x[r * cols + c] as f64 - mean) * inv_std * gamma[c] as f64 + beta[c] as f64;
+        }
+        out.mean[c] = mean;
+        out.inv_std[c] = inv_std;
+        out.running_mean[c] = (1.0 - momentum) * running_mean[c] as f64 + momentum * mean;
+        out.running_var[c] = (1.0 - momentum) * running_var[c] as f64 + momentum * var * n / (n - 1.0).max(1.0);
+    }
+    out
+}
+
+pub fn batchnorm_eval(
+    cols: usize,
+    eps: f64,
+    x: &[f32],
+    gamma: &[f32],
+    beta: &[f32],
+    running_mean: &[f32],
+    running_var: &[f32],
+) -> Vec<f64> {
+    x.iter()
+        .enumerate()
+        .map(|(i, &v)| {
+            let c = i % cols;
+            (v as f64 - running_mean[c] as f64) / (running_var[c] as f64 + eps).sqrt() * gamma[c] as f64
+                + beta[c] as f64
+        })
+        .collect()
+}
+
+/// (dx, dγ, dβ) of the training-mode forward pass, by the closed form.
+pub fn batchnorm_backward(
+    rows: usize,
+    cols: usize,
+    eps: f64,
+    x: &[f32],
+    gamma: &[f32],
+    dy: &[f32],
+) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    let n = rows as f64;
+    let mut dx = vec![0.0; rows * cols];
+    let mut dgamma = vec![0.0; cols];
+    let mut dbeta = vec![0.0; cols];
+    for c in 0..cols {
+        let mean = (0..rows).map(|r| x[r * cols + c] as f64).sum::<f64>() / n;
+        let var = (0..rows).map(|r| (x[r * cols + c] as f64 - mean).powi(2)).sum::<f64>() / n;
+        let inv_std = 1.0 / (var + eps).sqrt();
+        let xhat = |r: usize| (x[r * cols + c] as f64 - mean) * inv_std;
+        let db: f64 = (0..rows).map(|r| dy[r * cols + c] as f64).sum();
+        let dg: f64 = (0..rows).map(|r| dy[r * cols + c] as f64 * xhat(r)).sum();
+        for r in 0..rows {
+            dx[r * cols + c] = gamma[c] as f64 * inv_std / n * (n * dy[r * cols + c] as f64 - db - xhat(r) * dg);
+        }
+        dgamma[c] = dg;
+        dbeta[c] = db;
+    }
+    (dx, dgamma, dbeta)
+}
+
+/// (loss, dloss/dx) of one logit; see shaders/loss.wgsl.
+pub fn loss_and_grad(kind: LossKind, x: f64, y: f64) -> (f64, f64) {
+    let sigmoid = 1.0 / (1.0 + (-x).exp());
+    match kind {
+        LossKind::Bce => (x.max(0.0) - x * y + (-x.abs()).exp().ln_1p(), sigmoid - y),
+        LossKind::LeastSquares => (0.5 * (x - y) * (x - y), x - y),
+        LossKind::Hinge => {
+            if y >= 0.5 {
+                if x < 1.0 { (1.0 - x, -1.0) } else { (0.0, 0.0) }
+            } else if x > -1.0 {
+                (1.0 + x, 1.0)
+            } else {
+                (0.0, 0.0)
+            }
+        }
+        LossKind::Linear => {
+            if y >= 0.5 {
+                (-x, -1.0)
+            } else {
+                (x, 1.0)
+            }
+        }
+    }
+}
+
+/// (mean loss, mean sigmoid, dlogits) as the fused loss kernel writes them.
+pub fn loss(kind: LossKind, label: f64, grad_scale: f64, logits: &[f32]) -> (f64, f64, Vec<f64>) {
+    let n = logits.len() as f64;
+    let mut total = 0.0;
+    let mut prob = 0.0;
+    let mut grad = Vec::with_capacity(logits.len());
+    for &x in logits {
+        let (l, g) = loss_and_grad(kind, x as f64, label);
+        total += l;
+        prob += 1.0 / (1.0 + (-(x as f64)).exp());
+        grad.push(grad_scale * g / n);
+    }
+    (total / n, prob / n, grad)
+}
+
+/// One Adam step at 1-based step t, in place, as torch.optim.Adam.
+pub fn adam(cfg: &Adam, t: u32, param: &mut [f64], grad: &[f64], m: &mut [f64], v: &mut [f64]) {
+    let (b1, b2) = (cfg.beta1 as f64, cfg.beta2 as f64);
+    let bc1 = 1.0 - b1.powi(t as i32);
+    let bc2 = 1.0 - b2.powi(t as i32);
+    for i in 0..param.len() {
+        let g = grad[i] + cfg.weight_decay as f64 * param[i];
+        m[i] = b1 * m[i] + (1.0 - b1) * g;
+        v[i] = b2 * v[i] + (1.0 - b2) * g * g;
+        param[i] -= cfg.lr as f64 / bc1 * m[i] / (v[i].sqrt() / bc2.sqrt() + cfg.eps as f64);
+    }
+}
+
+/// Philox4x32-10 (Salmon et al. 2011).
+pub fn philox4x32_10(counter: [u32; 4], key: [u32; 2]) -> [u32; 4] {
+    let mut c = counter;
+    let mut k = key;
+    for _ in 0..10 {
+        let p0 = 0xD251_1F53u64 * c[0] as u64;
+        let p1 = 0xCD9E_8D57u64 * c[2] as u64;
+        c = [
+            (p1 >> 32) as u32 ^ c[1] ^ k[0],
+            p1 as u32,
+            (p0 >> 32) as u32 ^ c[3] ^ k[1],
+            p0 as u32,
+        ];
+        k = [k[0].wrapping_add(0x9E37_79B9), k[1].wrapping_add(0xBB67_AE85)];
+    }
+    c
+}
+
+/// The four words of invocation j of a draw.
+pub fn draw(seed: u64, stream: u32, counter: u32, j: u32) -> [u32; 4] {
+    philox4x32_10([j, stream, counter, 0], [seed as u32, (seed >> 32) as u32])
+}
+
+fn unit(w: u32) -> f64 {
+    (w >> 8) as f64 / 16_777_216.0
+}
+
+/// The first n values of a normal draw, as random.wgsl computes them.
+pub fn normal(seed: u64, stream: u32, counter: u32, mean: f64, std: f64, n: usize) -> Vec<f64> {
+    let mut out = Vec::with_capacity(n + 3);
+    for j in 0..n.div_ceil(4) as u32 {
+        let w = draw(seed, stream, counter, j);
+        for pair in [[w[0], w[1]], [w[2], w[3]]] {
+            let u1 = ((pair[0] >> 8) + 1) as f64 / 16_777_216.0;
+            let u2 = unit(pair[1]);
+            let r = (-2.0 * u1.ln()).sqrt();
+            let theta = std::f64::consts::TAU * u2;
+            out.push(mean + std * r * theta.cos());
+            out.push(mean + std * r * theta.sin());
+        }
+    }
+    out.truncate(n);
+    out
+}
+
+/// The first n values of a uniform draw in [lo, hi).
+pub fn uniform(seed: u64, stream: u32, counter: u32, lo: f64, hi: f64, n: usize) -> Vec<f64> {
+    (0..n)
+        .map(|i| {
+            let w = draw(seed, stream, counter, (i / 4) as u32)[i % 4];
+            lo + (hi - lo) * unit(w)
+        })
+        .collect()
+}
+
+/// The first n values of an index draw in [0, range).
+pub fn indices(seed: u64, stream: u32, counter: u32, range: u32, n: usize) -> Vec<u32> {
+    (0..n)
+        .map(|i| {
+            let w = draw(seed, stream, counter, (i / 4) as u32)[i % 4];
+            ((w as u64 * range as u64) >> 32) as u32
+        })
+        .collect()
+}
+
+/// A batch of rows of a u8 data set mapped to [-1, 1].
+pub fn gather(data: &[u8], features: usize, indices: &[u32]) -> Vec<f64> {
+    indices
+        .iter()
+        .flat_map(|&i| {
+            let row = &data[i as usize * features..(i as usize + 1) * features];
+            row.iter().map(|&b| b as f64 / 127.5 - 1.0)
+        })
+        .collect()
+}

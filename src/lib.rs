@@ -1,0 +1,23 @@
+//! shadergan: a GAN trainer in which every tensor operation is a WGSL
+//! compute shader dispatched through wgpu.
+//!
+//! The layers of the crate, bottom up:
+//! - [`gpu`]: the instance, the adapter choice, the device and its limits;
+//! - [`tensor`]: f32 / u32 buffers on the GPU and their transfers;
+//! - [`kernel`]: shader sources, specialisation, the pipeline cache and the
+//!   prepared dispatch ([`kernel::Kernel`]) that every op produces;
+//! - [`ops`]: one thin wrapper per shader family;
+//! - [`cpu`]: plain f64 references of every op, for tests and checks.
+
+pub mod cpu;
+pub mod error;
+pub mod gpu;
+pub mod kernel;
+pub mod ops;
+pub mod shaders;
+pub mod tensor;
+
+pub use error::{Error, Result};
+pub use gpu::{BackendChoice, Gpu, GpuOptions};
+pub use kernel::Kernel;
+pub use tensor::Tensor;

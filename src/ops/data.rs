@@ -1,0 +1,48 @@
+//! Batches gathered on the GPU from an 8-bit data set (shaders/data.wgsl).
+
+use bytemuck::{Pod, Zeroable};
+
+use super::{expect_distinct, expect_len, expect_u32};
+use crate::error::{Error, Result};
+use crate::gpu::Gpu;
+use crate::kernel::{Access, Entry, Kernel};
+use crate::shaders;
+use crate::tensor::Tensor;
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct Params {
+    rows: u32,
+    features: u32,
+    _pad: [u32; 2],
+}
+
+const BINDINGS: &[(u32, Access)] = &[(1, Access::Read), (2, Access::Read), (3, Access::ReadWrite)];
+
+/// out[r, f] = data[indices[r] · features + f] / 127.5 − 1, where `data`
+/// holds `items · features` bytes packed four to an element (see
+/// [`Gpu::upload_bytes`]). Indices must be below `items`.
+pub fn gather(
+    gpu: &Gpu,
+    data: &Tensor,
+    items: usize,
+    features: usize,
+    indices: &Tensor,
+    out: &Tensor,
+) -> Result<Kernel> {
+    const OP: &str = "gather";
+    if features == 0 || items == 0 {
+        return Err(Error::shape(OP, "the data set is empty"));
+    }
+    expect_len(OP, "data", data, (items * features).div_ceil(4))?;
+    expect_len(OP, "out", out, indices.len() * features)?;
+    expect_distinct(OP, &[("out", out)], &[("data", data), ("indices", indices)])?;
+    let p = Params {
+        rows: expect_u32(OP, "rows", indices.len())?,
+        features: expect_u32(OP, "features", features)?,
+        _pad: [0; 2],
+    };
+    let n = expect_u32(OP, "rows x features", out.len())?;
+    let e = Entry::new("data.wgsl", shaders::DATA, "gather", BINDINGS);
+    gpu.kernel(&e, bytemuck::bytes_of(&p), &[data, indices, out], gpu.grid(n.div_ceil(256)))
+}

@@ -1,0 +1,22 @@
+//! The WGSL sources of shaders/, embedded in the binary.
+
+/// (file name, source) of every shader.
+pub const ALL: &[(&str, &str)] = &[
+    ("activation.wgsl", ACTIVATION),
+    ("adam.wgsl", ADAM),
+    ("batchnorm.wgsl", BATCHNORM),
+    ("data.wgsl", DATA),
+    ("loss.wgsl", LOSS),
+    ("matmul.wgsl", MATMUL),
+    ("random.wgsl", RANDOM),
+    ("reduce.wgsl", REDUCE),
+];
+
+pub const ACTIVATION: &str = include_str!("../shaders/activation.wgsl");
+pub const ADAM: &str = include_str!("../shaders/adam.wgsl");
+pub const BATCHNORM: &str = include_str!("../shaders/batchnorm.wgsl");
+pub const DATA: &str = include_str!("../shaders/data.wgsl");
+pub const LOSS: &str = include_str!("../shaders/loss.wgsl");
+pub const MATMUL: &str = include_str!("../shaders/matmul.wgsl");
+pub const RANDOM: &str = include_str!("../shaders/random.wgsl");
+pub const REDUCE: &str = include_str!("../shaders/reduce.wgsl");
