@@ -5,6 +5,9 @@
 //   θ ← θ - (lr / (1 - β1^t)) · m / (sqrt(v) / sqrt(1 - β2^t) + eps)
 // The step number t lives on the GPU (counters[step_slot]), so a recorded
 // training step needs no upload: `tick` advances it once per step.
+//
+// 1 - β^t is computed as -expm1(t · ln β) from ln β, which the host takes
+// in f64: in f32, 1 - 0.999 alone keeps only four digits.
 const WG: u32 = 256u;
 
 struct Params {
@@ -15,7 +18,19 @@ struct Params {
     beta2: f32,
     eps: f32,
     weight_decay: f32,
-    _pad: u32,
+    ln_beta1: f32,
+    ln_beta2: f32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
+}
+
+// exp(x) - 1 without cancellation for x ≤ 0: a Taylor series near 0.
+fn expm1(x: f32) -> f32 {
+    if abs(x) < 0.1 {
+        return x * (1.0 + x * (0.5 + x * (1.0 / 6.0 + x * (1.0 / 24.0 + x * (1.0 / 120.0 + x * (1.0 / 720.0))))));
+    }
+    return exp(x) - 1.0;
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -38,8 +53,8 @@ fn step(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
     let v = p.beta2 * m2[i] + (1.0 - p.beta2) * g * g;
     m1[i] = m;
     m2[i] = v;
-    let bc1 = 1.0 - pow(p.beta1, t);
-    let bc2 = 1.0 - pow(p.beta2, t);
+    let bc1 = -expm1(t * p.ln_beta1);
+    let bc2 = -expm1(t * p.ln_beta2);
     param[i] -= (p.lr / bc1) * m / (sqrt(v) / sqrt(bc2) + p.eps);
 }
 

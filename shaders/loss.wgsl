@@ -4,7 +4,7 @@
 //
 //   KIND 0, BCE with logits, label y in [0, 1] (smoothed labels welcome):
 //     l = max(x, 0) - x·y + log(1 + exp(-|x|))   (never overflows)
-//     dl/dx = sigmoid(x) - y
+//     dl/dx = sigmoid(x) - y = (1 - y)·sigmoid(x) - y·sigmoid(-x)
 //   KIND 1, least squares (LSGAN):  l = ½ (x - y)²,  dl/dx = x - y
 //   KIND 2, hinge (discriminator):  y ≥ ½: l = max(0, 1 - x); else max(0, 1 + x)
 //   KIND 3, linear (hinge generator, WGAN): y ≥ ½: l = -x; else l = x
@@ -35,6 +35,15 @@ fn sigmoid(v: f32) -> f32 {
     return select(e / (1.0 + e), 1.0 / (1.0 + e), v >= 0.0);
 }
 
+// log(1 + e) for 0 ≤ e ≤ 1, keeping its digits when e is small, where
+// 1 + e would round them away.
+fn log1p(e: f32) -> f32 {
+    if e < 0.1 {
+        return e * (1.0 - e * (1.0 / 2.0 - e * (1.0 / 3.0 - e * (1.0 / 4.0 - e * (1.0 / 5.0 - e * (1.0 / 6.0 - e / 7.0))))));
+    }
+    return log(1.0 + e);
+}
+
 // (loss, dloss/dx) of one logit.
 fn loss_and_grad(v: f32, y: f32) -> vec2<f32> {
     switch KIND {
@@ -52,8 +61,9 @@ fn loss_and_grad(v: f32, y: f32) -> vec2<f32> {
             return select(vec2<f32>(v, 1.0), vec2<f32>(-v, -1.0), y >= 0.5);
         }
         default: {
-            let l = max(v, 0.0) - v * y + log(1.0 + exp(-abs(v)));
-            return vec2<f32>(l, sigmoid(v) - y);
+            let l = max(v, 0.0) - v * y + log1p(exp(-abs(v)));
+            // sigmoid(v) - y, written so that neither label cancels digits.
+            return vec2<f32>(l, (1.0 - y) * sigmoid(v) - y * sigmoid(-v));
         }
     }
 }

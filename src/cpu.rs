@@ -127,12 +127,14 @@ pub fn batchnorm_train(
         let var = col().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n;
         let inv_std = 1.0 / (var + eps).sqrt();
         for r in 0..rows {
-            out.y[r * cols + c] = (x[r * cols + c] as f64 - mean) * inv_std * gamma[c] as f64 + beta[c] as f64;
+            out.y[r * cols + c] =
+                (x[r * cols + c] as f64 - mean) * inv_std * gamma[c] as f64 + beta[c] as f64;
         }
         out.mean[c] = mean;
         out.inv_std[c] = inv_std;
         out.running_mean[c] = (1.0 - momentum) * running_mean[c] as f64 + momentum * mean;
-        out.running_var[c] = (1.0 - momentum) * running_var[c] as f64 + momentum * var * n / (n - 1.0).max(1.0);
+        out.running_var[c] =
+            (1.0 - momentum) * running_var[c] as f64 + momentum * var * n / (n - 1.0).max(1.0);
     }
     out
 }
@@ -150,7 +152,8 @@ pub fn batchnorm_eval(
         .enumerate()
         .map(|(i, &v)| {
             let c = i % cols;
-            (v as f64 - running_mean[c] as f64) / (running_var[c] as f64 + eps).sqrt() * gamma[c] as f64
+            (v as f64 - running_mean[c] as f64) / (running_var[c] as f64 + eps).sqrt()
+                * gamma[c] as f64
                 + beta[c] as f64
         })
         .collect()
@@ -171,13 +174,17 @@ pub fn batchnorm_backward(
     let mut dbeta = vec![0.0; cols];
     for c in 0..cols {
         let mean = (0..rows).map(|r| x[r * cols + c] as f64).sum::<f64>() / n;
-        let var = (0..rows).map(|r| (x[r * cols + c] as f64 - mean).powi(2)).sum::<f64>() / n;
+        let var = (0..rows)
+            .map(|r| (x[r * cols + c] as f64 - mean).powi(2))
+            .sum::<f64>()
+            / n;
         let inv_std = 1.0 / (var + eps).sqrt();
         let xhat = |r: usize| (x[r * cols + c] as f64 - mean) * inv_std;
         let db: f64 = (0..rows).map(|r| dy[r * cols + c] as f64).sum();
         let dg: f64 = (0..rows).map(|r| dy[r * cols + c] as f64 * xhat(r)).sum();
         for r in 0..rows {
-            dx[r * cols + c] = gamma[c] as f64 * inv_std / n * (n * dy[r * cols + c] as f64 - db - xhat(r) * dg);
+            dx[r * cols + c] =
+                gamma[c] as f64 * inv_std / n * (n * dy[r * cols + c] as f64 - db - xhat(r) * dg);
         }
         dgamma[c] = dg;
         dbeta[c] = db;
@@ -251,7 +258,10 @@ pub fn philox4x32_10(counter: [u32; 4], key: [u32; 2]) -> [u32; 4] {
             (p0 >> 32) as u32 ^ c[3] ^ k[1],
             p0 as u32,
         ];
-        k = [k[0].wrapping_add(0x9E37_79B9), k[1].wrapping_add(0xBB67_AE85)];
+        k = [
+            k[0].wrapping_add(0x9E37_79B9),
+            k[1].wrapping_add(0xBB67_AE85),
+        ];
     }
     c
 }

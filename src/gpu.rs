@@ -265,7 +265,11 @@ pub fn adapter_report(adapter: &wgpu::Adapter) -> String {
         "  max storage buffer binding:   {} MiB",
         l.max_storage_buffer_binding_size >> 20
     );
-    let _ = writeln!(s, "  max buffer size:              {} MiB", l.max_buffer_size >> 20);
+    let _ = writeln!(
+        s,
+        "  max buffer size:              {} MiB",
+        l.max_buffer_size >> 20
+    );
     let _ = writeln!(
         s,
         "  storage buffers per stage:    {}",

@@ -128,6 +128,12 @@ pub struct Kernel {
     _params: wgpu::Buffer,
 }
 
+impl std::fmt::Debug for Kernel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Kernel({} {:?})", self.label, self.workgroups)
+    }
+}
+
 impl Kernel {
     pub fn record(&self, pass: &mut wgpu::ComputePass<'_>) {
         pass.set_pipeline(&self.pipeline.pipeline);

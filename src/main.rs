@@ -7,7 +7,11 @@ use shadergan::gpu::{self, BackendChoice, GpuOptions};
 use shadergan::{Error, Gpu};
 
 #[derive(Parser)]
-#[command(name = "shadergan", version, about = "Train GANs with WGSL compute shaders on any GPU (or none)")]
+#[command(
+    name = "shadergan",
+    version,
+    about = "Train GANs with WGSL compute shaders on any GPU (or none)"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -61,8 +65,15 @@ fn run(cli: Cli) -> Result<(), Error> {
             }
             let chosen = gpu::choose_adapter(&which.options())?.get_info();
             for a in &adapters {
-                let mark = if a.get_info() == chosen { "  (chosen)" } else { "" };
-                print!("{}", gpu::adapter_report(a).replacen('\n', &format!("{mark}\n"), 1));
+                let mark = if a.get_info() == chosen {
+                    "  (chosen)"
+                } else {
+                    ""
+                };
+                print!(
+                    "{}",
+                    gpu::adapter_report(a).replacen('\n', &format!("{mark}\n"), 1)
+                );
                 println!();
             }
             Ok(())

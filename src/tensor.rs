@@ -91,15 +91,22 @@ impl Gpu {
         Ok(())
     }
 
-    fn new_buffer(&self, label: &str, bytes: u64, init: Option<&[u8]>) -> Result<Arc<wgpu::Buffer>> {
+    fn new_buffer(
+        &self,
+        label: &str,
+        bytes: u64,
+        init: Option<&[u8]>,
+    ) -> Result<Arc<wgpu::Buffer>> {
         self.check_size(label, bytes)?;
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
         let buffer = match init {
-            Some(contents) => self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some(label),
-                contents,
-                usage: USAGE,
-            }),
+            Some(contents) => self
+                .device
+                .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                    label: Some(label),
+                    contents,
+                    usage: USAGE,
+                }),
             None => self.device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some(label),
                 size: bytes,

@@ -38,27 +38,53 @@ pub fn forward(gpu: &Gpu, act: Activation, x: &Tensor, y: &Tensor) -> Result<Ker
     expect_len(OP, "y", y, x.len())?;
     expect_distinct(OP, &[("y", y)], &[("x", x)])?;
     let n = expect_u32(OP, "n", x.len())?;
-    let entry = Entry::new("activation.wgsl", shaders::ACTIVATION, names(act)?.0, FORWARD);
+    let entry = Entry::new(
+        "activation.wgsl",
+        shaders::ACTIVATION,
+        names(act)?.0,
+        FORWARD,
+    );
     let p = Params {
         n,
         slope: act.slope(),
         _pad: [0; 2],
     };
-    gpu.kernel(&entry, bytemuck::bytes_of(&p), &[x, y], gpu.grid(n.div_ceil(WG)))
+    gpu.kernel(
+        &entry,
+        bytemuck::bytes_of(&p),
+        &[x, y],
+        gpu.grid(n.div_ceil(WG)),
+    )
 }
 
 /// dx = dy · f'(x), from the forward output y.
-pub fn backward(gpu: &Gpu, act: Activation, y: &Tensor, dy: &Tensor, dx: &Tensor) -> Result<Kernel> {
+pub fn backward(
+    gpu: &Gpu,
+    act: Activation,
+    y: &Tensor,
+    dy: &Tensor,
+    dx: &Tensor,
+) -> Result<Kernel> {
     const OP: &str = "activation backward";
     expect_len(OP, "dy", dy, y.len())?;
     expect_len(OP, "dx", dx, y.len())?;
     expect_distinct(OP, &[("dx", dx)], &[("y", y), ("dy", dy)])?;
     let n = expect_u32(OP, "n", y.len())?;
-    let entry = Entry::new("activation.wgsl", shaders::ACTIVATION, names(act)?.1, BACKWARD);
+    let entry = Entry::new(
+        "activation.wgsl",
+        shaders::ACTIVATION,
+        names(act)?.1,
+        BACKWARD,
+    );
     let p = Params {
         n,
         slope: act.slope(),
         _pad: [0; 2],
     };
-    gpu.kernel(&entry, bytemuck::bytes_of(&p), &[y, dy, dx], gpu.grid(n.div_ceil(WG)))
+    gpu.kernel(
+        &entry,
+        bytemuck::bytes_of(&p),
+        &[y, dy, dx],
+        gpu.grid(n.div_ceil(WG)),
+    )
 }

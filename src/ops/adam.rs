@@ -41,7 +41,9 @@ struct Params {
     beta2: f32,
     eps: f32,
     weight_decay: f32,
-    _pad: u32,
+    ln_beta1: f32,
+    ln_beta2: f32,
+    _pad: [u32; 3],
 }
 
 const TICK: &[(u32, Access)] = &[(6, Access::ReadWrite)];
@@ -50,7 +52,10 @@ fn slot_params(op: &'static str, counters: &Tensor, slot: usize) -> Result<u32> 
     if slot >= counters.len() {
         return Err(Error::shape(
             op,
-            format!("counter slot {slot} is outside counters ({} elements)", counters.len()),
+            format!(
+                "counter slot {slot} is outside counters ({} elements)",
+                counters.len()
+            ),
         ));
     }
     Ok(slot as u32)
@@ -74,10 +79,27 @@ pub fn step(
     expect_len(OP, "grad", grad, n)?;
     expect_len(OP, "m", m, n)?;
     expect_len(OP, "v", v, n)?;
-    let all = [("param", param), ("grad", grad), ("m", m), ("v", v), ("counters", counters)];
+    let all = [
+        ("param", param),
+        ("grad", grad),
+        ("m", m),
+        ("v", v),
+        ("counters", counters),
+    ];
     expect_distinct(OP, &[("param", param), ("m", m), ("v", v)], &all)?;
     if !(cfg.lr.is_finite() && cfg.lr > 0.0) {
-        return Err(Error::shape(OP, format!("learning rate {} must be finite and positive", cfg.lr)));
+        return Err(Error::shape(
+            OP,
+            format!("learning rate {} must be finite and positive", cfg.lr),
+        ));
+    }
+    for (name, b) in [("beta1", cfg.beta1), ("beta2", cfg.beta2)] {
+        if !(b > 0.0 && b < 1.0) {
+            return Err(Error::shape(
+                OP,
+                format!("{name} = {b} must lie strictly between 0 and 1"),
+            ));
+        }
     }
     let p = Params {
         n: expect_u32(OP, "n", n)?,
@@ -87,7 +109,9 @@ pub fn step(
         beta2: cfg.beta2,
         eps: cfg.eps,
         weight_decay: cfg.weight_decay,
-        _pad: 0,
+        ln_beta1: (cfg.beta1 as f64).ln() as f32,
+        ln_beta2: (cfg.beta2 as f64).ln() as f32,
+        _pad: [0; 3],
     };
     let entry = Entry::new("adam.wgsl", shaders::ADAM, "step", STEP);
     gpu.kernel(
@@ -117,7 +141,9 @@ pub fn tick(gpu: &Gpu, counters: &Tensor, slot: usize) -> Result<Kernel> {
         beta2: 0.0,
         eps: 0.0,
         weight_decay: 0.0,
-        _pad: 0,
+        ln_beta1: 0.0,
+        ln_beta2: 0.0,
+        _pad: [0; 3],
     };
     let entry = Entry::new("adam.wgsl", shaders::ADAM, "tick", TICK);
     gpu.kernel(&entry, bytemuck::bytes_of(&p), &[counters], [1, 1, 1])

@@ -84,7 +84,12 @@ const TRAIN: &[(u32, Access)] = &[
 
 /// Normalises with the batch's statistics, saves them for backward and,
 /// if `update_running`, folds them into the running statistics.
-pub fn train_forward(gpu: &Gpu, bn: &BatchNorm, t: &TrainForward<'_>, update_running: bool) -> Result<Kernel> {
+pub fn train_forward(
+    gpu: &Gpu,
+    bn: &BatchNorm,
+    t: &TrainForward<'_>,
+    update_running: bool,
+) -> Result<Kernel> {
     const OP: &str = "batch norm (training)";
     if bn.rows < 2 {
         return Err(Error::shape(

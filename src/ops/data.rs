@@ -44,5 +44,10 @@ pub fn gather(
     };
     let n = expect_u32(OP, "rows x features", out.len())?;
     let e = Entry::new("data.wgsl", shaders::DATA, "gather", BINDINGS);
-    gpu.kernel(&e, bytemuck::bytes_of(&p), &[data, indices, out], gpu.grid(n.div_ceil(256)))
+    gpu.kernel(
+        &e,
+        bytemuck::bytes_of(&p),
+        &[data, indices, out],
+        gpu.grid(n.div_ceil(256)),
+    )
 }

@@ -52,11 +52,22 @@ struct Params {
     grad_scale: f32,
 }
 
-const BINDINGS: &[(u32, Access)] = &[(1, Access::Read), (2, Access::ReadWrite), (3, Access::ReadWrite)];
+const BINDINGS: &[(u32, Access)] = &[
+    (1, Access::Read),
+    (2, Access::ReadWrite),
+    (3, Access::ReadWrite),
+];
 
 /// Writes dlogits, out[index] = mean loss and out[index + 1] = mean
 /// sigmoid(logit).
-pub fn loss(gpu: &Gpu, spec: &Loss, logits: &Tensor, dlogits: &Tensor, out: &Tensor, index: usize) -> Result<Kernel> {
+pub fn loss(
+    gpu: &Gpu,
+    spec: &Loss,
+    logits: &Tensor,
+    dlogits: &Tensor,
+    out: &Tensor,
+    index: usize,
+) -> Result<Kernel> {
     const OP: &str = "loss";
     if logits.is_empty() {
         return Err(Error::shape(OP, "no logits"));
@@ -73,12 +84,18 @@ pub fn loss(gpu: &Gpu, spec: &Loss, logits: &Tensor, dlogits: &Tensor, out: &Ten
         &[("dlogits", dlogits), ("out", out)],
         &[("logits", logits), ("dlogits", dlogits), ("out", out)],
     )?;
-    let entry = Entry::new("loss.wgsl", shaders::LOSS, "main", BINDINGS).with("KIND", format!("{}u", spec.kind.code()));
+    let entry = Entry::new("loss.wgsl", shaders::LOSS, "main", BINDINGS)
+        .with("KIND", format!("{}u", spec.kind.code()));
     let p = Params {
         n: expect_u32(OP, "n", logits.len())?,
         out_index: index as u32,
         label: spec.label,
         grad_scale: spec.grad_scale,
     };
-    gpu.kernel(&entry, bytemuck::bytes_of(&p), &[logits, dlogits, out], [1, 1, 1])
+    gpu.kernel(
+        &entry,
+        bytemuck::bytes_of(&p),
+        &[logits, dlogits, out],
+        [1, 1, 1],
+    )
 }

@@ -202,7 +202,14 @@ const BINDINGS: &[(u32, Access)] = &[
 ];
 
 /// Prepares C = act(op(A) · op(B) (+ C) (+ bias)).
-pub fn matmul(gpu: &Gpu, spec: &Matmul, a: &Tensor, b: &Tensor, bias: Option<&Tensor>, c: &Tensor) -> Result<Kernel> {
+pub fn matmul(
+    gpu: &Gpu,
+    spec: &Matmul,
+    a: &Tensor,
+    b: &Tensor,
+    bias: Option<&Tensor>,
+    c: &Tensor,
+) -> Result<Kernel> {
     const OP: &str = "matmul";
     let Matmul { m, n, k, .. } = *spec;
     if m == 0 || n == 0 || k == 0 {
@@ -218,7 +225,10 @@ pub fn matmul(gpu: &Gpu, spec: &Matmul, a: &Tensor, b: &Tensor, bias: Option<&Te
     expect_distinct(OP, &[("C", c)], &[("A", a), ("B", b), ("bias", bias_t)])?;
     let tiles = spec.tiles.unwrap_or(gpu.tiles);
     if !tiles.fits(&gpu.limits) {
-        return Err(Error::shape(OP, format!("tile {tiles} does not fit this adapter")));
+        return Err(Error::shape(
+            OP,
+            format!("tile {tiles} does not fit this adapter"),
+        ));
     }
     let (ta, tb) = spec.form.transposes();
     let entry = Entry::new("matmul.wgsl", shaders::MATMUL, "main", BINDINGS)
@@ -243,5 +253,10 @@ pub fn matmul(gpu: &Gpu, spec: &Matmul, a: &Tensor, b: &Tensor, bias: Option<&Te
         (m as u32).div_ceil(tiles.bm()),
         1,
     ];
-    gpu.kernel(&entry, bytemuck::bytes_of(&params), &[a, b, bias_t, c], groups)
+    gpu.kernel(
+        &entry,
+        bytemuck::bytes_of(&params),
+        &[a, b, bias_t, c],
+        groups,
+    )
 }

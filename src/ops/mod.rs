@@ -27,7 +27,11 @@ pub(crate) fn expect_len(op: &'static str, name: &str, t: &Tensor, len: usize) -
 
 /// Fails if a written tensor shares a buffer with any other tensor of the
 /// same dispatch (a buffer is bound either read-write or read-only).
-pub(crate) fn expect_distinct(op: &'static str, written: &[(&str, &Tensor)], all: &[(&str, &Tensor)]) -> Result<()> {
+pub(crate) fn expect_distinct(
+    op: &'static str,
+    written: &[(&str, &Tensor)],
+    all: &[(&str, &Tensor)],
+) -> Result<()> {
     for (wn, w) in written {
         for (n, t) in all {
             if wn != n && std::ptr::eq(w.buffer(), t.buffer()) {

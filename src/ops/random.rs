@@ -53,7 +53,11 @@ fn prepare(
     if s.slot >= counters.len() {
         return Err(Error::shape(
             op,
-            format!("counter slot {} is outside counters ({} elements)", s.slot, counters.len()),
+            format!(
+                "counter slot {} is outside counters ({} elements)",
+                s.slot,
+                counters.len()
+            ),
         ));
     }
     expect_distinct(op, &[("out", out)], &[("counters", counters)])?;
@@ -78,19 +82,69 @@ fn prepare(
 }
 
 /// out ~ N(mean, std²), element by element.
-pub fn normal(gpu: &Gpu, s: &Stream, counters: &Tensor, mean: f32, std: f32, out: &Tensor) -> Result<Kernel> {
-    prepare(gpu, "normal noise", "normal_noise", FLOATS, s, counters, out, (0, mean, std))
+pub fn normal(
+    gpu: &Gpu,
+    s: &Stream,
+    counters: &Tensor,
+    mean: f32,
+    std: f32,
+    out: &Tensor,
+) -> Result<Kernel> {
+    prepare(
+        gpu,
+        "normal noise",
+        "normal_noise",
+        FLOATS,
+        s,
+        counters,
+        out,
+        (0, mean, std),
+    )
 }
 
 /// out ~ U[lo, hi), element by element.
-pub fn uniform(gpu: &Gpu, s: &Stream, counters: &Tensor, lo: f32, hi: f32, out: &Tensor) -> Result<Kernel> {
-    prepare(gpu, "uniform noise", "uniform_noise", FLOATS, s, counters, out, (0, lo, hi))
+pub fn uniform(
+    gpu: &Gpu,
+    s: &Stream,
+    counters: &Tensor,
+    lo: f32,
+    hi: f32,
+    out: &Tensor,
+) -> Result<Kernel> {
+    prepare(
+        gpu,
+        "uniform noise",
+        "uniform_noise",
+        FLOATS,
+        s,
+        counters,
+        out,
+        (0, lo, hi),
+    )
 }
 
 /// out (u32) uniform in [0, range): a batch of sample indices.
-pub fn indices(gpu: &Gpu, s: &Stream, counters: &Tensor, range: u32, out: &Tensor) -> Result<Kernel> {
+pub fn indices(
+    gpu: &Gpu,
+    s: &Stream,
+    counters: &Tensor,
+    range: u32,
+    out: &Tensor,
+) -> Result<Kernel> {
     if range == 0 {
-        return Err(Error::shape("sample indices", "cannot sample from an empty range"));
+        return Err(Error::shape(
+            "sample indices",
+            "cannot sample from an empty range",
+        ));
     }
-    prepare(gpu, "sample indices", "sample_indices", INTS, s, counters, out, (range, 0.0, 0.0))
+    prepare(
+        gpu,
+        "sample indices",
+        "sample_indices",
+        INTS,
+        s,
+        counters,
+        out,
+        (range, 0.0, 0.0),
+    )
 }

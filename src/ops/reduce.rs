@@ -23,7 +23,14 @@ const COLUMNS_PER_GROUP: u32 = 16;
 
 /// out[c] = scale · Σ_r x[r, c] for a row-major [rows, cols] x: the bias
 /// gradient with scale 1, column means with scale 1/rows.
-pub fn column_sum(gpu: &Gpu, rows: usize, cols: usize, scale: f32, x: &Tensor, out: &Tensor) -> Result<Kernel> {
+pub fn column_sum(
+    gpu: &Gpu,
+    rows: usize,
+    cols: usize,
+    scale: f32,
+    x: &Tensor,
+    out: &Tensor,
+) -> Result<Kernel> {
     const OP: &str = "column_sum";
     expect_len(OP, "x", x, rows * cols)?;
     expect_len(OP, "out", out, cols)?;
@@ -47,7 +54,10 @@ pub fn column_sum(gpu: &Gpu, rows: usize, cols: usize, scale: f32, x: &Tensor, o
 pub fn total(gpu: &Gpu, scale: f32, x: &Tensor, out: &Tensor, index: usize) -> Result<Kernel> {
     const OP: &str = "total";
     if index >= out.len() {
-        return Err(Error::shape(OP, format!("index {index} is outside out ({} elements)", out.len())));
+        return Err(Error::shape(
+            OP,
+            format!("index {index} is outside out ({} elements)", out.len()),
+        ));
     }
     expect_distinct(OP, &[("out", out)], &[("x", x)])?;
     let p = Params {

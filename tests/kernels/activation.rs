@@ -1,0 +1,105 @@
+use shadergan::cpu;
+use shadergan::ops::activation;
+use shadergan::ops::matmul::Activation;
+
+use crate::*;
+
+/// Forward and backward against the reference at every row count (with 37
+/// features, so lengths are not multiples of the workgroup).
+fn check(act: Activation) {
+    let (mut rng, seed) = rng();
+    for rows in ROWS {
+        let n = rows * 37;
+        let x = random(&mut rng, n, -4.0, 4.0);
+        let dy = random(&mut rng, n, -1.0, 1.0);
+        let (y, dx) = (nan_tensor(n), nan_tensor(n));
+        let tdy = upload(&dy);
+        let f = activation::forward(gpu(), act, &upload(&x), &y).unwrap();
+        let b = activation::backward(gpu(), act, &y, &tdy, &dx).unwrap();
+        run(&[&f, &b]);
+        let want_y: Vec<f64> = x.iter().map(|&v| cpu::activate(act, v as f64)).collect();
+        assert_close(
+            &format!("{act:?} forward n={n}"),
+            seed,
+            &read(&y),
+            &want_y,
+            1e-6,
+        );
+        let want_dx: Vec<f64> = want_y
+            .iter()
+            .zip(&dy)
+            .map(|(&y, &d)| d as f64 * cpu::activation_grad_from_output(act, y))
+            .collect();
+        assert_close(
+            &format!("{act:?} backward n={n}"),
+            seed,
+            &read(&dx),
+            &want_dx,
+            1e-6,
+        );
+    }
+}
+
+#[test]
+fn leaky_relu_forward_and_backward_match_reference() {
+    check(Activation::LeakyRelu(0.2));
+}
+
+#[test]
+fn tanh_forward_and_backward_match_reference() {
+    check(Activation::Tanh);
+}
+
+#[test]
+fn sigmoid_forward_and_backward_match_reference() {
+    check(Activation::Sigmoid);
+}
+
+#[test]
+fn activation_backward_matches_finite_differences() {
+    let (mut rng, seed) = rng();
+    for act in [
+        Activation::LeakyRelu(0.2),
+        Activation::Tanh,
+        Activation::Sigmoid,
+    ] {
+        let n = 257;
+        // Away from LeakyReLU's kink at 0, where the derivative jumps.
+        let x: Vec<f32> = random(&mut rng, n, 0.05, 3.0)
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| if i % 2 == 0 { v } else { -v })
+            .collect();
+        let dy = random(&mut rng, n, -1.0, 1.0);
+        let (y, dx) = (nan_tensor(n), nan_tensor(n));
+        let tdy = upload(&dy);
+        let f = activation::forward(gpu(), act, &upload(&x), &y).unwrap();
+        let b = activation::backward(gpu(), act, &y, &tdy, &dx).unwrap();
+        run(&[&f, &b]);
+        let c = coords(&mut rng, n, 40);
+        let fd = finite_differences(&x, &c, 1e-3, |x| {
+            let y: Vec<f64> = x.iter().map(|&v| cpu::activate(act, v as f64)).collect();
+            dot(&y, &dy)
+        });
+        assert_gradient(&format!("{act:?}"), seed, &read(&dx), &c, &fd, 1e-3);
+    }
+}
+
+#[test]
+fn tanh_and_sigmoid_stay_finite_and_saturate_for_huge_inputs() {
+    let x = [-1e30f32, -1e4, -90.0, 90.0, 1e4, 1e30];
+    for act in [Activation::Tanh, Activation::Sigmoid] {
+        let y = nan_tensor(x.len());
+        run(&[&activation::forward(gpu(), act, &upload(&x), &y).unwrap()]);
+        let got = read(&y);
+        let want: Vec<f64> = x.iter().map(|&v| cpu::activate(act, v as f64)).collect();
+        assert_close(&format!("{act:?} saturation"), 0, &got, &want, 1e-6);
+    }
+}
+
+#[test]
+fn no_activation_is_an_error_for_the_standalone_kernel() {
+    let t = gpu().zeros(4).unwrap();
+    let u = gpu().zeros(4).unwrap();
+    assert!(activation::forward(gpu(), Activation::None, &t, &u).is_err());
+}

@@ -1,0 +1,354 @@
+use shadergan::cpu;
+use shadergan::ops::batchnorm::{self, BatchNorm};
+
+use crate::*;
+
+struct Case {
+    x: Vec<f32>,
+    gamma: Vec<f32>,
+    beta: Vec<f32>,
+    rm: Vec<f32>,
+    rv: Vec<f32>,
+}
+
+fn case(rng: &mut rand::rngs::StdRng, rows: usize, cols: usize, offset: f32) -> Case {
+    Case {
+        x: random(rng, rows * cols, -2.0, 2.0)
+            .iter()
+            .map(|v| v + offset)
+            .collect(),
+        gamma: random(rng, cols, 0.5, 1.5),
+        beta: random(rng, cols, -0.5, 0.5),
+        rm: random(rng, cols, -0.1, 0.1),
+        rv: random(rng, cols, 0.5, 1.5),
+    }
+}
+
+#[test]
+fn train_forward_matches_reference_with_saved_and_running_statistics() {
+    let (mut rng, seed) = rng();
+    for rows in [7, 100, 257, 1000] {
+        for cols in [1, 7, 100, 257] {
+            let c = case(&mut rng, rows, cols, 0.3);
+            let bn = BatchNorm::new(rows, cols);
+            let (y, mean, inv_std) = (nan_tensor(rows * cols), nan_tensor(cols), nan_tensor(cols));
+            let (rm, rv) = (upload(&c.rm), upload(&c.rv));
+            let k = batchnorm::train_forward(
+                gpu(),
+                &bn,
+                &batchnorm::TrainForward {
+                    x: &upload(&c.x),
+                    gamma: &upload(&c.gamma),
+                    beta: &upload(&c.beta),
+                    y: &y,
+                    saved_mean: &mean,
+                    saved_inv_std: &inv_std,
+                    running_mean: &rm,
+                    running_var: &rv,
+                },
+                true,
+            )
+            .unwrap();
+            run(&[&k]);
+            let want =
+                cpu::batchnorm_train(rows, cols, 1e-5, 0.1, &c.x, &c.gamma, &c.beta, &c.rm, &c.rv);
+            let tag = format!("{rows}x{cols}");
+            assert_close(
+                &format!("batch norm y {tag}"),
+                seed,
+                &read(&y),
+                &want.y,
+                1e-5,
+            );
+            assert_close(
+                &format!("batch norm mean {tag}"),
+                seed,
+                &read(&mean),
+                &want.mean,
+                1e-5,
+            );
+            assert_close(
+                &format!("batch norm inv_std {tag}"),
+                seed,
+                &read(&inv_std),
+                &want.inv_std,
+                1e-5,
+            );
+            assert_close(
+                &format!("batch norm running mean {tag}"),
+                seed,
+                &read(&rm),
+                &want.running_mean,
+                1e-5,
+            );
+            assert_close(
+                &format!("batch norm running var {tag}"),
+                seed,
+                &read(&rv),
+                &want.running_var,
+                1e-5,
+            );
+        }
+    }
+}
+
+#[test]
+fn train_forward_without_update_leaves_running_statistics_alone() {
+    let (mut rng, _) = rng();
+    let (rows, cols) = (7, 5);
+    let c = case(&mut rng, rows, cols, 0.0);
+    let (rm, rv) = (upload(&c.rm), upload(&c.rv));
+    let (y, mean, inv_std) = (nan_tensor(rows * cols), nan_tensor(cols), nan_tensor(cols));
+    let k = batchnorm::train_forward(
+        gpu(),
+        &BatchNorm::new(rows, cols),
+        &batchnorm::TrainForward {
+            x: &upload(&c.x),
+            gamma: &upload(&c.gamma),
+            beta: &upload(&c.beta),
+            y: &y,
+            saved_mean: &mean,
+            saved_inv_std: &inv_std,
+            running_mean: &rm,
+            running_var: &rv,
+        },
+        false,
+    )
+    .unwrap();
+    run(&[&k]);
+    assert_eq!(read(&rm), c.rm);
+    assert_eq!(read(&rv), c.rv);
+}
+
+#[test]
+fn variance_is_accurate_far_from_zero_two_pass() {
+    // E[x²] − E[x]² in f32 loses every digit of a variance of ~1 at an
+    // offset of 1000; the two-pass form keeps it.
+    let (mut rng, seed) = rng();
+    let (rows, cols) = (1000, 7);
+    let c = case(&mut rng, rows, cols, 1000.0);
+    let (y, mean, inv_std) = (nan_tensor(rows * cols), nan_tensor(cols), nan_tensor(cols));
+    let (rm, rv) = (upload(&c.rm), upload(&c.rv));
+    let k = batchnorm::train_forward(
+        gpu(),
+        &BatchNorm::new(rows, cols),
+        &batchnorm::TrainForward {
+            x: &upload(&c.x),
+            gamma: &upload(&c.gamma),
+            beta: &upload(&c.beta),
+            y: &y,
+            saved_mean: &mean,
+            saved_inv_std: &inv_std,
+            running_mean: &rm,
+            running_var: &rv,
+        },
+        true,
+    )
+    .unwrap();
+    run(&[&k]);
+    let want = cpu::batchnorm_train(rows, cols, 1e-5, 0.1, &c.x, &c.gamma, &c.beta, &c.rm, &c.rv);
+    assert_close(
+        "batch norm inv_std at offset 1000",
+        seed,
+        &read(&inv_std),
+        &want.inv_std,
+        1e-4,
+    );
+}
+
+#[test]
+fn eval_forward_uses_running_statistics() {
+    let (mut rng, seed) = rng();
+    for rows in ROWS {
+        let cols = 100;
+        let c = case(&mut rng, rows, cols, 0.0);
+        let y = nan_tensor(rows * cols);
+        let k = batchnorm::eval_forward(
+            gpu(),
+            &BatchNorm::new(rows, cols),
+            &upload(&c.x),
+            &upload(&c.gamma),
+            &upload(&c.beta),
+            &upload(&c.rm),
+            &upload(&c.rv),
+            &y,
+        )
+        .unwrap();
+        run(&[&k]);
+        let want = cpu::batchnorm_eval(cols, 1e-5, &c.x, &c.gamma, &c.beta, &c.rm, &c.rv);
+        assert_close(
+            &format!("batch norm eval {rows}x{cols}"),
+            seed,
+            &read(&y),
+            &want,
+            1e-5,
+        );
+    }
+}
+
+/// Runs forward (to save the statistics) then backward; returns dx, dγ, dβ.
+fn gpu_backward(rows: usize, cols: usize, c: &Case, dy: &[f32]) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let bn = BatchNorm::new(rows, cols);
+    let (x, gamma) = (upload(&c.x), upload(&c.gamma));
+    let (y, mean, inv_std) = (nan_tensor(rows * cols), nan_tensor(cols), nan_tensor(cols));
+    let (rm, rv) = (upload(&c.rm), upload(&c.rv));
+    let f = batchnorm::train_forward(
+        gpu(),
+        &bn,
+        &batchnorm::TrainForward {
+            x: &x,
+            gamma: &gamma,
+            beta: &upload(&c.beta),
+            y: &y,
+            saved_mean: &mean,
+            saved_inv_std: &inv_std,
+            running_mean: &rm,
+            running_var: &rv,
+        },
+        true,
+    )
+    .unwrap();
+    let (dx, dg, db) = (nan_tensor(rows * cols), nan_tensor(cols), nan_tensor(cols));
+    let b = batchnorm::backward(
+        gpu(),
+        &bn,
+        &batchnorm::Backward {
+            x: &x,
+            gamma: &gamma,
+            saved_mean: &mean,
+            saved_inv_std: &inv_std,
+            dy: &upload(dy),
+            dx: &dx,
+            dgamma: &dg,
+            dbeta: &db,
+        },
+    )
+    .unwrap();
+    run(&[&f, &b]);
+    (read(&dx), read(&dg), read(&db))
+}
+
+/// The scales the backward sums are accurate to: the same sums with every
+/// term taken by its absolute value (dβ = Σ dy, dγ = Σ dy·x̂, and dx's three
+/// terms).
+fn backward_scales(rows: usize, cols: usize, c: &Case, dy: &[f32]) -> (f64, f64, f64) {
+    let fwd = cpu::batchnorm_train(
+        rows,
+        cols,
+        1e-5,
+        0.1,
+        &c.x,
+        &vec![1.0; cols],
+        &vec![0.0; cols],
+        &c.rm,
+        &c.rv,
+    );
+    let (mut sx, mut sg, mut sb) = (0.0f64, 0.0f64, 0.0f64);
+    for col in 0..cols {
+        let xhat = |r: usize| fwd.y[r * cols + col];
+        let d = |r: usize| dy[r * cols + col].abs() as f64;
+        let b: f64 = (0..rows).map(d).sum();
+        let g: f64 = (0..rows).map(|r| d(r) * xhat(r).abs()).sum();
+        sb = sb.max(b);
+        sg = sg.max(g);
+        let k = c.gamma[col].abs() as f64 * fwd.inv_std[col] / rows as f64;
+        for r in 0..rows {
+            sx = sx.max(k * (rows as f64 * d(r) + b + xhat(r).abs() * g));
+        }
+    }
+    (sx, sg, sb)
+}
+
+#[test]
+fn backward_matches_reference() {
+    let (mut rng, seed) = rng();
+    for rows in [7, 100, 257, 1000] {
+        for cols in [1, 7, 257] {
+            let c = case(&mut rng, rows, cols, 0.3);
+            let dy = random(&mut rng, rows * cols, -1.0, 1.0);
+            let (dx, dg, db) = gpu_backward(rows, cols, &c, &dy);
+            let (wx, wg, wb) = cpu::batchnorm_backward(rows, cols, 1e-5, &c.x, &c.gamma, &dy);
+            let (sx, sg, sb) = backward_scales(rows, cols, &c, &dy);
+            let tag = format!("{rows}x{cols}");
+            assert_close_scaled(&format!("batch norm dx {tag}"), seed, &dx, &wx, sx, 1e-5);
+            assert_close_scaled(
+                &format!("batch norm dgamma {tag}"),
+                seed,
+                &dg,
+                &wg,
+                sg,
+                1e-5,
+            );
+            assert_close_scaled(&format!("batch norm dbeta {tag}"), seed, &db, &wb, sb, 1e-5);
+        }
+    }
+}
+
+#[test]
+fn backward_matches_finite_differences() {
+    let (mut rng, seed) = rng();
+    for rows in [3, 7, 100] {
+        let cols = 5;
+        let c = case(&mut rng, rows, cols, 0.0);
+        let dy = random(&mut rng, rows * cols, -1.0, 1.0);
+        let (dx, dg, db) = gpu_backward(rows, cols, &c, &dy);
+        let loss = |x: &[f32], g: &[f32], b: &[f32]| {
+            dot(
+                &cpu::batchnorm_train(rows, cols, 1e-5, 0.1, x, g, b, &c.rm, &c.rv).y,
+                &dy,
+            )
+        };
+        let cx = coords(&mut rng, rows * cols, 30);
+        let fd = finite_differences(&c.x, &cx, 1e-3, |x| loss(x, &c.gamma, &c.beta));
+        assert_gradient(
+            &format!("batch norm dx rows={rows}"),
+            seed,
+            &dx,
+            &cx,
+            &fd,
+            2e-3,
+        );
+        let cc: Vec<usize> = (0..cols).collect();
+        let fd = finite_differences(&c.gamma, &cc, 1e-3, |g| loss(&c.x, g, &c.beta));
+        assert_gradient(
+            &format!("batch norm dgamma rows={rows}"),
+            seed,
+            &dg,
+            &cc,
+            &fd,
+            1e-3,
+        );
+        let fd = finite_differences(&c.beta, &cc, 1e-3, |b| loss(&c.x, &c.gamma, b));
+        assert_gradient(
+            &format!("batch norm dbeta rows={rows}"),
+            seed,
+            &db,
+            &cc,
+            &fd,
+            1e-3,
+        );
+    }
+}
+
+#[test]
+fn training_with_a_batch_of_one_is_refused_with_a_reason() {
+    let t = |n| gpu().zeros(n).unwrap();
+    let (x, g, b, y, m, s, rm, rv) = (t(3), t(3), t(3), t(3), t(3), t(3), t(3), t(3));
+    let err = batchnorm::train_forward(
+        gpu(),
+        &BatchNorm::new(1, 3),
+        &batchnorm::TrainForward {
+            x: &x,
+            gamma: &g,
+            beta: &b,
+            y: &y,
+            saved_mean: &m,
+            saved_inv_std: &s,
+            running_mean: &rm,
+            running_var: &rv,
+        },
+        true,
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("batch of at least 2"), "{err}");
+}

@@ -1,0 +1,233 @@
+use shadergan::cpu;
+use shadergan::ops::matmul::{Activation, Form, Matmul, MatmulTiles, matmul};
+use shadergan::ops::{activation, reduce};
+
+use crate::*;
+
+/// (K, N) pairs tried at every row count: inner sizes that are not
+/// multiples of any tile.
+const SHAPES: [(usize, usize); 6] = [(1, 1), (7, 100), (100, 7), (257, 257), (100, 1), (784, 33)];
+
+fn check_form(form: Form) {
+    let (mut rng, seed) = rng();
+    for m in ROWS {
+        for (k, n) in SHAPES {
+            let a = random(&mut rng, m * k, -1.0, 1.0);
+            let b = random(&mut rng, k * n, -1.0, 1.0);
+            let (ta, tb) = (upload(&a), upload(&b));
+            let c = nan_tensor(m * n);
+            let kern = matmul(gpu(), &Matmul::new(form, m, n, k), &ta, &tb, None, &c).unwrap();
+            run(&[&kern]);
+            let want = cpu::matmul(form, m, n, k, &a, &b);
+            let scale = max_abs(&cpu::matmul(form, m, n, k, &abs(&a), &abs(&b)));
+            assert_close_scaled(
+                &format!("matmul {form:?} {m}x{n}x{k}"),
+                seed,
+                &read(&c),
+                &want,
+                scale,
+                1e-5,
+            );
+        }
+    }
+}
+
+#[test]
+fn nt_forward_form_matches_reference_at_awkward_sizes() {
+    check_form(Form::NT);
+}
+
+#[test]
+fn nn_input_gradient_form_matches_reference_at_awkward_sizes() {
+    check_form(Form::NN);
+}
+
+#[test]
+fn tn_weight_gradient_form_matches_reference_at_awkward_sizes() {
+    check_form(Form::TN);
+}
+
+fn check_epilogue(act: Activation, accumulate: bool) {
+    let (mut rng, seed) = rng();
+    for m in ROWS {
+        let (k, n) = (100, 257);
+        let a = random(&mut rng, m * k, -1.0, 1.0);
+        let b = random(&mut rng, n * k, -0.3, 0.3);
+        let bias = random(&mut rng, n, -1.0, 1.0);
+        let old = random(&mut rng, m * n, -1.0, 1.0);
+        let c = if accumulate {
+            upload(&old)
+        } else {
+            nan_tensor(m * n)
+        };
+        let spec = Matmul::new(Form::NT, m, n, k)
+            .activation(act)
+            .accumulate(accumulate);
+        let kern = matmul(
+            gpu(),
+            &spec,
+            &upload(&a),
+            &upload(&b),
+            Some(&upload(&bias)),
+            &c,
+        )
+        .unwrap();
+        run(&[&kern]);
+        let want = cpu::matmul_fused(
+            Form::NT,
+            m,
+            n,
+            k,
+            &a,
+            &b,
+            Some(&bias),
+            accumulate.then_some(&old[..]),
+            act,
+        );
+        // Every activation here has slope ≤ 1, so the scale of the sum bounds the output's error.
+        let scale = max_abs(&cpu::matmul(Form::NT, m, n, k, &abs(&a), &abs(&b))) + 2.0;
+        assert_close_scaled(
+            &format!("matmul + bias + {act:?} (accumulate {accumulate}) {m}x{n}x{k}"),
+            seed,
+            &read(&c),
+            &want,
+            scale,
+            1e-5,
+        );
+    }
+}
+
+#[test]
+fn bias_and_leaky_relu_epilogue_matches_reference() {
+    check_epilogue(Activation::LeakyRelu(0.2), false);
+}
+
+#[test]
+fn bias_and_tanh_epilogue_matches_reference() {
+    check_epilogue(Activation::Tanh, false);
+}
+
+#[test]
+fn bias_and_sigmoid_epilogue_matches_reference() {
+    check_epilogue(Activation::Sigmoid, false);
+}
+
+#[test]
+fn accumulate_mode_adds_to_the_existing_output() {
+    check_epilogue(Activation::None, true);
+}
+
+#[test]
+fn every_tile_shape_gives_the_reference_product() {
+    let (mut rng, seed) = rng();
+    let shapes = [
+        MatmulTiles::CPU,
+        MatmulTiles::GPU,
+        MatmulTiles::GPU_SMALL,
+        MatmulTiles::SAFE,
+        MatmulTiles::new(1, 1, 1, 1, 1),
+        MatmulTiles::new(4, 4, 8, 8, 8),
+        MatmulTiles::new(8, 2, 4, 16, 4),
+    ];
+    let (m, n, k) = (100, 257, 33);
+    let a = random(&mut rng, m * k, -1.0, 1.0);
+    let b = random(&mut rng, k * n, -1.0, 1.0);
+    let (ta, tb) = (upload(&a), upload(&b));
+    for form in [Form::NT, Form::NN, Form::TN] {
+        let want = cpu::matmul(form, m, n, k, &a, &b);
+        let scale = max_abs(&cpu::matmul(form, m, n, k, &abs(&a), &abs(&b)));
+        for t in shapes {
+            let c = nan_tensor(m * n);
+            let kern = matmul(
+                gpu(),
+                &Matmul::new(form, m, n, k).tiles(t),
+                &ta,
+                &tb,
+                None,
+                &c,
+            )
+            .unwrap();
+            run(&[&kern]);
+            assert_close_scaled(
+                &format!("matmul {form:?} tile {t}"),
+                seed,
+                &read(&c),
+                &want,
+                scale,
+                1e-5,
+            );
+        }
+    }
+}
+
+/// A dense layer y = tanh(X·Wᵀ + b) differentiated by the kernels a layer's
+/// backward uses (activation backward, NN, TN, column sum) against finite
+/// differences of the CPU forward of L = Σ w ⊙ y.
+#[test]
+fn dense_layer_backward_matches_finite_differences() {
+    let (mut rng, seed) = rng();
+    for m in [1, 7, 100] {
+        let (k, n) = (13, 9);
+        let act = Activation::Tanh;
+        let x = random(&mut rng, m * k, -1.0, 1.0);
+        let w = random(&mut rng, n * k, -0.5, 0.5);
+        let b = random(&mut rng, n, -0.5, 0.5);
+        let dy = random(&mut rng, m * n, -1.0, 1.0);
+        let (tx, tw, tb, tdy) = (upload(&x), upload(&w), upload(&b), upload(&dy));
+        let (y, g) = (nan_tensor(m * n), nan_tensor(m * n));
+        let (dx, dw, db) = (nan_tensor(m * k), nan_tensor(n * k), nan_tensor(n));
+        let gpu = gpu();
+        let forward = matmul(
+            gpu,
+            &Matmul::new(Form::NT, m, n, k).activation(act),
+            &tx,
+            &tw,
+            Some(&tb),
+            &y,
+        )
+        .unwrap();
+        let act_back = activation::backward(gpu, act, &y, &tdy, &g).unwrap();
+        let input = matmul(gpu, &Matmul::new(Form::NN, m, k, n), &g, &tw, None, &dx).unwrap();
+        let weight = matmul(gpu, &Matmul::new(Form::TN, n, k, m), &g, &tx, None, &dw).unwrap();
+        let bias = reduce::column_sum(gpu, m, n, 1.0, &g, &db).unwrap();
+        run(&[&forward, &act_back, &input, &weight, &bias]);
+
+        let loss = |x: &[f32], w: &[f32], b: &[f32]| {
+            dot(
+                &cpu::matmul_fused(Form::NT, m, n, k, x, w, Some(b), None, act),
+                &dy,
+            )
+        };
+        let cx = coords(&mut rng, m * k, 20);
+        let fd = finite_differences(&x, &cx, 1e-3, |x| loss(x, &w, &b));
+        assert_gradient(&format!("dense dX m={m}"), seed, &read(&dx), &cx, &fd, 1e-3);
+        let cw = coords(&mut rng, n * k, 20);
+        let fd = finite_differences(&w, &cw, 1e-3, |w| loss(&x, w, &b));
+        assert_gradient(&format!("dense dW m={m}"), seed, &read(&dw), &cw, &fd, 1e-3);
+        let cb: Vec<usize> = (0..n).collect();
+        let fd = finite_differences(&b, &cb, 1e-3, |b| loss(&x, &w, b));
+        assert_gradient(&format!("dense db m={m}"), seed, &read(&db), &cb, &fd, 1e-3);
+    }
+}
+
+#[test]
+fn mismatched_shapes_are_an_error_not_a_panic() {
+    let a = gpu().zeros(6).unwrap();
+    let b = gpu().zeros(6).unwrap();
+    let c = gpu().zeros(4).unwrap();
+    let err = matmul(gpu(), &Matmul::new(Form::NT, 2, 2, 4), &a, &b, None, &c).unwrap_err();
+    assert!(
+        err.to_string().contains("A has 6 elements, expected 8"),
+        "{err}"
+    );
+    let err = matmul(gpu(), &Matmul::new(Form::NT, 2, 2, 0), &a, &b, None, &c).unwrap_err();
+    assert!(err.to_string().contains("empty product"), "{err}");
+}
+
+#[test]
+fn output_sharing_a_buffer_with_an_input_is_refused() {
+    let arena = gpu().arena(&[4, 4, 4]).unwrap();
+    let [a, b, c] = [&arena.views[0], &arena.views[1], &arena.views[2]];
+    let err = matmul(gpu(), &Matmul::new(Form::NT, 2, 2, 2), a, b, None, c).unwrap_err();
+    assert!(err.to_string().contains("different buffer"), "{err}");
+}
