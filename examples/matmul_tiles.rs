@@ -2,6 +2,8 @@
 //! and prints GFLOP/s, the data behind `MatmulTiles::for_adapter`.
 //!
 //!     cargo run --release --example matmul_tiles -- [size] [repeats]
+//!
+//! With QUICK=1 only the adapter's default shape is timed.
 
 use std::time::Instant;
 
@@ -19,20 +21,20 @@ fn main() -> anyhow::Result<()> {
     let a = gpu.upload(&vec![0.5; m * k])?;
     let b = gpu.upload(&vec![0.25; n * k])?;
     let c = gpu.zeros(m * n)?;
-    let candidates = [
-        MatmulTiles::new(16, 16, 4, 4, 16),
-        MatmulTiles::new(8, 8, 8, 8, 16),
-        MatmulTiles::new(4, 4, 16, 16, 16),
-        MatmulTiles::new(2, 4, 16, 32, 16),
-        MatmulTiles::new(4, 2, 16, 32, 16),
-        MatmulTiles::new(8, 1, 8, 16, 16),
-        MatmulTiles::new(8, 1, 16, 16, 32),
-        MatmulTiles::new(8, 2, 8, 16, 16),
-        MatmulTiles::new(2, 4, 16, 32, 32),
-        MatmulTiles::new(8, 1, 32, 8, 16),
-    ];
+    let quick = std::env::var("QUICK").is_ok();
+    let mut candidates = vec![gpu.tiles];
+    if !quick {
+        for (wx, wy) in [(8, 1), (8, 2), (16, 16), (8, 8)] {
+            for (tm, tn) in [(2, 4), (4, 4), (4, 8), (8, 4), (8, 8), (6, 4)] {
+                for bk in [8, 16, 32] {
+                    candidates.push(MatmulTiles::new(wx, wy, tm, tn, bk));
+                }
+            }
+        }
+    }
+
     for form in [Form::NT, Form::NN, Form::TN] {
-        for t in candidates.into_iter().filter(|t| t.fits(&gpu.limits)) {
+        for t in candidates.iter().copied().filter(|t| t.fits(&gpu.limits)) {
             let spec = Matmul::new(form, m, n, k).tiles(t);
             let kern = matmul(&gpu, &spec, &a, &b, None, &c)?;
             gpu.run(&[&kern])?; // compile and warm up

@@ -125,7 +125,7 @@ fn every_tile_shape_gives_the_reference_product() {
         MatmulTiles::GPU,
         MatmulTiles::GPU_SMALL,
         MatmulTiles::SAFE,
-        MatmulTiles::new(1, 1, 1, 1, 1),
+        MatmulTiles::new(1, 1, 1, 4, 1),
         MatmulTiles::new(4, 4, 8, 8, 8),
         MatmulTiles::new(8, 2, 4, 16, 4),
     ];
