@@ -217,19 +217,49 @@ pub fn loss_and_grad(kind: LossKind, x: f64, y: f64) -> (f64, f64) {
     }
 }
 
-/// (mean loss, mean sigmoid, dlogits) as the fused loss kernel writes them.
-pub fn loss(kind: LossKind, label: f64, grad_scale: f64, logits: &[f32]) -> (f64, f64, Vec<f64>) {
+/// What the fused loss kernel computes.
+pub struct LossOut {
+    pub loss: f64,
+    /// Mean sigmoid of logits [0, split).
+    pub prob_real: f64,
+    /// Mean sigmoid of logits [split, n), 0 if there are none.
+    pub prob_fake: f64,
+    pub dlogits: Vec<f64>,
+}
+
+/// The fused loss: logits [0, split) against label_real, the rest against
+/// label_fake; dlogits is the gradient of grad_scale · mean(loss).
+pub fn loss(
+    kind: LossKind,
+    label_real: f64,
+    label_fake: f64,
+    split: usize,
+    grad_scale: f64,
+    logits: &[f32],
+) -> LossOut {
     let n = logits.len() as f64;
+    let sigmoid = |x: f64| 1.0 / (1.0 + (-x).exp());
     let mut total = 0.0;
-    let mut prob = 0.0;
-    let mut grad = Vec::with_capacity(logits.len());
-    for &x in logits {
-        let (l, g) = loss_and_grad(kind, x as f64, label);
+    let mut dlogits = Vec::with_capacity(logits.len());
+    for (i, &x) in logits.iter().enumerate() {
+        let y = if i < split { label_real } else { label_fake };
+        let (l, g) = loss_and_grad(kind, x as f64, y);
         total += l;
-        prob += 1.0 / (1.0 + (-(x as f64)).exp());
-        grad.push(grad_scale * g / n);
+        dlogits.push(grad_scale * g / n);
     }
-    (total / n, prob / n, grad)
+    let mean = |v: &[f32]| {
+        if v.is_empty() {
+            0.0
+        } else {
+            v.iter().map(|&x| sigmoid(x as f64)).sum::<f64>() / v.len() as f64
+        }
+    };
+    LossOut {
+        loss: total / n,
+        prob_real: mean(&logits[..split]),
+        prob_fake: mean(&logits[split..]),
+        dlogits,
+    }
 }
 
 /// One Adam step at 1-based step t, in place, as torch.optim.Adam.

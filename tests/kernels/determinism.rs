@@ -2,7 +2,7 @@
 
 use shadergan::ops::adam::{self, Adam};
 use shadergan::ops::batchnorm::{self, BatchNorm};
-use shadergan::ops::loss::{Loss, LossKind, loss};
+use shadergan::ops::loss::{Loss, LossKind, OutRow, loss};
 use shadergan::ops::matmul::{Activation, Form, Matmul, matmul};
 use shadergan::ops::{random, reduce};
 
@@ -59,18 +59,14 @@ fn pass() -> Vec<Vec<f32>> {
         true,
     )
     .unwrap();
-    let (dyn_, out) = (g.zeros(b * h).unwrap(), g.zeros(2).unwrap());
+    let (dyn_, out) = (g.zeros(b * h).unwrap(), g.zeros(3).unwrap());
     let l = loss(
         g,
-        &Loss {
-            kind: LossKind::Bce,
-            label: 1.0,
-            grad_scale: 1.0,
-        },
+        &Loss::uniform(LossKind::Bce, 1.0, b * h),
         &yn,
         &dyn_,
         &out,
-        0,
+        &OutRow::fixed(&counters, 0),
     )
     .unwrap();
     let (dy, dg, db) = (
