@@ -28,3 +28,17 @@ fn gather(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: ve
     let byte = (word >> (8u * (byte_index % 4u))) & 0xffu;
     out[i] = f32(byte) / 127.5 - 1.0;
 }
+
+// The same gather from a data set of f32 samples (2-D points), unchanged.
+@group(0) @binding(4) var<storage, read> data_f32: array<f32>;
+
+@compute @workgroup_size(WG)
+fn gather_f32(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let i = (wg.y * nwg.x + wg.x) * WG + lid;
+    if i >= p.rows * p.features {
+        return;
+    }
+    let r = i / p.features;
+    let f = i % p.features;
+    out[i] = data_f32[indices[r] * p.features + f];
+}

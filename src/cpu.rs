@@ -353,3 +353,162 @@ pub fn gather(data: &[u8], features: usize, indices: &[u32]) -> Vec<f64> {
         })
         .collect()
 }
+
+/// What a CPU forward pass keeps for its backward pass.
+pub struct MlpCache {
+    /// The input of every layer, then the output.
+    pub values: Vec<Vec<f64>>,
+    /// Per batch-norm layer: (x̂, 1/std) of the batch.
+    pub norm: Vec<Option<(Vec<f64>, Vec<f64>)>>,
+}
+
+/// The parameters of a sequential model in [`crate::model::Net`]'s order
+/// (per layer with parameters: weight, then bias), and its running
+/// statistics per batch-norm layer.
+#[derive(Clone, Debug)]
+pub struct MlpState {
+    pub params: Vec<Vec<f64>>,
+    pub running: Vec<Option<(Vec<f64>, Vec<f64>)>>,
+}
+
+fn first_params(layers: &[crate::model::Layer]) -> Vec<usize> {
+    let mut next = 0;
+    layers
+        .iter()
+        .map(|l| {
+            let first = next;
+            next += l.params().len();
+            first
+        })
+        .collect()
+}
+
+/// A sequential model's forward pass on `batch` rows: Linear, batch norm
+/// (training: the batch's statistics, momentum 0.1 update of the running
+/// ones if `update_running`), LeakyReLU, tanh, sigmoid.
+pub fn mlp_forward(
+    layers: &[crate::model::Layer],
+    state: &mut MlpState,
+    x: &[f64],
+    batch: usize,
+    update_running: bool,
+) -> MlpCache {
+    use crate::model::Layer;
+    let firsts = first_params(layers);
+    let mut values = vec![x.to_vec()];
+    let mut norm = Vec::new();
+    for (i, layer) in layers.iter().enumerate() {
+        let x = values.last().unwrap();
+        let p = firsts[i];
+        let mut n_entry = None;
+        let y = match *layer {
+            Layer::Linear { inputs, outputs } => {
+                let (w, b) = (&state.params[p], &state.params[p + 1]);
+                let mut y = vec![0.0; batch * outputs];
+                for r in 0..batch {
+                    for o in 0..outputs {
+                        y[r * outputs + o] = b[o]
+                            + (0..inputs)
+                                .map(|k| x[r * inputs + k] * w[o * inputs + k])
+                                .sum::<f64>();
+                    }
+                }
+                y
+            }
+            Layer::BatchNorm { features: f } => {
+                let n = batch as f64;
+                let mut xhat = vec![0.0; batch * f];
+                let mut inv = vec![0.0; f];
+                let mut y = vec![0.0; batch * f];
+                for c in 0..f {
+                    let mean = (0..batch).map(|r| x[r * f + c]).sum::<f64>() / n;
+                    let var = (0..batch)
+                        .map(|r| (x[r * f + c] - mean).powi(2))
+                        .sum::<f64>()
+                        / n;
+                    inv[c] = 1.0 / (var + 1e-5).sqrt();
+                    for r in 0..batch {
+                        xhat[r * f + c] = (x[r * f + c] - mean) * inv[c];
+                        y[r * f + c] =
+                            state.params[p][c] * xhat[r * f + c] + state.params[p + 1][c];
+                    }
+                    if update_running {
+                        let (rm, rv) = state.running[i].as_mut().expect("batch norm statistics");
+                        rm[c] = 0.9 * rm[c] + 0.1 * mean;
+                        rv[c] = 0.9 * rv[c] + 0.1 * var * n / (n - 1.0).max(1.0);
+                    }
+                }
+                n_entry = Some((xhat, inv));
+                y
+            }
+            _ => {
+                let act = layer.activation().expect("an activation");
+                x.iter().map(|&v| activate(act, v)).collect()
+            }
+        };
+        norm.push(n_entry);
+        values.push(y);
+    }
+    MlpCache { values, norm }
+}
+
+/// The backward pass of [`mlp_forward`] from the output's gradient: the
+/// parameter gradients (in the state's order) and the input's gradient.
+pub fn mlp_backward(
+    layers: &[crate::model::Layer],
+    state: &MlpState,
+    cache: &MlpCache,
+    d_output: &[f64],
+    batch: usize,
+) -> (Vec<Vec<f64>>, Vec<f64>) {
+    use crate::model::Layer;
+    let firsts = first_params(layers);
+    let mut grads: Vec<Vec<f64>> = state.params.iter().map(|p| vec![0.0; p.len()]).collect();
+    let mut dy = d_output.to_vec();
+    for (i, layer) in layers.iter().enumerate().rev() {
+        let x = &cache.values[i];
+        let y = &cache.values[i + 1];
+        let p = firsts[i];
+        dy = match *layer {
+            Layer::Linear { inputs, outputs } => {
+                let w = &state.params[p];
+                let mut dx = vec![0.0; batch * inputs];
+                for r in 0..batch {
+                    for o in 0..outputs {
+                        let g = dy[r * outputs + o];
+                        grads[p + 1][o] += g;
+                        for k in 0..inputs {
+                            grads[p][o * inputs + k] += g * x[r * inputs + k];
+                            dx[r * inputs + k] += g * w[o * inputs + k];
+                        }
+                    }
+                }
+                dx
+            }
+            Layer::BatchNorm { features: f } => {
+                let (xhat, inv) = cache.norm[i].as_ref().expect("batch norm cache");
+                let n = batch as f64;
+                let mut dx = vec![0.0; batch * f];
+                for c in 0..f {
+                    let db: f64 = (0..batch).map(|r| dy[r * f + c]).sum();
+                    let dg: f64 = (0..batch).map(|r| dy[r * f + c] * xhat[r * f + c]).sum();
+                    grads[p][c] = dg;
+                    grads[p + 1][c] = db;
+                    for r in 0..batch {
+                        dx[r * f + c] = state.params[p][c] * inv[c] / n
+                            * (n * dy[r * f + c] - db - xhat[r * f + c] * dg);
+                    }
+                }
+                dx
+            }
+            _ => {
+                let act = layer.activation().expect("an activation");
+                dy.iter()
+                    .zip(y)
+                    .map(|(&d, &yv)| d * activation_grad_from_output(act, yv))
+                    .collect()
+            }
+        };
+    }
+    (grads, dy)
+}

@@ -54,12 +54,22 @@ pub enum Error {
         reason: String,
     },
 
+    #[error("{path}: {problem}")]
+    File { path: String, problem: String },
+
     #[error("the GPU device was lost or failed: {0}")]
     DeviceLost(String),
 }
 
 impl Error {
-    pub(crate) fn shape(op: &'static str, problem: impl Into<String>) -> Self {
+    pub fn file(path: impl AsRef<std::path::Path>, problem: impl Into<String>) -> Self {
+        Error::File {
+            path: path.as_ref().display().to_string(),
+            problem: problem.into(),
+        }
+    }
+
+    pub fn shape(op: &'static str, problem: impl Into<String>) -> Self {
         Error::Shape {
             op,
             problem: problem.into(),

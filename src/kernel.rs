@@ -120,6 +120,7 @@ pub(crate) struct PipelineCache {
 }
 
 /// One prepared dispatch, ready to be recorded into a compute pass.
+#[derive(Clone)]
 pub struct Kernel {
     pub label: String,
     pipeline: Arc<Pipeline>,

@@ -9,13 +9,20 @@
 //! - [`ops`]: one thin wrapper per shader family;
 //! - [`cpu`]: plain f64 references of every op, for tests and checks.
 
+pub mod checkpoint;
 pub mod cpu;
+pub mod data;
 pub mod error;
+pub mod gan;
 pub mod gpu;
 pub mod kernel;
+pub mod model;
+pub mod npy;
 pub mod ops;
+pub mod render;
 pub mod shaders;
 pub mod tensor;
+pub mod train;
 
 pub use error::{Error, Result};
 pub use gpu::{BackendChoice, Gpu, GpuOptions};

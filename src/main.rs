@@ -1,10 +1,19 @@
 //! The `shadergan` command line.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::{Args, Parser, Subcommand};
+use shadergan::checkpoint::{self, write_atomic};
+use shadergan::data::{self, Samples};
+use shadergan::gan::{self, GanConfig, Sampler};
 use shadergan::gpu::{self, BackendChoice, GpuOptions};
-use shadergan::{Error, Gpu};
+use shadergan::model::{self, Layer};
+use shadergan::ops::loss::LossKind;
+use shadergan::train::{self, RunOptions};
+use shadergan::{Error, Gpu, npy};
 
 #[derive(Parser)]
 #[command(
@@ -37,8 +46,95 @@ impl AdapterArgs {
     }
 }
 
+#[derive(Args, Debug)]
+struct TrainArgs {
+    /// mnist (built in), fashion, ring, grid, or a path to IDX images or a folder of PNG/JPEG images.
+    #[arg(long, default_value = "mnist")]
+    data: String,
+    /// Total training steps [default: 10000 for images, 5000 for ring and grid].
+    #[arg(long)]
+    steps: Option<u64>,
+    /// Samples per batch [default: 64 for images, 100 for points].
+    #[arg(long)]
+    batch: Option<usize>,
+    /// Adam learning rate of both networks [default: 2e-4 for images, 1e-3 for points].
+    #[arg(long)]
+    lr: Option<f32>,
+    #[arg(long, default_value_t = 0.5)]
+    beta1: f32,
+    #[arg(long, default_value_t = 0.999)]
+    beta2: f32,
+    /// Size of the generator's input noise [default: 100 for images, 2 for points].
+    #[arg(long)]
+    latent: Option<usize>,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// The run's folder [default: runs/<data>-<seed>].
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Write a sample picture every N steps (0: only at the end).
+    #[arg(long, default_value_t = 500)]
+    sample_every: u64,
+    /// Write a checkpoint every N steps (0: only at the end).
+    #[arg(long, default_value_t = 1000)]
+    checkpoint_every: u64,
+    /// Read the losses back every N steps (at most 256).
+    #[arg(long, default_value_t = 50)]
+    log_every: u64,
+    #[arg(long, value_enum, default_value = "bce")]
+    loss: LossKind,
+    /// PacGAN: the discriminator judges m samples concatenated.
+    #[arg(long, default_value_t = 1)]
+    pack: usize,
+    /// Continue from a checkpoint (its configuration wins over these flags).
+    #[arg(long)]
+    resume: Option<PathBuf>,
+    /// Image folders: side of the square every image is resized to.
+    #[arg(long)]
+    size: Option<u32>,
+    /// Image folders: keep colour (RGB) instead of grayscale.
+    #[arg(long)]
+    color: bool,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+    #[command(flatten)]
+    which: AdapterArgs,
+}
+
+#[derive(Args, Debug)]
+struct SampleArgs {
+    /// A checkpoint written by `shadergan train`.
+    #[arg(long)]
+    checkpoint: PathBuf,
+    /// How many samples.
+    #[arg(long, default_value_t = 64)]
+    n: usize,
+    /// Latents drawn from this seed (the GPU's own generator, computed on the CPU).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Latents from a .npy file of float32 [n, latent] instead.
+    #[arg(long)]
+    latents: Option<PathBuf>,
+    /// The PNG to write [default: samples.png, unless only --npy is given].
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Also write the raw generator outputs as .npy [n, features] float32.
+    #[arg(long)]
+    npy: Option<PathBuf>,
+    /// Batch norm on the batch's own statistics instead of the running ones.
+    #[arg(long)]
+    batch_stats: bool,
+    #[command(flatten)]
+    which: AdapterArgs,
+}
+
 #[derive(Subcommand)]
 enum Command {
+    /// Train a GAN (with no flags: the reference GAN on the built-in MNIST digits).
+    Train(TrainArgs),
+    /// Turn a checkpoint into a PNG grid (or scatter plot) and/or a .npy of samples.
+    Sample(SampleArgs),
     /// List every adapter with the limits and features the kernels use.
     Adapters {
         #[command(flatten)]
@@ -51,8 +147,163 @@ enum Command {
     },
 }
 
+/// The configuration a fresh run gets from the flags and the data.
+fn config_for(a: &TrainArgs, data: &data::Dataset) -> GanConfig {
+    let features = data.features();
+    let points = matches!(data.samples, Samples::Points { .. });
+    let mut c = GanConfig::reference(features);
+    c.data = a.data.clone();
+    c.shape = match data.image_shape() {
+        Some((ch, h, w)) => vec![ch, h, w],
+        None => vec![features],
+    };
+    if points {
+        // The mode-collapse protocol's networks: G 4 x 400 ReLU + batch
+        // norm from 2-D noise, D 3 x 200 LeakyReLU, batch 100.
+        c.latent = a.latent.unwrap_or(2);
+        c.generator = model::mlp(c.latent, &[400; 4], features, true, 0.0, None);
+        c.discriminator = model::mlp(features * a.pack, &[200; 3], 1, false, 0.2, None);
+        c.batch = a.batch.unwrap_or(100);
+        c.lr_g = a.lr.unwrap_or(1e-3);
+    } else {
+        c.latent = a.latent.unwrap_or(100);
+        c.generator = model::reference_generator(c.latent, features);
+        c.discriminator = model::reference_discriminator(features * a.pack);
+        c.batch = a.batch.unwrap_or(64);
+        c.lr_g = a.lr.unwrap_or(2e-4);
+    }
+    c.lr_d = c.lr_g;
+    c.beta1 = a.beta1;
+    c.beta2 = a.beta2;
+    c.loss = a.loss;
+    c.pack = a.pack;
+    c.seed = a.seed;
+    c
+}
+
+fn train(a: TrainArgs) -> Result<(), Error> {
+    let resumed = a.resume.as_ref().map(|p| checkpoint::read(p)).transpose()?;
+    let data_spec = resumed
+        .as_ref()
+        .map_or(a.data.clone(), |ck| ck.config.data.clone());
+    let seed = resumed.as_ref().map_or(a.seed, |ck| ck.config.seed);
+    let data = data::load(&data_spec, a.size, a.color, seed).map_err(|e| Error::File {
+        path: data_spec.clone(),
+        problem: e.to_string(),
+    })?;
+    let config = match &resumed {
+        Some(ck) => ck.config.clone(),
+        None => config_for(&a, &data),
+    };
+    let points = matches!(data.samples, Samples::Points { .. });
+    let steps = a.steps.unwrap_or(if points { 5000 } else { 10_000 });
+    let gpu = Gpu::new(&a.which.options())?;
+    let name = std::path::Path::new(&data_spec)
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "data".into());
+    let out = a
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("runs/{name}-{seed}")));
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        let _ = ctrlc::set_handler(move || stop.store(true, Ordering::SeqCst));
+    }
+    eprintln!("adapter: {}", gpu.describe());
+    eprintln!(
+        "data: {} ({} samples of {:?}); writing {}",
+        data.name,
+        data.items,
+        config.shape,
+        out.display()
+    );
+    let opts = RunOptions {
+        steps,
+        out: out.clone(),
+        sample_every: a.sample_every,
+        checkpoint_every: a.checkpoint_every,
+        log_every: a.log_every,
+        resume: a.resume.clone(),
+        progress: !a.quiet,
+        stop,
+    };
+    let s = train::run(&gpu, &config, &data, &opts)?;
+    let m = s.last.map_or(String::new(), |m| {
+        format!(
+            " D loss {:.3}, G loss {:.3}, D(x) {:.2}, D(G(z)) {:.2}.",
+            m.d_loss, m.g_loss, m.d_real, m.d_fake
+        )
+    });
+    eprintln!(
+        "{} steps in {:.1} s ({:.1} steps/s).{m}\ncheckpoint: {}\nsamples: {}",
+        s.steps,
+        s.seconds,
+        s.steps as f64 / s.seconds.max(1e-9),
+        s.checkpoint.display(),
+        out.join("samples").display()
+    );
+    Ok(())
+}
+
+fn sample(a: SampleArgs) -> Result<(), Error> {
+    let ck = checkpoint::read(&a.checkpoint)?;
+    let c = &ck.config;
+    let latents = match &a.latents {
+        Some(p) => {
+            let (values, shape) = npy::read(p)?;
+            if shape.len() != 2 || shape[1] != c.latent {
+                return Err(Error::file(
+                    p,
+                    format!(
+                        "latents have shape {shape:?}; this generator takes [n, {}]",
+                        c.latent
+                    ),
+                ));
+            }
+            values
+        }
+        None => gan::latents(a.seed, gan::STREAM_FIXED_Z, a.n, c.latent),
+    };
+    let n = latents.len() / c.latent;
+    if n == 0 {
+        return Err(Error::shape("sample", "--n must be at least 1"));
+    }
+    if a.batch_stats
+        && n < 2
+        && c.generator
+            .iter()
+            .any(|l| matches!(l, Layer::BatchNorm { .. }))
+    {
+        return Err(Error::shape(
+            "sample",
+            "--batch-stats needs at least 2 samples",
+        ));
+    }
+    let gpu = Gpu::new(&a.which.options())?;
+    let g = ck.generator(&gpu)?;
+    let values = Sampler::new(&gpu, &g, n, a.batch_stats)?.run(&gpu, &latents)?;
+    let features = values.len() / n;
+    if let Some(p) = &a.npy {
+        write_atomic(p, &npy::encode(&values, &[n, features]))?;
+        eprintln!("wrote {} ({n} x {features} float32)", p.display());
+    }
+    let png = a
+        .out
+        .clone()
+        .or_else(|| a.npy.is_none().then(|| PathBuf::from("samples.png")));
+    if let Some(p) = png {
+        train::picture(c, &values, n, &p)?;
+        eprintln!("wrote {}", p.display());
+    }
+    Ok(())
+}
+
 fn run(cli: Cli) -> Result<(), Error> {
     match cli.command {
+        Command::Train(a) => train(a),
+        Command::Sample(a) => sample(a),
         Command::Adapters { which } => {
             let adapters = gpu::enumerate(which.backend);
             if adapters.is_empty() {

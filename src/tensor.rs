@@ -49,6 +49,20 @@ impl Tensor {
         })
     }
 
+    /// The first `len` elements of this view (same buffer and offset).
+    pub fn prefix(&self, len: usize) -> Tensor {
+        assert!(
+            len <= self.len,
+            "prefix of {len} elements from a tensor of {}",
+            self.len
+        );
+        Tensor {
+            buffer: self.buffer.clone(),
+            offset: self.offset,
+            len,
+        }
+    }
+
     /// Whether two views share any bytes.
     pub fn overlaps(&self, other: &Tensor) -> bool {
         Arc::ptr_eq(&self.buffer, &other.buffer)

@@ -51,3 +51,42 @@ pub fn gather(
         gpu.grid(n.div_ceil(256)),
     )
 }
+
+const BINDINGS_F32: &[(u32, Access)] =
+    &[(4, Access::Read), (2, Access::Read), (3, Access::ReadWrite)];
+
+/// out[r, f] = data[indices[r] · features + f] for a data set of f32
+/// samples (`items · features` elements).
+pub fn gather_f32(
+    gpu: &Gpu,
+    data: &Tensor,
+    items: usize,
+    features: usize,
+    indices: &Tensor,
+    out: &Tensor,
+) -> Result<Kernel> {
+    const OP: &str = "gather f32";
+    if features == 0 || items == 0 {
+        return Err(Error::shape(OP, "the data set is empty"));
+    }
+    expect_len(OP, "data", data, items * features)?;
+    expect_len(OP, "out", out, indices.len() * features)?;
+    expect_distinct(
+        OP,
+        &[("out", out)],
+        &[("data", data), ("indices", indices), ("out", out)],
+    )?;
+    let p = Params {
+        rows: expect_u32(OP, "rows", indices.len())?,
+        features: expect_u32(OP, "features", features)?,
+        _pad: [0; 2],
+    };
+    let n = expect_u32(OP, "rows x features", out.len())?;
+    let e = Entry::new("data.wgsl", shaders::DATA, "gather_f32", BINDINGS_F32);
+    gpu.kernel(
+        &e,
+        bytemuck::bytes_of(&p),
+        &[data, indices, out],
+        gpu.grid(n.div_ceil(256)),
+    )
+}

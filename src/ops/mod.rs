@@ -25,8 +25,10 @@ pub(crate) fn expect_len(op: &'static str, name: &str, t: &Tensor, len: usize) -
     Ok(())
 }
 
-/// Fails if a written tensor shares a buffer with any other tensor of the
-/// same dispatch (a buffer is bound either read-write or read-only).
+/// Fails if a tensor the dispatch writes shares a buffer with one it only
+/// reads (a buffer is bound either read-write or read-only in a dispatch),
+/// or overlaps another written tensor. `all` lists every tensor, written
+/// ones included.
 pub(crate) fn expect_distinct(
     op: &'static str,
     written: &[(&str, &Tensor)],
@@ -34,7 +36,17 @@ pub(crate) fn expect_distinct(
 ) -> Result<()> {
     for (wn, w) in written {
         for (n, t) in all {
-            if wn != n && std::ptr::eq(w.buffer(), t.buffer()) {
+            if wn == n {
+                continue;
+            }
+            let also_written = written.iter().any(|(x, _)| x == n);
+            if also_written && w.overlaps(t) {
+                return Err(Error::shape(
+                    op,
+                    format!("{wn} and {n} overlap, and both are written"),
+                ));
+            }
+            if !also_written && std::ptr::eq(w.buffer(), t.buffer()) {
                 return Err(Error::shape(
                     op,
                     format!("{wn} is written, so it must live in a different buffer from {n}"),

@@ -69,3 +69,41 @@ fn gather_refuses_a_data_set_of_the_wrong_size() {
         "{err}"
     );
 }
+
+#[test]
+fn gather_f32_copies_rows_of_points() {
+    let (mut rng, seed) = rng();
+    for features in [1, 2, 7] {
+        let items = 100;
+        let data = random(&mut rng, items * features, -5.0, 5.0);
+        let idx: Vec<u32> = (0..257)
+            .map(|_| rand::RngExt::random_range(&mut rng, 0..items as u32))
+            .collect();
+        let out = nan_tensor(idx.len() * features);
+        let k = shadergan::ops::data::gather_f32(
+            gpu(),
+            &upload(&data),
+            items,
+            features,
+            &gpu().upload_u32(&idx).unwrap(),
+            &out,
+        )
+        .unwrap();
+        run(&[&k]);
+        let want: Vec<f64> = idx
+            .iter()
+            .flat_map(|&i| {
+                data[i as usize * features..(i as usize + 1) * features]
+                    .iter()
+                    .map(|&v| v as f64)
+            })
+            .collect();
+        assert_close(
+            &format!("gather f32 257x{features}"),
+            seed,
+            &read(&out),
+            &want,
+            0.0,
+        );
+    }
+}

@@ -1,0 +1,264 @@
+//! Checkpoints in safetensors, in PyTorch's layout and names.
+//!
+//! `generator.<i>.weight`, `generator.<i>.running_mean`, ... (and the same
+//! under `discriminator.`) are the state dicts of the `nn.Sequential`
+//! modules of DESIGN §4: f32 tensors of PyTorch's shapes, and an int64
+//! `num_batches_tracked` per batch norm. The Adam moments are
+//! `optimizer.<net>.<i>.<weight|bias>.exp_avg` and `.exp_avg_sq`. The
+//! metadata holds the configuration (JSON) and the step; the random state
+//! is (seed, step), so nothing else is needed to continue bit for bit.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::Path;
+
+use safetensors::{Dtype, SafeTensors, tensor::TensorView};
+
+use crate::error::{Error, Result};
+use crate::gan::{GanConfig, Trainer};
+use crate::gpu::Gpu;
+use crate::model::{Layer, Net};
+use crate::tensor::Tensor;
+
+pub const FORMAT: &str = "shadergan-checkpoint-1";
+
+/// A checkpoint read from disk.
+pub struct Checkpoint {
+    pub config: GanConfig,
+    pub step: u64,
+    /// Name → (shape, f32 values); int64 tensors are left out.
+    pub tensors: HashMap<String, (Vec<usize>, Vec<f32>)>,
+}
+
+/// PyTorch's shape of a named state tensor of a layer.
+fn shape_of(layer: &Layer, suffix: &str) -> Vec<usize> {
+    match (*layer, suffix) {
+        (Layer::Linear { inputs, outputs }, "weight") => vec![outputs, inputs],
+        (Layer::Linear { outputs, .. }, _) => vec![outputs],
+        (Layer::BatchNorm { features }, _) => vec![features],
+        _ => vec![],
+    }
+}
+
+fn layer_of<'a>(net: &'a Net, name: &str) -> (&'a Layer, String) {
+    let (i, suffix) = name.split_once('.').expect("names are <layer>.<tensor>");
+    (
+        &net.layers[i.parse::<usize>().expect("layer index")],
+        suffix.to_string(),
+    )
+}
+
+/// Every f32 tensor a trainer's checkpoint holds: (name, shape, GPU tensor).
+fn entries<'a>(t: &'a Trainer<'_>) -> Vec<(String, Vec<usize>, Tensor)> {
+    let mut out = Vec::new();
+    for (prefix, net) in [("generator", &t.g), ("discriminator", &t.d)] {
+        for named in net.state() {
+            let (layer, suffix) = layer_of(net, &named.name);
+            out.push((
+                format!("{prefix}.{}", named.name),
+                shape_of(layer, &suffix),
+                named.tensor,
+            ));
+        }
+        for (name, m, v) in net.moments() {
+            let (layer, suffix) = layer_of(net, &name);
+            let shape = shape_of(layer, &suffix);
+            out.push((
+                format!("optimizer.{prefix}.{name}.exp_avg"),
+                shape.clone(),
+                m,
+            ));
+            out.push((format!("optimizer.{prefix}.{name}.exp_avg_sq"), shape, v));
+        }
+    }
+    out
+}
+
+fn batch_norms(net: &Net) -> impl Iterator<Item = usize> + '_ {
+    net.layers
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| matches!(l, Layer::BatchNorm { .. }))
+        .map(|(i, _)| i)
+}
+
+/// Writes a checkpoint of the trainer atomically: to a temporary name in
+/// the same folder, flushed and synced, then renamed over `path`.
+pub fn save(t: &Trainer<'_>, path: &Path) -> Result<()> {
+    let gpu = t.gpu;
+    let mut data: Vec<(String, Vec<usize>, Dtype, Vec<u8>)> = Vec::new();
+    for (name, shape, tensor) in entries(t) {
+        let values = gpu.read(&tensor)?;
+        data.push((
+            name,
+            shape,
+            Dtype::F32,
+            bytemuck::cast_slice(&values).to_vec(),
+        ));
+    }
+    // One running-statistics update per step (the G step's forward pass).
+    let tracked = (t.step as i64).to_le_bytes().to_vec();
+    for i in batch_norms(&t.g) {
+        data.push((
+            format!("generator.{i}.num_batches_tracked"),
+            vec![],
+            Dtype::I64,
+            tracked.clone(),
+        ));
+    }
+    for i in batch_norms(&t.d) {
+        data.push((
+            format!("discriminator.{i}.num_batches_tracked"),
+            vec![],
+            Dtype::I64,
+            tracked.clone(),
+        ));
+    }
+    let views = data
+        .iter()
+        .map(|(n, s, d, b)| {
+            Ok((
+                n.clone(),
+                TensorView::new(*d, s.clone(), b).map_err(|e| Error::file(path, e.to_string()))?,
+            ))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let mut meta = HashMap::new();
+    meta.insert("format".to_string(), FORMAT.to_string());
+    meta.insert("step".to_string(), t.step.to_string());
+    meta.insert(
+        "config".to_string(),
+        serde_json::to_string(&t.config).map_err(|e| Error::file(path, e.to_string()))?,
+    );
+    let bytes =
+        safetensors::serialize(views, Some(meta)).map_err(|e| Error::file(path, e.to_string()))?;
+    write_atomic(path, &bytes)
+}
+
+/// Writes `bytes` to `path` through a temporary file and a rename, so that
+/// `path` is always either the old file or the complete new one.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let io = |e: std::io::Error| Error::file(path, e.to_string());
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let name = path
+        .file_name()
+        .ok_or_else(|| Error::file(path, "not a file name"))?;
+    let tmp = dir.join(format!(".{}.tmp", name.to_string_lossy()));
+    {
+        let mut f = std::fs::File::create(&tmp).map_err(io)?;
+        f.write_all(bytes).map_err(io)?;
+        f.sync_all().map_err(io)?;
+    }
+    std::fs::rename(&tmp, path).map_err(io)?;
+    Ok(())
+}
+
+/// Reads and checks a checkpoint file.
+pub fn read(path: &Path) -> Result<Checkpoint> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| Error::file(path, format!("cannot read the checkpoint: {e}")))?;
+    let bad = |m: String| Error::file(path, m);
+    let st = SafeTensors::deserialize(&bytes).map_err(|e| {
+        bad(format!(
+            "not a safetensors checkpoint, or a truncated one ({e})"
+        ))
+    })?;
+    let (_, header) =
+        SafeTensors::read_metadata(&bytes).map_err(|e| bad(format!("unreadable header ({e})")))?;
+    let meta = header
+        .metadata()
+        .clone()
+        .ok_or_else(|| bad("no shadergan metadata: was it written by shadergan?".into()))?;
+    if meta.get("format").map(String::as_str) != Some(FORMAT) {
+        return Err(bad(format!(
+            "format {:?} is not {FORMAT}",
+            meta.get("format")
+        )));
+    }
+    let config: GanConfig = serde_json::from_str(
+        meta.get("config")
+            .ok_or_else(|| bad("no config in the metadata".into()))?,
+    )
+    .map_err(|e| bad(format!("the config in the metadata does not parse: {e}")))?;
+    let step = meta
+        .get("step")
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| bad("no step in the metadata".into()))?;
+    let mut tensors = HashMap::new();
+    for name in st.names() {
+        let view = st.tensor(name).map_err(|e| bad(e.to_string()))?;
+        if view.dtype() == Dtype::F32 {
+            let values: Vec<f32> = view
+                .data()
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect();
+            tensors.insert(name.to_string(), (view.shape().to_vec(), values));
+        }
+    }
+    Ok(Checkpoint {
+        config,
+        step,
+        tensors,
+    })
+}
+
+impl Checkpoint {
+    /// The values of tensor `name`, which must have `shape`.
+    fn get(&self, name: &str, shape: &[usize]) -> Result<&[f32]> {
+        let (s, v) = self.tensors.get(name).ok_or_else(|| {
+            Error::shape(
+                "checkpoint",
+                format!("has no tensor {name}: it was written for another architecture"),
+            )
+        })?;
+        if s != shape {
+            return Err(Error::shape(
+                "checkpoint",
+                format!("tensor {name} has shape {s:?}, this model needs {shape:?}"),
+            ));
+        }
+        Ok(v)
+    }
+
+    /// Writes a net's parameters and running statistics from this checkpoint.
+    pub fn load_net(&self, gpu: &Gpu, net: &Net, prefix: &str) -> Result<()> {
+        for named in net.state() {
+            let (layer, suffix) = layer_of(net, &named.name);
+            let values = self.get(
+                &format!("{prefix}.{}", named.name),
+                &shape_of(layer, &suffix),
+            )?;
+            gpu.write(&named.tensor, values)?;
+        }
+        Ok(())
+    }
+
+    /// Restores a trainer built from this checkpoint's configuration:
+    /// weights, Adam moments, running statistics and the step.
+    pub fn restore(&self, t: &mut Trainer<'_>) -> Result<()> {
+        if t.config.generator != self.config.generator
+            || t.config.discriminator != self.config.discriminator
+        {
+            return Err(Error::shape(
+                "checkpoint",
+                "its architecture differs from this run's; leave out the flags that change it",
+            ));
+        }
+        for (name, shape, tensor) in entries(t) {
+            t.gpu.write(&tensor, self.get(&name, &shape)?)?;
+        }
+        t.set_step(self.step)
+    }
+
+    /// The generator alone, for sampling.
+    pub fn generator(&self, gpu: &Gpu) -> Result<Net> {
+        let g = Net::new(gpu, &self.config.generator, self.config.latent, 0, 0)?;
+        self.load_net(gpu, &g, "generator")?;
+        Ok(g)
+    }
+}

@@ -1,0 +1,560 @@
+//! The GAN training step (DESIGN §1), recorded into one command encoder and
+//! submitted once: no allocation, no pipeline creation, no readback and no
+//! wait inside a step. Every buffer and kernel is made by [`Trainer::new`].
+//!
+//! One step, with t = counters[0] advanced on the GPU first:
+//! 1. z ~ N(0, 1) from (seed, stream 1, t); real indices from (seed, 3, t);
+//!    the real batch gathered on the GPU into the first half of D's input;
+//! 2. G forward on z (batch norm on the batch, running statistics left
+//!    alone); G(z) copied into the second half of D's input;
+//! 3. D forward on real and fake together, the loss against labels 1 and 0,
+//!    D backward with weight gradients, Adam on D;
+//! 4. fresh z from (seed, stream 2, t); G forward (running statistics
+//!    updated); D forward on G(z); the generator's loss (label 1); D
+//!    backward to its input only; G backward; Adam on G.
+//!
+//! The losses and D's mean outputs land in row t % ring of a GPU ring that
+//! the host copies out every few steps and maps without waiting.
+
+use serde::{Deserialize, Serialize};
+
+use crate::data::{Dataset, Samples};
+use crate::error::{Error, Result};
+use crate::gpu::Gpu;
+use crate::kernel::Kernel;
+use crate::model::{self, Layer, Net, Pass, PassOptions};
+use crate::ops::adam::{self, Adam};
+use crate::ops::data::{gather, gather_f32};
+use crate::ops::loss::{Loss, LossKind, OutRow, loss};
+use crate::ops::random::{self, Stream};
+use crate::tensor::Tensor;
+
+/// Everything that defines a run; saved as config.json and in checkpoints.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GanConfig {
+    pub latent: usize,
+    pub generator: Vec<Layer>,
+    /// Its input width is the sample's features times `pack`.
+    pub discriminator: Vec<Layer>,
+    pub batch: usize,
+    /// PacGAN: D judges `pack` samples concatenated.
+    pub pack: usize,
+    pub lr_g: f32,
+    pub lr_d: f32,
+    pub beta1: f32,
+    pub beta2: f32,
+    pub loss: LossKind,
+    /// The target of real samples for D (1, or 0.9 for one-sided smoothing).
+    pub real_label: f32,
+    pub seed: u64,
+    /// The --data it was trained on, and one sample's shape: [channels,
+    /// height, width] for images, [2] for points.
+    pub data: String,
+    pub shape: Vec<usize>,
+}
+
+impl GanConfig {
+    /// The reference MLP GAN of DESIGN §4 for samples of `features` values.
+    pub fn reference(features: usize) -> GanConfig {
+        GanConfig {
+            data: String::new(),
+            shape: vec![features],
+            latent: 100,
+            generator: model::reference_generator(100, features),
+            discriminator: model::reference_discriminator(features),
+            batch: 64,
+            pack: 1,
+            lr_g: 2e-4,
+            lr_d: 2e-4,
+            beta1: 0.5,
+            beta2: 0.999,
+            loss: LossKind::Bce,
+            real_label: 1.0,
+            seed: 0,
+        }
+    }
+
+    pub fn check(&self, features: usize) -> Result<()> {
+        let bad = |m: String| Err(Error::shape("config", m));
+        if self.shape.iter().product::<usize>() != features {
+            return bad(format!(
+                "sample shape {:?} does not hold {features} values",
+                self.shape
+            ));
+        }
+        if self.batch == 0 {
+            return bad("--batch must be at least 1".into());
+        }
+        if self.pack == 0 || self.batch % self.pack != 0 {
+            return bad(format!(
+                "--batch {} must be a multiple of --pack {}",
+                self.batch, self.pack
+            ));
+        }
+        let has_bn = self
+            .generator
+            .iter()
+            .any(|l| matches!(l, Layer::BatchNorm { .. }));
+        if has_bn && self.batch < 2 {
+            return bad("the generator uses batch norm, which needs --batch of at least 2".into());
+        }
+        for (name, lr) in [
+            ("--lr (generator)", self.lr_g),
+            ("--lr (discriminator)", self.lr_d),
+        ] {
+            if !(lr.is_finite() && lr > 0.0) {
+                return bad(format!("{name} = {lr} must be a finite positive number"));
+            }
+        }
+        for (name, b) in [("--beta1", self.beta1), ("--beta2", self.beta2)] {
+            if !(0.0..1.0).contains(&b) || b == 0.0 {
+                return bad(format!("{name} = {b} must lie strictly between 0 and 1"));
+            }
+        }
+        let g_out = model::check_layers(&self.generator, self.latent, "generator")?;
+        if g_out != features {
+            return bad(format!(
+                "the generator makes {g_out} values per sample, the data has {features}"
+            ));
+        }
+        let d_out =
+            model::check_layers(&self.discriminator, features * self.pack, "discriminator")?;
+        if d_out != 1 {
+            return bad(format!(
+                "the discriminator must end in 1 logit, not {d_out}"
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// One step's numbers, as read back from the ring.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StepMetrics {
+    pub step: u64,
+    pub d_loss: f32,
+    pub g_loss: f32,
+    /// Mean D output (sigmoid of the logit) on real samples.
+    pub d_real: f32,
+    /// Mean D output on G's samples, in D's step and in G's step.
+    pub d_fake: f32,
+    pub d_fake_g: f32,
+}
+
+/// Random streams of one step.
+pub const STREAM_Z_D: u32 = 1;
+pub const STREAM_Z_G: u32 = 2;
+pub const STREAM_INDICES: u32 = 3;
+pub const STREAM_INIT_G: u32 = 100;
+pub const STREAM_INIT_D: u32 = 200;
+pub const STREAM_FIXED_Z: u32 = 9;
+
+const RING: usize = 256;
+const ROW: usize = 6;
+
+enum Op {
+    Kernel(Kernel),
+    /// Copy all of `src` into `dst` at an element offset.
+    Copy {
+        src: Tensor,
+        dst: Tensor,
+        at: usize,
+    },
+}
+
+struct Readback {
+    staging: wgpu::Buffer,
+    /// Steps whose rows the pending copy holds, first..=last.
+    pending: Option<(u64, u64)>,
+    ready: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    last_copied: u64,
+}
+
+/// A GAN ready to train on one data set.
+pub struct Trainer<'g> {
+    pub gpu: &'g Gpu,
+    pub config: GanConfig,
+    pub features: usize,
+    pub g: Net,
+    pub d: Net,
+    /// counters[0]: the number of the step running or last run.
+    pub counters: Tensor,
+    /// Steps completed.
+    pub step: u64,
+    pub z: Tensor,
+    /// Rows [0, B): the real batch; rows [B, 2B): G's batch.
+    pub d_input: Tensor,
+    pub g_pass: Pass,
+    metrics: Tensor,
+    program: Vec<Op>,
+    readback: Readback,
+    items: usize,
+}
+
+impl<'g> Trainer<'g> {
+    pub fn new(gpu: &'g Gpu, config: &GanConfig, data: &Dataset) -> Result<Trainer<'g>> {
+        let features = data.features();
+        config.check(features)?;
+        let c = config;
+        let (b, m) = (c.batch, c.pack);
+        let g = Net::new(gpu, &c.generator, c.latent, c.seed, STREAM_INIT_G)?;
+        let d = Net::new(gpu, &c.discriminator, features * m, c.seed, STREAM_INIT_D)?;
+        let counters = gpu.upload_u32(&[0, 0, 0, 0])?;
+        let metrics = gpu.zeros(RING * ROW)?;
+        let dataset = match &data.samples {
+            Samples::Images { bytes, .. } => gpu.upload_bytes(bytes)?,
+            Samples::Points { xy, .. } => gpu.upload(xy)?,
+        };
+        let z = gpu.zeros(b * c.latent)?;
+        let indices = gpu.zeros(b)?;
+        let d_input = gpu.zeros(2 * b * features)?;
+
+        let train = PassOptions {
+            train: true,
+            weight_grads: true,
+            input_grad: false,
+        };
+        let g_pass = Pass::new(gpu, &g, b, &z, None, None, train)?;
+        let d_pass = Pass::new(gpu, &d, 2 * b / m, &d_input, None, None, train)?;
+        let dg_opts = PassOptions {
+            train: true,
+            weight_grads: false,
+            input_grad: true,
+        };
+        // D on G(z), passing its input's gradient straight to G's output.
+        let dg_pass = Pass::new(
+            gpu,
+            &d,
+            b / m,
+            &g_pass.output,
+            None,
+            Some(&g_pass.d_output),
+            dg_opts,
+        )?;
+
+        let stream = |s| Stream {
+            seed: c.seed,
+            stream: s,
+            slot: 0,
+        };
+        let adam_d = Adam {
+            lr: c.lr_d,
+            beta1: c.beta1,
+            beta2: c.beta2,
+            ..Adam::default()
+        };
+        let adam_g = Adam {
+            lr: c.lr_g,
+            ..adam_d
+        };
+        let real = d_input.prefix(b * features);
+        let gather_kernel = match &data.samples {
+            Samples::Images { .. } => gather(gpu, &dataset, data.items, features, &indices, &real)?,
+            Samples::Points { .. } => {
+                gather_f32(gpu, &dataset, data.items, features, &indices, &real)?
+            }
+        };
+        let d_loss = Loss {
+            kind: c.loss,
+            label_real: c.real_label,
+            label_fake: 0.0,
+            split: b / m,
+            grad_scale: 1.0,
+        };
+        let g_kind = match c.loss {
+            LossKind::Hinge => LossKind::Linear,
+            k => k,
+        };
+        let row = |base| OutRow {
+            counters: &counters,
+            slot: 0,
+            ring: RING,
+            stride: ROW,
+            base,
+        };
+
+        let mut program = vec![
+            Op::Kernel(adam::tick(gpu, &counters, 0)?),
+            Op::Kernel(random::normal(
+                gpu,
+                &stream(STREAM_Z_D),
+                &counters,
+                0.0,
+                1.0,
+                &z,
+            )?),
+            Op::Kernel(random::indices(
+                gpu,
+                &stream(STREAM_INDICES),
+                &counters,
+                data.items as u32,
+                &indices,
+            )?),
+            Op::Kernel(gather_kernel),
+        ];
+        program.extend(g_pass.forward_frozen.iter().cloned().map(Op::Kernel));
+        program.push(Op::Copy {
+            src: g_pass.output.clone(),
+            dst: d_input.clone(),
+            at: b * features,
+        });
+        program.extend(d_pass.forward.iter().cloned().map(Op::Kernel));
+        program.push(Op::Kernel(loss(
+            gpu,
+            &d_loss,
+            &d_pass.output,
+            &d_pass.d_output,
+            &metrics,
+            &row(0),
+        )?));
+        program.extend(d_pass.backward.iter().cloned().map(Op::Kernel));
+        program.push(Op::Kernel(adam::step(
+            gpu,
+            &adam_d,
+            &d.params.whole,
+            &d.grads.whole,
+            &d.adam_m.whole,
+            &d.adam_v.whole,
+            &counters,
+            0,
+        )?));
+        program.push(Op::Kernel(random::normal(
+            gpu,
+            &stream(STREAM_Z_G),
+            &counters,
+            0.0,
+            1.0,
+            &z,
+        )?));
+        program.extend(g_pass.forward.iter().cloned().map(Op::Kernel));
+        program.extend(dg_pass.forward.iter().cloned().map(Op::Kernel));
+        let g_loss = Loss::uniform(g_kind, 1.0, b / m);
+        program.push(Op::Kernel(loss(
+            gpu,
+            &g_loss,
+            &dg_pass.output,
+            &dg_pass.d_output,
+            &metrics,
+            &row(3),
+        )?));
+        program.extend(dg_pass.backward.iter().cloned().map(Op::Kernel));
+        program.extend(g_pass.backward.iter().cloned().map(Op::Kernel));
+        program.push(Op::Kernel(adam::step(
+            gpu,
+            &adam_g,
+            &g.params.whole,
+            &g.grads.whole,
+            &g.adam_m.whole,
+            &g.adam_v.whole,
+            &counters,
+            0,
+        )?));
+
+        let staging = gpu.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("metrics readback"),
+            size: metrics.byte_len(),
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        Ok(Trainer {
+            gpu,
+            config: c.clone(),
+            features,
+            g,
+            d,
+            counters,
+            step: 0,
+            z,
+            d_input,
+            g_pass,
+            metrics,
+            program,
+            readback: Readback {
+                staging,
+                pending: None,
+                ready: Default::default(),
+                last_copied: 0,
+            },
+            items: data.items,
+        })
+    }
+
+    /// The number of dispatches in one step.
+    pub fn dispatches_per_step(&self) -> usize {
+        self.program
+            .iter()
+            .filter(|o| matches!(o, Op::Kernel(_)))
+            .count()
+    }
+
+    /// The number of images or points in the data set.
+    pub fn items(&self) -> usize {
+        self.items
+    }
+
+    /// Records one step into one encoder and submits it. With
+    /// `copy_metrics`, the step also copies the metrics ring out for
+    /// [`Trainer::poll_metrics`] (skipped while an earlier copy is unread).
+    pub fn step(&mut self, copy_metrics: bool) -> Result<()> {
+        let gpu = self.gpu;
+        let mut encoder = gpu
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("step"),
+            });
+        let mut pass: Option<wgpu::ComputePass<'static>> = None;
+        for op in &self.program {
+            match op {
+                Op::Kernel(k) => {
+                    let p = pass.get_or_insert_with(|| {
+                        encoder
+                            .begin_compute_pass(&wgpu::ComputePassDescriptor {
+                                label: Some("step"),
+                                timestamp_writes: None,
+                            })
+                            .forget_lifetime()
+                    });
+                    k.record(p);
+                }
+                Op::Copy { src, dst, at } => {
+                    drop(pass.take());
+                    encoder.copy_buffer_to_buffer(
+                        src.buffer(),
+                        src.offset(),
+                        dst.buffer(),
+                        dst.offset() + 4 * *at as u64,
+                        src.byte_len(),
+                    );
+                }
+            }
+        }
+        drop(pass);
+        self.step += 1;
+        let copy = copy_metrics && self.readback.pending.is_none();
+        if copy {
+            encoder.copy_buffer_to_buffer(
+                self.metrics.buffer(),
+                0,
+                &self.readback.staging,
+                0,
+                self.metrics.byte_len(),
+            );
+        }
+        gpu.queue.submit([encoder.finish()]);
+        if copy {
+            let first =
+                (self.readback.last_copied + 1).max(self.step.saturating_sub(RING as u64 - 1));
+            self.readback.pending = Some((first, self.step));
+            self.readback.last_copied = self.step;
+            let ready = self.readback.ready.clone();
+            ready.store(false, std::sync::atomic::Ordering::SeqCst);
+            self.readback
+                .staging
+                .map_async(wgpu::MapMode::Read, .., move |r| {
+                    if r.is_ok() {
+                        ready.store(true, std::sync::atomic::Ordering::SeqCst);
+                    }
+                });
+        }
+        gpu.check()
+    }
+
+    /// The metrics of the steps the last copy holds, once the GPU has
+    /// finished them; empty until then. With `wait`, blocks until then.
+    pub fn poll_metrics(&mut self, wait: bool) -> Result<Vec<StepMetrics>> {
+        let Some((first, last)) = self.readback.pending else {
+            return Ok(Vec::new());
+        };
+        let poll = if wait {
+            wgpu::PollType::wait_indefinitely()
+        } else {
+            wgpu::PollType::Poll
+        };
+        self.gpu
+            .device
+            .poll(poll)
+            .map_err(|e| Error::DeviceLost(e.to_string()))?;
+        if !self
+            .readback
+            .ready
+            .load(std::sync::atomic::Ordering::SeqCst)
+        {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<f32> = {
+            let view = self
+                .readback
+                .staging
+                .get_mapped_range(..)
+                .map_err(|e| Error::DeviceLost(e.to_string()))?;
+            bytemuck::cast_slice(&view).to_vec()
+        };
+        self.readback.staging.unmap();
+        self.readback.pending = None;
+        Ok((first..=last)
+            .map(|step| {
+                let r = &rows[(step as usize % RING) * ROW..][..ROW];
+                StepMetrics {
+                    step,
+                    d_loss: r[0],
+                    d_real: r[1],
+                    d_fake: r[2],
+                    g_loss: r[3],
+                    d_fake_g: r[4],
+                }
+            })
+            .collect())
+    }
+
+    /// Sets the step counter (for resuming), on the host and the GPU.
+    pub fn set_step(&mut self, step: u64) -> Result<()> {
+        let s = u32::try_from(step)
+            .map_err(|_| Error::shape("trainer", format!("step {step} is too large")))?;
+        self.gpu.write_u32(&self.counters, &[s, 0, 0, 0])?;
+        self.step = step;
+        self.readback.last_copied = step;
+        Ok(())
+    }
+
+    /// A sampler: the generator at `n` rows, with batch norm on the running
+    /// statistics (eval) or, with `batch_stats`, on the batch's own.
+    pub fn sampler(&self, n: usize, batch_stats: bool) -> Result<Sampler> {
+        Sampler::new(self.gpu, &self.g, n, batch_stats)
+    }
+}
+
+/// The generator on a fixed number of latents, for pictures and files.
+pub struct Sampler {
+    pub z: Tensor,
+    pass: Pass,
+}
+
+impl Sampler {
+    pub fn new(gpu: &Gpu, g: &Net, n: usize, batch_stats: bool) -> Result<Sampler> {
+        let z = gpu.zeros(n * g.inputs)?;
+        let opts = PassOptions {
+            train: batch_stats,
+            weight_grads: false,
+            input_grad: false,
+        };
+        let pass = Pass::new(gpu, g, n, &z, None, None, opts)?;
+        Ok(Sampler { z, pass })
+    }
+
+    /// G(z) for the given latents (n × latent values).
+    pub fn run(&self, gpu: &Gpu, latents: &[f32]) -> Result<Vec<f32>> {
+        gpu.write(&self.z, latents)?;
+        let kernels: Vec<&Kernel> = self.pass.forward_frozen.iter().collect();
+        gpu.run(&kernels)?;
+        gpu.read(&self.pass.output)
+    }
+}
+
+/// n × latent standard normal values from (seed, stream), the same on every
+/// machine (computed on the CPU with the GPU's generator).
+pub fn latents(seed: u64, stream: u32, n: usize, latent: usize) -> Vec<f32> {
+    crate::cpu::normal(seed, stream, 0, 0.0, 1.0, n * latent)
+        .into_iter()
+        .map(|v| v as f32)
+        .collect()
+}

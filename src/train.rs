@@ -1,0 +1,230 @@
+//! A training run: the loop around [`Trainer::step`] and what it writes to
+//! `runs/<name>/` (DESIGN §6): config.json, metrics.jsonl, sample pictures,
+//! loss.png and checkpoints, each written atomically.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+
+use crate::checkpoint::{self, write_atomic};
+use crate::data::{Dataset, Mixture};
+use crate::error::{Error, Result};
+use crate::gan::{self, GanConfig, Sampler, StepMetrics, Trainer};
+use crate::gpu::Gpu;
+use crate::render;
+
+/// How a run is driven (what does not change the trained numbers).
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    pub steps: u64,
+    pub out: PathBuf,
+    pub sample_every: u64,
+    pub checkpoint_every: u64,
+    pub log_every: u64,
+    pub resume: Option<PathBuf>,
+    pub progress: bool,
+    /// Set from a Ctrl-C handler: save a checkpoint and stop.
+    pub stop: Arc<AtomicBool>,
+}
+
+#[derive(Serialize)]
+struct MetricsLine {
+    #[serde(flatten)]
+    m: StepMetrics,
+    steps_per_s: f64,
+}
+
+/// What a finished run reports.
+pub struct Summary {
+    pub steps: u64,
+    pub seconds: f64,
+    pub last: Option<StepMetrics>,
+    pub checkpoint: PathBuf,
+}
+
+/// How a run's samples are drawn: a grid of images, or a scatter plot of
+/// points over the mixture's modes (2,500 points, as the quality protocol).
+pub fn picture_rows(config: &GanConfig) -> usize {
+    if config.shape.len() == 3 { 64 } else { 2500 }
+}
+
+/// Draws generator outputs (n rows) as a PNG, as the run's config says.
+pub fn picture(config: &GanConfig, values: &[f32], n: usize, path: &Path) -> Result<()> {
+    let img = match config.shape[..] {
+        [c, h, w] => render::image_grid(values, n, c, h, w, (n as f64).sqrt().ceil() as usize),
+        _ => {
+            let mixture = match config.data.as_str() {
+                "grid" => Some(Mixture::grid()),
+                "ring" => Some(Mixture::ring()),
+                _ => None,
+            };
+            match mixture {
+                Some(m) => render::scatter(values, &m.modes, m.std, m.extent()),
+                None => {
+                    let extent = values.iter().fold(1.0f32, |a, v| {
+                        if v.is_finite() {
+                            a.max(v.abs() * 1.1)
+                        } else {
+                            a
+                        }
+                    });
+                    render::scatter(values, &[], 0.0, extent)
+                }
+            }
+        }
+    };
+    render::save_png(&img, path).map_err(|e| Error::file(path, e.to_string()))
+}
+
+/// Trains `config` on `data`, writing the run's folder.
+pub fn run(gpu: &Gpu, config: &GanConfig, data: &Dataset, opts: &RunOptions) -> Result<Summary> {
+    let mut t = Trainer::new(gpu, config, data)?;
+    if let Some(path) = &opts.resume {
+        let ck = checkpoint::read(path)?;
+        ck.restore(&mut t)?;
+    }
+    let out = &opts.out;
+    let io = |p: &Path| {
+        let p = p.to_path_buf();
+        move |e: std::io::Error| Error::file(&p, e.to_string())
+    };
+    std::fs::create_dir_all(out.join("samples")).map_err(io(out))?;
+    std::fs::create_dir_all(out.join("checkpoints")).map_err(io(out))?;
+    let config_json =
+        serde_json::to_string_pretty(config).map_err(|e| Error::file(out, e.to_string()))?;
+    write_atomic(&out.join("config.json"), config_json.as_bytes())?;
+    let metrics_path = out.join("metrics.jsonl");
+    let mut metrics_file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&metrics_path)
+        .map_err(io(&metrics_path))?;
+
+    let rows = picture_rows(config);
+    let sampler = Sampler::new(gpu, &t.g, rows, false)?;
+    let fixed_z = gan::latents(config.seed, gan::STREAM_FIXED_Z, rows, config.latent);
+    let save_picture = |t: &Trainer<'_>| -> Result<()> {
+        let values = sampler.run(gpu, &fixed_z)?;
+        picture(
+            config,
+            &values,
+            rows,
+            &out.join(format!("samples/step_{:06}.png", t.step)),
+        )
+    };
+    let save_checkpoint = |t: &Trainer<'_>| -> Result<PathBuf> {
+        let path = out.join(format!("checkpoints/step_{:06}.safetensors", t.step));
+        checkpoint::save(t, &path)?;
+        checkpoint::save(t, &out.join("checkpoints/last.safetensors"))?;
+        Ok(path)
+    };
+
+    let bar = if opts.progress {
+        let b = ProgressBar::new(opts.steps);
+        b.set_style(
+            ProgressStyle::with_template("{bar:30} {pos}/{len} steps  {per_sec}  ETA {eta}  {msg}")
+                .expect("valid template"),
+        );
+        b.set_position(t.step.min(opts.steps));
+        b
+    } else {
+        ProgressBar::hidden()
+    };
+    let mut history: Vec<StepMetrics> = Vec::new();
+    let start = Instant::now();
+    let start_step = t.step;
+    let mut last_checkpoint = out.join("checkpoints/last.safetensors");
+    let log_every = opts.log_every.clamp(1, 256);
+    let mut record = |ms: Vec<StepMetrics>,
+                      t: &Trainer<'_>,
+                      history: &mut Vec<StepMetrics>|
+     -> Result<()> {
+        let rate = (t.step - start_step) as f64 / start.elapsed().as_secs_f64().max(1e-9);
+        for m in ms {
+            if !(m.d_loss.is_finite() && m.g_loss.is_finite()) {
+                return Err(Error::shape(
+                    "training",
+                    format!(
+                        "the loss became {} at step {}: training diverged. Lower --lr, or try --loss lsgan; \
+                         the last checkpoint before it is in {}",
+                        if m.d_loss.is_nan() || m.g_loss.is_nan() {
+                            "NaN"
+                        } else {
+                            "infinite"
+                        },
+                        m.step,
+                        out.join("checkpoints").display()
+                    ),
+                ));
+            }
+            let line = serde_json::to_string(&MetricsLine {
+                m,
+                steps_per_s: rate,
+            })
+            .expect("serialisable");
+            writeln!(metrics_file, "{line}").map_err(io(&metrics_path))?;
+            bar.set_message(format!(
+                "D {:.3}  G {:.3}  D(x) {:.2}  D(G(z)) {:.2}",
+                m.d_loss, m.g_loss, m.d_real, m.d_fake
+            ));
+            history.push(m);
+        }
+        Ok(())
+    };
+
+    while t.step < opts.steps {
+        if opts.stop.load(Ordering::SeqCst) {
+            bar.println("interrupted: saving a checkpoint");
+            break;
+        }
+        t.step(t.step.is_multiple_of(log_every) || t.step + 1 == opts.steps)?;
+        let ms = t.poll_metrics(false)?;
+        record(ms, &t, &mut history)?;
+        bar.set_position(t.step);
+        if opts.sample_every > 0 && t.step.is_multiple_of(opts.sample_every) {
+            save_picture(&t)?;
+        }
+        if opts.checkpoint_every > 0 && t.step.is_multiple_of(opts.checkpoint_every) {
+            last_checkpoint = save_checkpoint(&t)?;
+        }
+    }
+    let ms = t.poll_metrics(true)?;
+    record(ms, &t, &mut history)?;
+    save_picture(&t)?;
+    last_checkpoint = if opts.checkpoint_every > 0 && t.step.is_multiple_of(opts.checkpoint_every) {
+        last_checkpoint
+    } else {
+        save_checkpoint(&t)?
+    };
+    metrics_file.flush().map_err(io(&metrics_path))?;
+    write_loss_plot(out)?;
+    bar.finish();
+    Ok(Summary {
+        steps: t.step,
+        seconds: start.elapsed().as_secs_f64(),
+        last: history.last().copied(),
+        checkpoint: last_checkpoint,
+    })
+}
+
+/// loss.png from the whole metrics.jsonl (a resumed run included).
+pub fn write_loss_plot(out: &Path) -> Result<()> {
+    let path = out.join("metrics.jsonl");
+    let text = std::fs::read_to_string(&path).map_err(|e| Error::file(&path, e.to_string()))?;
+    let (mut steps, mut d, mut g) = (Vec::new(), Vec::new(), Vec::new());
+    for line in text.lines() {
+        if let Ok(m) = serde_json::from_str::<StepMetrics>(line) {
+            steps.push(m.step);
+            d.push(m.d_loss);
+            g.push(m.g_loss);
+        }
+    }
+    let img = render::loss_plot(&steps, &d, &g);
+    let png = out.join("loss.png");
+    render::save_png(&img, &png).map_err(|e| Error::file(&png, e.to_string()))
+}

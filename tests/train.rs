@@ -1,0 +1,441 @@
+//! The GAN step against a CPU reference, checkpoints and resuming.
+
+use std::sync::OnceLock;
+
+use shadergan::checkpoint;
+use shadergan::cpu::{self, MlpState};
+use shadergan::data::{Dataset, Samples};
+use shadergan::gan::{GanConfig, Trainer};
+use shadergan::model::{Layer, Net};
+use shadergan::ops::adam::Adam;
+use shadergan::ops::loss::LossKind;
+use shadergan::{Gpu, GpuOptions};
+
+fn gpu() -> &'static Gpu {
+    static GPU: OnceLock<Gpu> = OnceLock::new();
+    GPU.get_or_init(|| Gpu::new(&GpuOptions::default()).unwrap_or_else(|e| panic!("{e}")))
+}
+
+/// 50 random 4×4 images.
+fn tiny_images() -> Dataset {
+    let bytes: Vec<u8> = cpu::uniform(7, 0, 0, 0.0, 256.0, 50 * 16)
+        .iter()
+        .map(|&v| v as u8)
+        .collect();
+    Dataset {
+        name: "tiny".into(),
+        items: 50,
+        samples: Samples::Images {
+            bytes,
+            channels: 1,
+            height: 4,
+            width: 4,
+        },
+        labels: None,
+    }
+}
+
+fn tiny_config(pack: usize, loss: LossKind) -> GanConfig {
+    GanConfig {
+        latent: 5,
+        generator: vec![
+            Layer::Linear {
+                inputs: 5,
+                outputs: 7,
+            },
+            Layer::BatchNorm { features: 7 },
+            Layer::LeakyRelu { slope: 0.2 },
+            Layer::Linear {
+                inputs: 7,
+                outputs: 16,
+            },
+            Layer::Tanh,
+        ],
+        discriminator: vec![
+            Layer::Linear {
+                inputs: 16 * pack,
+                outputs: 9,
+            },
+            Layer::LeakyRelu { slope: 0.2 },
+            Layer::Linear {
+                inputs: 9,
+                outputs: 1,
+            },
+        ],
+        batch: 6,
+        pack,
+        lr_g: 2e-4,
+        lr_d: 3e-4,
+        beta1: 0.5,
+        beta2: 0.999,
+        loss,
+        real_label: 0.9,
+        seed: 11,
+        data: "tiny".into(),
+        shape: vec![1, 4, 4],
+    }
+}
+
+fn read_state(net: &Net) -> MlpState {
+    let g = gpu();
+    MlpState {
+        params: net
+            .params
+            .views
+            .iter()
+            .map(|t| to64(&g.read(t).unwrap()))
+            .collect(),
+        running: net
+            .running
+            .iter()
+            .map(|r| {
+                r.as_ref()
+                    .map(|(m, v)| (to64(&g.read(m).unwrap()), to64(&g.read(v).unwrap())))
+            })
+            .collect(),
+    }
+}
+
+fn to64(v: &[f32]) -> Vec<f64> {
+    v.iter().map(|&x| x as f64).collect()
+}
+
+/// max |a − b| / max |b| over a list of tensors.
+fn err(got: &[Vec<f64>], want: &[Vec<f64>]) -> f64 {
+    let scale = want.iter().flatten().fold(1e-30f64, |m, v| m.max(v.abs()));
+    got.iter()
+        .flatten()
+        .zip(want.iter().flatten())
+        .map(|(a, b)| (a - b).abs() / scale)
+        .fold(
+            0.0,
+            |m: f64, e| if e.is_nan() { f64::INFINITY } else { m.max(e) },
+        )
+}
+
+/// One step of DESIGN §1 on the CPU, in f64, from the same weights, noise and batch.
+fn reference_step(
+    c: &GanConfig,
+    data: &Dataset,
+    t: u32,
+    g: &mut MlpState,
+    d: &mut MlpState,
+    gm: &mut MlpState,
+    dm: &mut MlpState,
+) -> (Vec<Vec<f64>>, Vec<Vec<f64>>) {
+    let (b, m) = (c.batch, c.pack);
+    let features = data.features();
+    let Samples::Images { bytes, .. } = &data.samples else {
+        unreachable!()
+    };
+    let z1 = cpu::normal(c.seed, 1, t, 0.0, 1.0, b * c.latent);
+    let idx = cpu::indices(c.seed, 3, t, data.items as u32, b);
+    let real = cpu::gather(bytes, features, &idx);
+    let fake1 = cpu::mlp_forward(&c.generator, g, &z1, b, false)
+        .values
+        .last()
+        .unwrap()
+        .clone();
+    let d_in: Vec<f64> = real.iter().chain(&fake1).copied().collect();
+    let rows = 2 * b / m;
+    let cache = cpu::mlp_forward(&c.discriminator, d, &d_in, rows, false);
+    let logits: Vec<f32> = cache
+        .values
+        .last()
+        .unwrap()
+        .iter()
+        .map(|&v| v as f32)
+        .collect();
+    let dl = cpu::loss(c.loss, c.real_label as f64, 0.0, b / m, 1.0, &logits).dlogits;
+    let (d_grads, _) = cpu::mlp_backward(&c.discriminator, d, &cache, &dl, rows);
+    adam_all(c.lr_d, c, t, d, &d_grads, dm);
+
+    let z2 = cpu::normal(c.seed, 2, t, 0.0, 1.0, b * c.latent);
+    let g_cache = cpu::mlp_forward(&c.generator, g, &z2, b, true);
+    let fake2 = g_cache.values.last().unwrap().clone();
+    let dg_cache = cpu::mlp_forward(&c.discriminator, d, &fake2, b / m, false);
+    let logits: Vec<f32> = dg_cache
+        .values
+        .last()
+        .unwrap()
+        .iter()
+        .map(|&v| v as f32)
+        .collect();
+    let g_kind = if c.loss == LossKind::Hinge {
+        LossKind::Linear
+    } else {
+        c.loss
+    };
+    let dl = cpu::loss(g_kind, 1.0, 1.0, b / m, 1.0, &logits).dlogits;
+    let (_, d_fake) = cpu::mlp_backward(&c.discriminator, d, &dg_cache, &dl, b / m);
+    let (g_grads, _) = cpu::mlp_backward(&c.generator, g, &g_cache, &d_fake, b);
+    adam_all(c.lr_g, c, t, g, &g_grads, gm);
+    (d_grads, g_grads)
+}
+
+/// Adam on every tensor; `moments.params` holds m, `moments.running` is unused,
+/// v lives in the second half of the moments list.
+fn adam_all(
+    lr: f32,
+    c: &GanConfig,
+    t: u32,
+    net: &mut MlpState,
+    grads: &[Vec<f64>],
+    moments: &mut MlpState,
+) {
+    let cfg = Adam {
+        lr,
+        beta1: c.beta1,
+        beta2: c.beta2,
+        ..Adam::default()
+    };
+    let n = net.params.len();
+    let (ms, vs) = moments.params.split_at_mut(n);
+    for i in 0..n {
+        cpu::adam(
+            &cfg,
+            t,
+            &mut net.params[i],
+            &grads[i],
+            &mut ms[i],
+            &mut vs[i],
+        );
+    }
+}
+
+fn zeros_like(s: &MlpState) -> MlpState {
+    let z: Vec<Vec<f64>> = s.params.iter().map(|p| vec![0.0; p.len()]).collect();
+    MlpState {
+        params: z.iter().chain(&z).cloned().collect(),
+        running: vec![],
+    }
+}
+
+fn check_steps(c: &GanConfig, steps: u32) {
+    let data = tiny_images();
+    let mut t = Trainer::new(gpu(), c, &data).unwrap();
+    let (mut g, mut d) = (read_state(&t.g), read_state(&t.d));
+    let (mut gm, mut dm) = (zeros_like(&g), zeros_like(&d));
+    let mut grads = (vec![], vec![]);
+    for step in 1..=steps {
+        t.step(false).unwrap();
+        grads = reference_step(c, &data, step, &mut g, &mut d, &mut gm, &mut dm);
+    }
+    gpu().wait().unwrap();
+    let tag = format!("pack {} loss {:?} after {steps} steps", c.pack, c.loss);
+    let (gpu_g, gpu_d) = (read_state(&t.g), read_state(&t.d));
+    let grad = |net: &Net| -> Vec<Vec<f64>> {
+        net.grads
+            .views
+            .iter()
+            .map(|v| to64(&gpu().read(v).unwrap()))
+            .collect()
+    };
+    // The bias of a Linear right before a batch norm has a gradient of
+    // exactly zero (the norm subtracts the mean), so in floats it is
+    // rounding noise, which Adam's first steps scale up to ±lr: its value
+    // is arbitrary and left out; its gradient must be noise-sized.
+    let noise_only = |net: &Net| -> Vec<bool> {
+        let mut out = Vec::new();
+        for (i, l) in net.layers.iter().enumerate() {
+            let before_norm = matches!(net.layers.get(i + 1), Some(Layer::BatchNorm { .. }));
+            for (suffix, _) in l.params() {
+                out.push(before_norm && suffix == "bias");
+            }
+        }
+        out
+    };
+    let keep = |v: &[Vec<f64>], mask: &[bool]| -> Vec<Vec<f64>> {
+        v.iter()
+            .zip(mask)
+            .filter(|(_, m)| !**m)
+            .map(|(x, _)| x.clone())
+            .collect()
+    };
+    let (gmask, dmask) = (noise_only(&t.g), noise_only(&t.d));
+    let g_grads = grad(&t.g);
+    let g_scale = g_grads.iter().flatten().fold(0.0f64, |m, v| m.max(v.abs()));
+    for (v, _) in g_grads.iter().zip(&gmask).filter(|(_, m)| **m) {
+        assert!(
+            v.iter().all(|x| x.abs() <= 1e-5 * g_scale),
+            "a bias before batch norm has a real gradient: {v:?}"
+        );
+    }
+    let checks = [
+        ("D gradients", err(&grad(&t.d), &grads.0)),
+        ("G gradients", err(&g_grads, &grads.1)),
+        (
+            "D parameters",
+            err(&keep(&gpu_d.params, &dmask), &keep(&d.params, &dmask)),
+        ),
+        (
+            "G parameters",
+            err(&keep(&gpu_g.params, &gmask), &keep(&g.params, &gmask)),
+        ),
+        (
+            "G running statistics",
+            err(
+                &gpu_g
+                    .running
+                    .iter()
+                    .flatten()
+                    .flat_map(|(a, b)| [a.clone(), b.clone()])
+                    .collect::<Vec<_>>(),
+                &g.running
+                    .iter()
+                    .flatten()
+                    .flat_map(|(a, b)| [a.clone(), b.clone()])
+                    .collect::<Vec<_>>(),
+            ),
+        ),
+    ];
+    for (what, e) in checks {
+        eprintln!("step vs CPU reference, {tag}: {what} max err {e:.2e}");
+        assert!(
+            e <= 1e-4,
+            "{what} differ from the CPU reference by {e:.3e} ({tag})"
+        );
+    }
+}
+
+#[test]
+fn one_gpu_step_equals_the_cpu_reference_step() {
+    check_steps(&tiny_config(1, LossKind::Bce), 1);
+}
+
+#[test]
+fn three_gpu_steps_equal_the_cpu_reference_with_packing_and_other_losses() {
+    check_steps(&tiny_config(2, LossKind::Bce), 3);
+    check_steps(&tiny_config(1, LossKind::LeastSquares), 3);
+    check_steps(&tiny_config(3, LossKind::Hinge), 3);
+}
+
+/// Every buffer of both nets, named, as bits.
+fn all_state(t: &Trainer<'_>) -> Vec<(String, Vec<u32>)> {
+    let mut out = Vec::new();
+    for (net_name, net) in [("G", &t.g), ("D", &t.d)] {
+        for (what, a) in [
+            ("params", &net.params),
+            ("grads", &net.grads),
+            ("adam m", &net.adam_m),
+            ("adam v", &net.adam_v),
+        ] {
+            out.push((
+                format!("{net_name} {what}"),
+                gpu().read_u32(&a.whole).unwrap(),
+            ));
+        }
+        for (m, v) in net.running.iter().flatten() {
+            out.push((
+                format!("{net_name} running mean"),
+                gpu().read_u32(m).unwrap(),
+            ));
+            out.push((
+                format!("{net_name} running var"),
+                gpu().read_u32(v).unwrap(),
+            ));
+        }
+    }
+    out
+}
+
+fn temp(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("shadergan-test-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join("ck.safetensors")
+}
+
+#[test]
+fn resuming_from_a_checkpoint_continues_bit_for_bit() {
+    let c = tiny_config(1, LossKind::Bce);
+    let data = tiny_images();
+    let mut straight = Trainer::new(gpu(), &c, &data).unwrap();
+    for _ in 0..8 {
+        straight.step(false).unwrap();
+    }
+    let mut first = Trainer::new(gpu(), &c, &data).unwrap();
+    for _ in 0..4 {
+        first.step(false).unwrap();
+    }
+    let path = temp("resume");
+    checkpoint::save(&first, &path).unwrap();
+    let mut resumed = Trainer::new(gpu(), &c, &data).unwrap();
+    checkpoint::read(&path)
+        .unwrap()
+        .restore(&mut resumed)
+        .unwrap();
+    assert_eq!(resumed.step, 4);
+    for _ in 0..4 {
+        resumed.step(false).unwrap();
+    }
+    let (a, b) = (all_state(&straight), all_state(&resumed));
+    // Gradients of D's first layer are compared too: all the state is the same.
+    assert_eq!(a, b, "8 steps straight and 4 + resume + 4 differ");
+    std::fs::remove_dir_all(path.parent().unwrap()).ok();
+}
+
+#[test]
+fn a_checkpoint_written_and_read_back_is_the_same() {
+    let c = tiny_config(1, LossKind::Bce);
+    let data = tiny_images();
+    let mut t = Trainer::new(gpu(), &c, &data).unwrap();
+    for _ in 0..2 {
+        t.step(false).unwrap();
+    }
+    let path = temp("roundtrip");
+    checkpoint::save(&t, &path).unwrap();
+    let ck = checkpoint::read(&path).unwrap();
+    assert_eq!(ck.config, c);
+    assert_eq!(ck.step, 2);
+    // Every parameter, with PyTorch's name and shape.
+    let w = &ck.tensors["generator.0.weight"];
+    assert_eq!(w.0, vec![7, 5]);
+    assert_eq!(w.1, gpu().read(t.g.param(0, 0)).unwrap());
+    assert_eq!(
+        ck.tensors["generator.1.running_var"].1,
+        gpu().read(&t.g.running[1].as_ref().unwrap().1).unwrap()
+    );
+    assert_eq!(ck.tensors["discriminator.2.bias"].0, vec![1]);
+    assert!(
+        ck.tensors
+            .contains_key("optimizer.generator.3.weight.exp_avg_sq")
+    );
+    // Loading it into a fresh trainer gives back every bit.
+    let mut fresh = Trainer::new(gpu(), &c, &data).unwrap();
+    ck.restore(&mut fresh).unwrap();
+    for ((name, x), (_, y)) in all_state(&t).iter().zip(&all_state(&fresh)) {
+        // Gradients are not saved: they are recomputed by every step.
+        if !name.ends_with("grads") {
+            assert!(x == y, "{name} differs after a round trip");
+        }
+    }
+    std::fs::remove_dir_all(path.parent().unwrap()).ok();
+}
+
+#[test]
+fn a_checkpoint_of_another_architecture_names_the_tensor() {
+    let data = tiny_images();
+    let t = Trainer::new(gpu(), &tiny_config(1, LossKind::Bce), &data).unwrap();
+    let path = temp("arch");
+    checkpoint::save(&t, &path).unwrap();
+    let mut other_cfg = tiny_config(1, LossKind::Bce);
+    other_cfg.generator[0] = Layer::Linear {
+        inputs: 5,
+        outputs: 7,
+    };
+    other_cfg.discriminator[0] = Layer::Linear {
+        inputs: 16,
+        outputs: 10,
+    };
+    other_cfg.discriminator[2] = Layer::Linear {
+        inputs: 10,
+        outputs: 1,
+    };
+    let mut other = Trainer::new(gpu(), &other_cfg, &data).unwrap();
+    let err = checkpoint::read(&path)
+        .unwrap()
+        .restore(&mut other)
+        .unwrap_err();
+    assert!(err.to_string().contains("architecture"), "{err}");
+    std::fs::remove_dir_all(path.parent().unwrap()).ok();
+}
