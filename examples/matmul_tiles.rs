@@ -23,7 +23,13 @@ fn main() -> anyhow::Result<()> {
     let c = gpu.zeros(m * n)?;
     let quick = std::env::var("QUICK").is_ok();
     let mut candidates = vec![gpu.tiles];
-    if !quick {
+    if let Ok(list) = std::env::var("TILES") {
+        // "wx,wy,tm,tn,bk;..."
+        for t in list.split(';') {
+            let v: Vec<u32> = t.split(',').map(|x| x.parse().expect("a number")).collect();
+            candidates.push(MatmulTiles::new(v[0], v[1], v[2], v[3], v[4]));
+        }
+    } else if !quick {
         for (wx, wy) in [(8, 1), (8, 2), (16, 16), (8, 8)] {
             for (tm, tn) in [(2, 4), (4, 4), (4, 8), (8, 4), (8, 8), (6, 4)] {
                 for bk in [8, 16, 32] {

@@ -15,6 +15,7 @@
 // with strides WY and WX so that neighbouring threads touch neighbouring
 // columns (coalesced on a GPU, vector lanes on a CPU adapter).
 //
+// `main` is the GPU kernel; `main_rows`, at the end, the CPU adapters' one.
 // The constants below are defaults; the host rewrites them per adapter and
 // per use (see src/kernel.rs, `specialize`).
 const WX: u32 = 16u;
@@ -145,23 +146,118 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     }
 
     for (var i = 0u; i < TM; i++) {
-        let row = row0 + lid.y + i * WY;
-        if row >= p.m {
-            break;
-        }
         for (var j = 0u; j < TN; j++) {
-            let col = col0 + lid.x + j * WX;
-            if col >= p.n {
-                break;
-            }
-            var v = acc[i * TN + j];
-            if ACCUMULATE {
-                v += c[row * p.n + col];
-            }
-            if HAS_BIAS {
-                v += bias[col];
-            }
-            c[row * p.n + col] = activate(v);
+            store(row0 + lid.y + i * WY, col0 + lid.x + j * WX, acc[i * TN + j]);
         }
     }
 }
+
+// The epilogue of one output: (+ C) (+ bias), activation, inside the matrix only.
+fn store(row: u32, col: u32, value: f32) {
+    if row < p.m && col < p.n {
+        var v = value;
+        if ACCUMULATE {
+            v += c[row * p.n + col];
+        }
+        if HAS_BIAS {
+            v += bias[col];
+        }
+        c[row * p.n + col] = activate(v);
+    }
+}
+
+// op(A)[row, kk] and op(B)[kk, col] without a bounds test: past the last
+// row or column they read other elements (or, past the buffer's end, what
+// the runtime's bounds checks give), and `store` drops those outputs.
+fn a_at(row: u32, kk: u32) -> f32 {
+    if TRANS_A {
+        return a[kk * p.m + row];
+    }
+    return a[row * p.k + kk];
+}
+
+fn b_at(kk: u32, col: u32) -> f32 {
+    if TRANS_B {
+        return b[col * p.k + kk];
+    }
+    return b[kk * p.n + col];
+}
+
+// The same product for CPU adapters (lavapipe), which run the invocations
+// of a workgroup as the SIMD lanes of one core. There, a workgroup barrier
+// suspends and resumes every group of lanes, and values live across it
+// are kept in memory, so this kernel has no workgroup memory and no
+// barrier: operands come straight from the buffers (the CPU's caches do
+// the staging). A workgroup of WX threads owns 8 rows, the same for all its
+// threads, so each A element is one uniform (scalar) load; each thread owns
+// 8 columns strided by WX, adjacent across lanes. The 8 × 8 outputs live in
+// sixteen named vec4 registers (rows 0-3 in lo_j, 4-7 in hi_j for column
+// j), which the compiler keeps out of indexed memory.
+@compute @workgroup_size(WX, 1, 1)
+fn main_rows(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let row = wg.y * 8u;
+    let col = wg.x * WX * 8u + lid.x;
+    var lo0 = vec4<f32>();
+    var hi0 = vec4<f32>();
+    var lo1 = vec4<f32>();
+    var hi1 = vec4<f32>();
+    var lo2 = vec4<f32>();
+    var hi2 = vec4<f32>();
+    var lo3 = vec4<f32>();
+    var hi3 = vec4<f32>();
+    var lo4 = vec4<f32>();
+    var hi4 = vec4<f32>();
+    var lo5 = vec4<f32>();
+    var hi5 = vec4<f32>();
+    var lo6 = vec4<f32>();
+    var hi6 = vec4<f32>();
+    var lo7 = vec4<f32>();
+    var hi7 = vec4<f32>();
+    for (var kk = 0u; kk < p.k; kk++) {
+        let alo = vec4<f32>(a_at(row, kk), a_at(row + 1u, kk), a_at(row + 2u, kk), a_at(row + 3u, kk));
+        let ahi = vec4<f32>(a_at(row + 4u, kk), a_at(row + 5u, kk), a_at(row + 6u, kk), a_at(row + 7u, kk));
+        let b0 = vec4<f32>(b_at(kk, col));
+        lo0 = fma(alo, b0, lo0);
+        hi0 = fma(ahi, b0, hi0);
+        let b1 = vec4<f32>(b_at(kk, col + 1u * WX));
+        lo1 = fma(alo, b1, lo1);
+        hi1 = fma(ahi, b1, hi1);
+        let b2 = vec4<f32>(b_at(kk, col + 2u * WX));
+        lo2 = fma(alo, b2, lo2);
+        hi2 = fma(ahi, b2, hi2);
+        let b3 = vec4<f32>(b_at(kk, col + 3u * WX));
+        lo3 = fma(alo, b3, lo3);
+        hi3 = fma(ahi, b3, hi3);
+        let b4 = vec4<f32>(b_at(kk, col + 4u * WX));
+        lo4 = fma(alo, b4, lo4);
+        hi4 = fma(ahi, b4, hi4);
+        let b5 = vec4<f32>(b_at(kk, col + 5u * WX));
+        lo5 = fma(alo, b5, lo5);
+        hi5 = fma(ahi, b5, hi5);
+        let b6 = vec4<f32>(b_at(kk, col + 6u * WX));
+        lo6 = fma(alo, b6, lo6);
+        hi6 = fma(ahi, b6, hi6);
+        let b7 = vec4<f32>(b_at(kk, col + 7u * WX));
+        lo7 = fma(alo, b7, lo7);
+        hi7 = fma(ahi, b7, hi7);
+    }
+    for (var i = 0u; i < 4u; i++) {
+        store(row + i, col, lo0[i]);
+        store(row + 4u + i, col, hi0[i]);
+        store(row + i, col + 1u * WX, lo1[i]);
+        store(row + 4u + i, col + 1u * WX, hi1[i]);
+        store(row + i, col + 2u * WX, lo2[i]);
+        store(row + 4u + i, col + 2u * WX, hi2[i]);
+        store(row + i, col + 3u * WX, lo3[i]);
+        store(row + 4u + i, col + 3u * WX, hi3[i]);
+        store(row + i, col + 4u * WX, lo4[i]);
+        store(row + 4u + i, col + 4u * WX, hi4[i]);
+        store(row + i, col + 5u * WX, lo5[i]);
+        store(row + 4u + i, col + 5u * WX, hi5[i]);
+        store(row + i, col + 6u * WX, lo6[i]);
+        store(row + 4u + i, col + 6u * WX, hi6[i]);
+        store(row + i, col + 7u * WX, lo7[i]);
+        store(row + 4u + i, col + 7u * WX, hi7[i]);
+    }
+}
+

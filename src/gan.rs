@@ -387,6 +387,25 @@ impl<'g> Trainer<'g> {
             .count()
     }
 
+    /// Times every kernel of the step on its own (each submitted `repeats`
+    /// times in one encoder, after a warm-up): (label, mean seconds).
+    pub fn profile(&self, repeats: usize) -> Result<Vec<(String, f64)>> {
+        let mut out = Vec::new();
+        for op in &self.program {
+            if let Op::Kernel(k) = op {
+                self.gpu.run(&[k])?;
+                let many: Vec<&Kernel> = std::iter::repeat_n(k, repeats).collect();
+                let start = std::time::Instant::now();
+                self.gpu.run(&many)?;
+                out.push((
+                    k.label.clone(),
+                    start.elapsed().as_secs_f64() / repeats as f64,
+                ));
+            }
+        }
+        Ok(out)
+    }
+
     /// The number of images or points in the data set.
     pub fn items(&self) -> usize {
         self.items

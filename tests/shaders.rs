@@ -51,6 +51,19 @@ fn every_matmul_variant_validates() {
                             ("ACCUMULATE", acc.to_string()),
                             ("ACT", format!("{act}u")),
                         ];
+                        let consts: Vec<(&str, String)> = consts
+                            .into_iter()
+                            .map(|(n, v)| {
+                                (
+                                    n,
+                                    if n == "BK" && v == "0u" {
+                                        "1u".into()
+                                    } else {
+                                        v
+                                    },
+                                )
+                            })
+                            .collect();
                         let src = specialize(shaders::MATMUL, &consts).unwrap();
                         validate(&src).unwrap_or_else(|e| panic!("{consts:?}:\n{e}"));
                     }

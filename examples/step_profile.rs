@@ -1,0 +1,46 @@
+//! Times each kernel of the reference GAN step on its own.
+//!
+//!     cargo run --release --example step_profile -- [batch]
+
+use shadergan::data;
+use shadergan::gan::{GanConfig, Trainer};
+use shadergan::{Gpu, GpuOptions};
+
+fn main() -> anyhow::Result<()> {
+    let batch: usize = std::env::args()
+        .nth(1)
+        .map(|s| s.parse())
+        .transpose()?
+        .unwrap_or(64);
+    let gpu = Gpu::new(&GpuOptions::default())?;
+    println!("{}", gpu.describe());
+    let data = data::builtin_mnist();
+    let mut config = GanConfig::reference(data.features());
+    config.batch = batch;
+    config.data = "mnist".into();
+    config.shape = vec![1, 28, 28];
+    let mut t = Trainer::new(&gpu, &config, &data)?;
+    for _ in 0..3 {
+        t.step(false)?;
+    }
+    gpu.wait()?;
+    let start = std::time::Instant::now();
+    let steps = 10;
+    for _ in 0..steps {
+        t.step(false)?;
+    }
+    gpu.wait()?;
+    let step = start.elapsed().as_secs_f64() / steps as f64;
+    let prof = t.profile(10)?;
+    let total: f64 = prof.iter().map(|p| p.1).sum();
+    for (label, s) in &prof {
+        println!("{:8.3} ms  {label}", s * 1e3);
+    }
+    println!(
+        "{} dispatches; sum of kernels {:.1} ms; whole step {:.1} ms",
+        t.dispatches_per_step(),
+        total * 1e3,
+        step * 1e3
+    );
+    Ok(())
+}
