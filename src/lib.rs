@@ -13,6 +13,7 @@ pub mod checkpoint;
 pub mod cpu;
 pub mod data;
 pub mod error;
+pub mod eval;
 pub mod gan;
 pub mod gpu;
 pub mod kernel;

@@ -439,3 +439,60 @@ fn a_checkpoint_of_another_architecture_names_the_tensor() {
     assert!(err.to_string().contains("architecture"), "{err}");
     std::fs::remove_dir_all(path.parent().unwrap()).ok();
 }
+
+/// A short run on the ring of 8 Gaussians finds every mode, with most
+/// samples near one (DESIGN §7's protocol on 2,500 samples).
+#[test]
+fn a_short_run_on_the_ring_finds_all_8_modes() {
+    use shadergan::data::{self, Samples};
+    use shadergan::eval::mixture_quality;
+    use shadergan::gan::{self, Sampler};
+    use shadergan::model;
+
+    let data = data::load("ring", None, false, 0).unwrap();
+    let Samples::Points { mixture, .. } = &data.samples else {
+        unreachable!()
+    };
+    let mut c = GanConfig::reference(2);
+    c.data = "ring".into();
+    c.shape = vec![2];
+    c.latent = 2;
+    c.generator = model::mlp(2, &[128; 3], 2, true, 0.0, None);
+    c.discriminator = model::mlp(2, &[128; 2], 1, false, 0.2, None);
+    c.batch = 100;
+    c.lr_g = 5e-4;
+    c.lr_d = 5e-4;
+    let mut t = Trainer::new(gpu(), &c, &data).unwrap();
+    for _ in 0..2000 {
+        t.step(false).unwrap();
+    }
+    let z = gan::latents(1, gan::STREAM_FIXED_Z, 2500, 2);
+    let xy = Sampler::new(gpu(), &t.g, 2500, false)
+        .unwrap()
+        .run(gpu(), &z)
+        .unwrap();
+    let q = mixture_quality(&xy, mixture);
+    // Which mode each sample is nearest to, among those near one.
+    let mut per_mode = vec![0usize; 8];
+    for p in xy.chunks_exact(2) {
+        let (best, d) = mixture
+            .modes
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (i, ((p[0] - m[0]).powi(2) + (p[1] - m[1]).powi(2)).sqrt()))
+            .fold((0, f32::INFINITY), |a, b| if b.1 < a.1 { b } else { a });
+        if d < 0.19 {
+            per_mode[best] += 1;
+        }
+    }
+    eprintln!("ring after 2000 steps: {q:?}, near samples per mode {per_mode:?}");
+    assert!(
+        per_mode.iter().all(|&n| n >= 25),
+        "a mode is missing: {per_mode:?}"
+    );
+    assert!(
+        q.near >= 0.8,
+        "only {:.1}% of samples are near a mode",
+        100.0 * q.near
+    );
+}
