@@ -5,8 +5,9 @@
 //! modules of DESIGN §4: f32 tensors of PyTorch's shapes, and an int64
 //! `num_batches_tracked` per batch norm. The Adam moments are
 //! `optimizer.<net>.<i>.<weight|bias>.exp_avg` and `.exp_avg_sq`. The
-//! metadata holds the configuration (JSON) and the step; the random state
-//! is (seed, step), so nothing else is needed to continue bit for bit.
+//! metadata entry `shadergan` holds {format, step, config} as JSON; the
+//! random state is (seed, step), so nothing else is needed to continue bit
+//! for bit.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -123,13 +124,10 @@ pub fn save(t: &Trainer<'_>, path: &Path) -> Result<()> {
             ))
         })
         .collect::<Result<Vec<_>>>()?;
-    let mut meta = HashMap::new();
-    meta.insert("format".to_string(), FORMAT.to_string());
-    meta.insert("step".to_string(), t.step.to_string());
-    meta.insert(
-        "config".to_string(),
-        serde_json::to_string(&t.config).map_err(|e| Error::file(path, e.to_string()))?,
-    );
+    // One metadata entry, so that the header (a hash map) is written in
+    // the same order every time and equal states give equal files.
+    let info = serde_json::json!({ "format": FORMAT, "step": t.step, "config": t.config });
+    let meta = HashMap::from([("shadergan".to_string(), info.to_string())]);
     let bytes =
         safetensors::serialize(views, Some(meta)).map_err(|e| Error::file(path, e.to_string()))?;
     write_atomic(path, &bytes)
@@ -169,24 +167,19 @@ pub fn read(path: &Path) -> Result<Checkpoint> {
     })?;
     let (_, header) =
         SafeTensors::read_metadata(&bytes).map_err(|e| bad(format!("unreadable header ({e})")))?;
-    let meta = header
+    let info: serde_json::Value = header
         .metadata()
-        .clone()
+        .as_ref()
+        .and_then(|m| m.get("shadergan"))
+        .and_then(|s| serde_json::from_str(s).ok())
         .ok_or_else(|| bad("no shadergan metadata: was it written by shadergan?".into()))?;
-    if meta.get("format").map(String::as_str) != Some(FORMAT) {
-        return Err(bad(format!(
-            "format {:?} is not {FORMAT}",
-            meta.get("format")
-        )));
+    if info["format"] != FORMAT {
+        return Err(bad(format!("format {} is not {FORMAT}", info["format"])));
     }
-    let config: GanConfig = serde_json::from_str(
-        meta.get("config")
-            .ok_or_else(|| bad("no config in the metadata".into()))?,
-    )
-    .map_err(|e| bad(format!("the config in the metadata does not parse: {e}")))?;
-    let step = meta
-        .get("step")
-        .and_then(|s| s.parse().ok())
+    let config: GanConfig = serde_json::from_value(info["config"].clone())
+        .map_err(|e| bad(format!("the config in the metadata does not parse: {e}")))?;
+    let step = info["step"]
+        .as_u64()
         .ok_or_else(|| bad("no step in the metadata".into()))?;
     let mut tensors = HashMap::new();
     for name in st.names() {
