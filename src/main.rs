@@ -51,9 +51,9 @@ struct TrainArgs {
     /// mnist (built in), fashion, ring, grid, or a path to IDX images or a folder of PNG/JPEG images.
     #[arg(long, default_value = "mnist")]
     data: String,
-    /// Total training steps.
-    #[arg(long)]
-    steps: Option<u64>,
+    /// Total training steps (with --resume, the total to reach).
+    #[arg(long, default_value_t = 5000)]
+    steps: u64,
     /// Samples per batch [default: 64 for images, 100 for points].
     #[arg(long)]
     batch: Option<usize>,
@@ -67,6 +67,12 @@ struct TrainArgs {
     /// Size of the generator's input noise [default: 100 for images, 2 for points].
     #[arg(long)]
     latent: Option<usize>,
+    /// Hidden widths of the generator, e.g. 256,512,1024 [default: that for images, 128,128,128 for points].
+    #[arg(long, value_delimiter = ',')]
+    g_hidden: Option<Vec<usize>>,
+    /// Hidden widths of the discriminator [default: 512,256 for images, 128,128 for points].
+    #[arg(long, value_delimiter = ',')]
+    d_hidden: Option<Vec<usize>>,
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// The run's folder [default: runs/<data>-<seed>].
@@ -162,14 +168,18 @@ fn config_for(a: &TrainArgs, data: &data::Dataset) -> GanConfig {
         // out; D 2 x 128 LeakyReLU(0.2); batch 100, lr 5e-4. The ring test
         // (tests/train.rs) finds all 8 modes with these in 2,000 steps.
         c.latent = a.latent.unwrap_or(2);
-        c.generator = model::mlp(c.latent, &[128; 3], features, true, 0.0, None);
-        c.discriminator = model::mlp(features * a.pack, &[128; 2], 1, false, 0.2, None);
+        let g = a.g_hidden.clone().unwrap_or(vec![128; 3]);
+        let d = a.d_hidden.clone().unwrap_or(vec![128; 2]);
+        c.generator = model::mlp(c.latent, &g, features, true, 0.0, None);
+        c.discriminator = model::mlp(features * a.pack, &d, 1, false, 0.2, None);
         c.batch = a.batch.unwrap_or(100);
         c.lr_g = a.lr.unwrap_or(5e-4);
     } else {
         c.latent = a.latent.unwrap_or(100);
-        c.generator = model::reference_generator(c.latent, features);
-        c.discriminator = model::reference_discriminator(features * a.pack);
+        let g = a.g_hidden.clone().unwrap_or(vec![256, 512, 1024]);
+        let d = a.d_hidden.clone().unwrap_or(vec![512, 256]);
+        c.generator = model::mlp(c.latent, &g, features, true, 0.2, Some(Layer::Tanh));
+        c.discriminator = model::mlp(features * a.pack, &d, 1, false, 0.2, None);
         c.batch = a.batch.unwrap_or(64);
         c.lr_g = a.lr.unwrap_or(2e-4);
     }
@@ -196,7 +206,7 @@ fn train(a: TrainArgs) -> Result<(), Error> {
         Some(ck) => ck.config.clone(),
         None => config_for(&a, &data),
     };
-    let steps = a.steps.unwrap_or(5000);
+    let steps = a.steps;
     let gpu = Gpu::new(&a.which.options())?;
     let name = std::path::Path::new(&data_spec)
         .file_stem()
