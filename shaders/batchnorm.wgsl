@@ -45,34 +45,20 @@ struct Params {
 @group(0) @binding(13) var<storage, read_write> dgamma: array<f32>;
 @group(0) @binding(14) var<storage, read_write> dbeta: array<f32>;
 
-var<workgroup> part_a: array<f32, WG>;
-var<workgroup> part_b: array<f32, WG>;
+var<workgroup> partial: array<vec2<f32>, WG>;
 
-// Tree-add the RL row-lane partials of each column; every lane gets the sum.
-fn reduce_a(lid: vec3<u32>, v: f32) -> f32 {
-    part_a[lid.y * CW + lid.x] = v;
+// Tree-adds the RL row-lane partials of each column, two sums at once;
+// every lane gets the column's totals.
+fn column_totals(lid: vec3<u32>, v: vec2<f32>) -> vec2<f32> {
+    partial[lid.y * CW + lid.x] = v;
     workgroupBarrier();
     for (var half = RL / 2u; half > 0u; half /= 2u) {
         if lid.y < half {
-            part_a[lid.y * CW + lid.x] += part_a[(lid.y + half) * CW + lid.x];
+            partial[lid.y * CW + lid.x] += partial[(lid.y + half) * CW + lid.x];
         }
         workgroupBarrier();
     }
-    let total = part_a[lid.x];
-    workgroupBarrier();
-    return total;
-}
-
-fn reduce_b(lid: vec3<u32>, v: f32) -> f32 {
-    part_b[lid.y * CW + lid.x] = v;
-    workgroupBarrier();
-    for (var half = RL / 2u; half > 0u; half /= 2u) {
-        if lid.y < half {
-            part_b[lid.y * CW + lid.x] += part_b[(lid.y + half) * CW + lid.x];
-        }
-        workgroupBarrier();
-    }
-    let total = part_b[lid.x];
+    let total = partial[lid.x];
     workgroupBarrier();
     return total;
 }
@@ -89,7 +75,7 @@ fn train_forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
             s += x[r * p.cols + col];
         }
     }
-    let mean = reduce_a(lid, s) / n;
+    let mean = column_totals(lid, vec2<f32>(s, 0.0)).x / n;
 
     var q = 0.0;
     if live {
@@ -98,7 +84,7 @@ fn train_forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
             q += d * d;
         }
     }
-    let variance = reduce_b(lid, q) / n;
+    let variance = column_totals(lid, vec2<f32>(q, 0.0)).x / n;
     let inv_std = 1.0 / sqrt(variance + p.eps);
 
     if live {
@@ -150,8 +136,9 @@ fn backward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) 
             sx += g * (x[i] - mean) * inv_std;
         }
     }
-    let db = reduce_a(lid, s);
-    let dg = reduce_b(lid, sx);
+    let sums = column_totals(lid, vec2<f32>(s, sx));
+    let db = sums.x;
+    let dg = sums.y;
 
     if live {
         let n = f32(p.rows);

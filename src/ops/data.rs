@@ -30,25 +30,15 @@ pub fn gather(
     indices: &Tensor,
     out: &Tensor,
 ) -> Result<Kernel> {
-    const OP: &str = "gather";
-    if features == 0 || items == 0 {
-        return Err(Error::shape(OP, "the data set is empty"));
-    }
-    expect_len(OP, "data", data, (items * features).div_ceil(4))?;
-    expect_len(OP, "out", out, indices.len() * features)?;
-    expect_distinct(OP, &[("out", out)], &[("data", data), ("indices", indices)])?;
-    let p = Params {
-        rows: expect_u32(OP, "rows", indices.len())?,
-        features: expect_u32(OP, "features", features)?,
-        _pad: [0; 2],
-    };
-    let n = expect_u32(OP, "rows x features", out.len())?;
-    let e = Entry::new("data.wgsl", shaders::DATA, "gather", BINDINGS);
-    gpu.kernel(
-        &e,
-        bytemuck::bytes_of(&p),
-        &[data, indices, out],
-        gpu.grid(n.div_ceil(256)),
+    let entry = Entry::new("data.wgsl", shaders::DATA, "gather", BINDINGS);
+    prepare(
+        gpu,
+        "gather",
+        entry,
+        (items * features).div_ceil(4),
+        (data, items, features),
+        indices,
+        out,
     )
 }
 
@@ -65,26 +55,47 @@ pub fn gather_f32(
     indices: &Tensor,
     out: &Tensor,
 ) -> Result<Kernel> {
-    const OP: &str = "gather f32";
+    let entry = Entry::new("data.wgsl", shaders::DATA, "gather_f32", BINDINGS_F32);
+    prepare(
+        gpu,
+        "gather f32",
+        entry,
+        items * features,
+        (data, items, features),
+        indices,
+        out,
+    )
+}
+
+/// Checks the shapes of either gather (`data` must hold `data_len`
+/// elements) and prepares its dispatch.
+fn prepare(
+    gpu: &Gpu,
+    op: &'static str,
+    entry: Entry,
+    data_len: usize,
+    (data, items, features): (&Tensor, usize, usize),
+    indices: &Tensor,
+    out: &Tensor,
+) -> Result<Kernel> {
     if features == 0 || items == 0 {
-        return Err(Error::shape(OP, "the data set is empty"));
+        return Err(Error::shape(op, "the data set is empty"));
     }
-    expect_len(OP, "data", data, items * features)?;
-    expect_len(OP, "out", out, indices.len() * features)?;
+    expect_len(op, "data", data, data_len)?;
+    expect_len(op, "out", out, indices.len() * features)?;
     expect_distinct(
-        OP,
+        op,
         &[("out", out)],
         &[("data", data), ("indices", indices), ("out", out)],
     )?;
     let p = Params {
-        rows: expect_u32(OP, "rows", indices.len())?,
-        features: expect_u32(OP, "features", features)?,
+        rows: expect_u32(op, "rows", indices.len())?,
+        features: expect_u32(op, "features", features)?,
         _pad: [0; 2],
     };
-    let n = expect_u32(OP, "rows x features", out.len())?;
-    let e = Entry::new("data.wgsl", shaders::DATA, "gather_f32", BINDINGS_F32);
+    let n = expect_u32(op, "rows x features", out.len())?;
     gpu.kernel(
-        &e,
+        &entry,
         bytemuck::bytes_of(&p),
         &[data, indices, out],
         gpu.grid(n.div_ceil(256)),

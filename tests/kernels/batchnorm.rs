@@ -24,81 +24,19 @@ fn case(rng: &mut rand::rngs::StdRng, rows: usize, cols: usize, offset: f32) -> 
     }
 }
 
-#[test]
-fn train_forward_matches_reference_with_saved_and_running_statistics() {
-    let (mut rng, seed) = rng();
-    for rows in [7, 100, 257, 1000] {
-        for cols in [1, 7, 100, 257] {
-            let c = case(&mut rng, rows, cols, 0.3);
-            let bn = BatchNorm::new(rows, cols);
-            let (y, mean, inv_std) = (nan_tensor(rows * cols), nan_tensor(cols), nan_tensor(cols));
-            let (rm, rv) = (upload(&c.rm), upload(&c.rv));
-            let k = batchnorm::train_forward(
-                gpu(),
-                &bn,
-                &batchnorm::TrainForward {
-                    x: &upload(&c.x),
-                    gamma: &upload(&c.gamma),
-                    beta: &upload(&c.beta),
-                    y: &y,
-                    saved_mean: &mean,
-                    saved_inv_std: &inv_std,
-                    running_mean: &rm,
-                    running_var: &rv,
-                },
-                true,
-            )
-            .unwrap();
-            run(&[&k]);
-            let want =
-                cpu::batchnorm_train(rows, cols, 1e-5, 0.1, &c.x, &c.gamma, &c.beta, &c.rm, &c.rv);
-            let tag = format!("{rows}x{cols}");
-            assert_close(
-                &format!("batch norm y {tag}"),
-                seed,
-                &read(&y),
-                &want.y,
-                1e-5,
-            );
-            assert_close(
-                &format!("batch norm mean {tag}"),
-                seed,
-                &read(&mean),
-                &want.mean,
-                1e-5,
-            );
-            assert_close(
-                &format!("batch norm inv_std {tag}"),
-                seed,
-                &read(&inv_std),
-                &want.inv_std,
-                1e-5,
-            );
-            assert_close(
-                &format!("batch norm running mean {tag}"),
-                seed,
-                &read(&rm),
-                &want.running_mean,
-                1e-5,
-            );
-            assert_close(
-                &format!("batch norm running var {tag}"),
-                seed,
-                &read(&rv),
-                &want.running_var,
-                1e-5,
-            );
-        }
-    }
+/// What a training-mode forward pass wrote.
+struct Outputs {
+    y: Vec<f32>,
+    mean: Vec<f32>,
+    inv_std: Vec<f32>,
+    running_mean: Vec<f32>,
+    running_var: Vec<f32>,
 }
 
-#[test]
-fn train_forward_without_update_leaves_running_statistics_alone() {
-    let (mut rng, _) = rng();
-    let (rows, cols) = (7, 5);
-    let c = case(&mut rng, rows, cols, 0.0);
-    let (rm, rv) = (upload(&c.rm), upload(&c.rv));
+/// Runs the training-mode forward pass on the GPU.
+fn train_forward(rows: usize, cols: usize, c: &Case, update_running: bool) -> Outputs {
     let (y, mean, inv_std) = (nan_tensor(rows * cols), nan_tensor(cols), nan_tensor(cols));
+    let (rm, rv) = (upload(&c.rm), upload(&c.rv));
     let k = batchnorm::train_forward(
         gpu(),
         &BatchNorm::new(rows, cols),
@@ -112,12 +50,49 @@ fn train_forward_without_update_leaves_running_statistics_alone() {
             running_mean: &rm,
             running_var: &rv,
         },
-        false,
+        update_running,
     )
     .unwrap();
     run(&[&k]);
-    assert_eq!(read(&rm), c.rm);
-    assert_eq!(read(&rv), c.rv);
+    Outputs {
+        y: read(&y),
+        mean: read(&mean),
+        inv_std: read(&inv_std),
+        running_mean: read(&rm),
+        running_var: read(&rv),
+    }
+}
+
+#[test]
+fn train_forward_matches_reference_with_saved_and_running_statistics() {
+    let (mut rng, seed) = rng();
+    for rows in [7, 100, 257, 1000] {
+        for cols in [1, 7, 100, 257] {
+            let c = case(&mut rng, rows, cols, 0.3);
+            let got = train_forward(rows, cols, &c, true);
+            let want =
+                cpu::batchnorm_train(rows, cols, 1e-5, 0.1, &c.x, &c.gamma, &c.beta, &c.rm, &c.rv);
+            let tag = format!("{rows}x{cols}");
+            for (what, g, w) in [
+                ("y", &got.y, &want.y),
+                ("mean", &got.mean, &want.mean),
+                ("inv_std", &got.inv_std, &want.inv_std),
+                ("running mean", &got.running_mean, &want.running_mean),
+                ("running var", &got.running_var, &want.running_var),
+            ] {
+                assert_close(&format!("batch norm {what} {tag}"), seed, g, w, 1e-5);
+            }
+        }
+    }
+}
+
+#[test]
+fn train_forward_without_update_leaves_running_statistics_alone() {
+    let (mut rng, _) = rng();
+    let c = case(&mut rng, 7, 5, 0.0);
+    let got = train_forward(7, 5, &c, false);
+    assert_eq!(got.running_mean, c.rm);
+    assert_eq!(got.running_var, c.rv);
 }
 
 #[test]
@@ -127,30 +102,12 @@ fn variance_is_accurate_far_from_zero_two_pass() {
     let (mut rng, seed) = rng();
     let (rows, cols) = (1000, 7);
     let c = case(&mut rng, rows, cols, 1000.0);
-    let (y, mean, inv_std) = (nan_tensor(rows * cols), nan_tensor(cols), nan_tensor(cols));
-    let (rm, rv) = (upload(&c.rm), upload(&c.rv));
-    let k = batchnorm::train_forward(
-        gpu(),
-        &BatchNorm::new(rows, cols),
-        &batchnorm::TrainForward {
-            x: &upload(&c.x),
-            gamma: &upload(&c.gamma),
-            beta: &upload(&c.beta),
-            y: &y,
-            saved_mean: &mean,
-            saved_inv_std: &inv_std,
-            running_mean: &rm,
-            running_var: &rv,
-        },
-        true,
-    )
-    .unwrap();
-    run(&[&k]);
+    let got = train_forward(rows, cols, &c, true);
     let want = cpu::batchnorm_train(rows, cols, 1e-5, 0.1, &c.x, &c.gamma, &c.beta, &c.rm, &c.rv);
     assert_close(
         "batch norm inv_std at offset 1000",
         seed,
-        &read(&inv_std),
+        &got.inv_std,
         &want.inv_std,
         1e-4,
     );

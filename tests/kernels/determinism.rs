@@ -32,7 +32,6 @@ fn pass() -> Vec<Vec<f32>> {
     let y = g.zeros(b * h).unwrap();
     let fwd = matmul(g, &Matmul::new(Form::NT, b, h, zdim), &z, w, Some(bias), &y).unwrap();
     let bn = BatchNorm::new(b, h);
-    let stats = g.arena(&[h, h]).unwrap();
     let running = (
         g.upload(&vec![0.0; h]).unwrap(),
         g.upload(&vec![1.0; h]).unwrap(),
@@ -116,7 +115,6 @@ fn pass() -> Vec<Vec<f32>> {
         &init_w, &noise, &fwd, &bnf, &l, &bnb, &dw, &dbias, &tick, &opt, &act,
     ])
     .unwrap();
-    let _ = stats;
     [
         &z,
         &params.whole,
