@@ -9,6 +9,7 @@
 //! - [`ops`]: one thin wrapper per shader family;
 //! - [`cpu`]: plain f64 references of every op, for tests and checks.
 
+pub mod bench;
 pub mod checkpoint;
 pub mod cpu;
 pub mod data;

@@ -13,7 +13,7 @@ use shadergan::gpu::{self, BackendChoice, GpuOptions};
 use shadergan::model::{self, Layer};
 use shadergan::ops::loss::LossKind;
 use shadergan::train::{self, RunOptions};
-use shadergan::{Error, Gpu, npy};
+use shadergan::{Error, Gpu, bench, npy};
 
 #[derive(Parser)]
 #[command(
@@ -135,12 +135,32 @@ struct SampleArgs {
     which: AdapterArgs,
 }
 
+#[derive(Args, Debug)]
+struct BenchArgs {
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+    /// Fewer sizes and repeats.
+    #[arg(long)]
+    quick: bool,
+    /// Batch sizes of the full training step.
+    #[arg(long, value_delimiter = ',', default_value = "64,256")]
+    batch: Vec<usize>,
+    /// Every adapter of the machine, side by side.
+    #[arg(long)]
+    all: bool,
+    #[command(flatten)]
+    which: AdapterArgs,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Train a GAN (with no flags: the reference GAN on the built-in MNIST digits).
     Train(TrainArgs),
     /// Turn a checkpoint into a PNG grid (or scatter plot) and/or a .npy of samples.
     Sample(SampleArgs),
+    /// Measure the adapter: ceilings, every kernel, the full training step.
+    Bench(BenchArgs),
     /// List every adapter with the limits and features the kernels use.
     Adapters {
         #[command(flatten)]
@@ -310,10 +330,49 @@ fn sample(a: SampleArgs) -> Result<(), Error> {
     Ok(())
 }
 
+fn bench(a: BenchArgs) -> Result<(), Error> {
+    let opts = bench::Options {
+        quick: a.quick,
+        batches: a.batch.clone(),
+    };
+    if a.batch.iter().any(|&b| b == 0) {
+        return Err(Error::shape("bench", "--batch sizes must be at least 1"));
+    }
+    let gpus = if a.all {
+        let adapters = gpu::enumerate(a.which.backend);
+        if adapters.is_empty() {
+            return Err(Error::NoAdapter {
+                backends: "all backends".into(),
+            });
+        }
+        adapters
+            .into_iter()
+            .map(Gpu::from_adapter)
+            .collect::<Result<Vec<_>, _>>()?
+    } else {
+        vec![Gpu::new(&a.which.options())?]
+    };
+    let mut reports = Vec::new();
+    for gpu in &gpus {
+        eprintln!("benchmarking {}", gpu.describe());
+        reports.push(bench::run(gpu, &opts)?);
+    }
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&reports).expect("serialisable")
+        );
+    } else {
+        print!("{}", bench::table(&reports));
+    }
+    Ok(())
+}
+
 fn run(cli: Cli) -> Result<(), Error> {
     match cli.command {
         Command::Train(a) => train(a),
         Command::Sample(a) => sample(a),
+        Command::Bench(a) => bench(a),
         Command::Adapters { which } => {
             let adapters = gpu::enumerate(which.backend);
             if adapters.is_empty() {

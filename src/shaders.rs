@@ -4,6 +4,7 @@
 pub const ALL: &[(&str, &str)] = &[
     ("activation.wgsl", ACTIVATION),
     ("adam.wgsl", ADAM),
+    ("bench.wgsl", BENCH),
     ("batchnorm.wgsl", BATCHNORM),
     ("data.wgsl", DATA),
     ("loss.wgsl", LOSS),
@@ -14,6 +15,7 @@ pub const ALL: &[(&str, &str)] = &[
 
 pub const ACTIVATION: &str = include_str!("../shaders/activation.wgsl");
 pub const ADAM: &str = include_str!("../shaders/adam.wgsl");
+pub const BENCH: &str = include_str!("../shaders/bench.wgsl");
 pub const BATCHNORM: &str = include_str!("../shaders/batchnorm.wgsl");
 pub const DATA: &str = include_str!("../shaders/data.wgsl");
 pub const LOSS: &str = include_str!("../shaders/loss.wgsl");
