@@ -25,6 +25,7 @@ pub mod render;
 pub mod shaders;
 pub mod tensor;
 pub mod train;
+pub mod tune;
 
 pub use error::{Error, Result};
 pub use gpu::{BackendChoice, Gpu, GpuOptions};

@@ -13,6 +13,7 @@ use shadergan::gpu::{self, BackendChoice, GpuOptions};
 use shadergan::model::{self, Layer};
 use shadergan::ops::loss::LossKind;
 use shadergan::train::{self, RunOptions};
+use shadergan::tune::{Tuning, tune};
 use shadergan::{Error, Gpu, bench, npy};
 
 #[derive(Parser)]
@@ -35,6 +36,9 @@ struct AdapterArgs {
     /// A part of the adapter's name, as `shadergan adapters` prints it.
     #[arg(long, global = true)]
     adapter: Option<String>,
+    /// Time the matmul tile shapes again instead of using the cached choice.
+    #[arg(long, global = true)]
+    retune: bool,
 }
 
 impl AdapterArgs {
@@ -44,6 +48,27 @@ impl AdapterArgs {
             adapter: self.adapter.clone(),
         }
     }
+
+    /// Opens the adapter and sets its matmul tile: cached, else searched
+    /// (`search`) or the default.
+    fn open(&self, search: bool) -> Result<Gpu, Error> {
+        let mut gpu = Gpu::new(&self.options())?;
+        tuned(&mut gpu, self.retune, search)?;
+        Ok(gpu)
+    }
+}
+
+fn tuned(gpu: &mut Gpu, retune: bool, search: bool) -> Result<(), Error> {
+    let mode = match (retune, search) {
+        (true, _) => Tuning::Search,
+        (false, true) => Tuning::CacheOrSearch,
+        (false, false) => Tuning::CacheOnly,
+    };
+    let line = tune(gpu, mode)?;
+    if mode != Tuning::CacheOnly {
+        eprintln!("{line}");
+    }
+    Ok(())
 }
 
 #[derive(Args, Debug)]
@@ -227,7 +252,7 @@ fn train(a: TrainArgs) -> Result<(), Error> {
         None => config_for(&a, &data),
     };
     let steps = a.steps;
-    let gpu = Gpu::new(&a.which.options())?;
+    let gpu = a.which.open(true)?;
     let name = std::path::Path::new(&data_spec)
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
@@ -311,7 +336,7 @@ fn sample(a: SampleArgs) -> Result<(), Error> {
             "--batch-stats needs at least 2 samples",
         ));
     }
-    let gpu = Gpu::new(&a.which.options())?;
+    let gpu = a.which.open(false)?;
     let g = ck.generator(&gpu)?;
     let values = Sampler::new(&gpu, &g, n, a.batch_stats)?.run(&gpu, &latents)?;
     let features = values.len() / n;
@@ -345,12 +370,16 @@ fn bench(a: BenchArgs) -> Result<(), Error> {
                 backends: "all backends".into(),
             });
         }
-        adapters
+        let mut gpus = adapters
             .into_iter()
             .map(Gpu::from_adapter)
-            .collect::<Result<Vec<_>, _>>()?
+            .collect::<Result<Vec<_>, _>>()?;
+        for gpu in &mut gpus {
+            tuned(gpu, a.which.retune, true)?;
+        }
+        gpus
     } else {
-        vec![Gpu::new(&a.which.options())?]
+        vec![a.which.open(true)?]
     };
     let mut reports = Vec::new();
     for gpu in &gpus {
@@ -399,7 +428,7 @@ fn run(cli: Cli) -> Result<(), Error> {
             Ok(())
         }
         Command::Info { which } => {
-            let gpu = Gpu::new(&which.options())?;
+            let gpu = which.open(which.retune)?;
             println!("{}", gpu.describe());
             println!("matmul tile: {}", gpu.tiles);
             Ok(())

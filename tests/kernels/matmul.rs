@@ -234,3 +234,32 @@ fn output_sharing_a_buffer_with_an_input_is_refused() {
     let err = matmul(gpu(), &Matmul::new(Form::NT, 2, 2, 2), a, b, None, c).unwrap_err();
     assert!(err.to_string().contains("different buffer"), "{err}");
 }
+
+/// Tuning picks a tile shape per machine; every shape adds each output's
+/// products in the same order, so the choice never changes a bit.
+#[test]
+fn every_tile_shape_gives_the_same_bits() {
+    let (mut rng, seed) = rng();
+    let (m, n, k) = (100, 257, 333);
+    let a = upload(&random(&mut rng, m * k, -1.0, 1.0));
+    let b = upload(&random(&mut rng, k * n, -1.0, 1.0));
+    let bias = upload(&random(&mut rng, n, -1.0, 1.0));
+    for form in [Form::NT, Form::NN, Form::TN] {
+        let mut first: Option<Vec<f32>> = None;
+        for t in shadergan::tune::candidates(wgpu::DeviceType::DiscreteGpu) {
+            let c = nan_tensor(m * n);
+            let spec = Matmul::new(form, m, n, k)
+                .activation(Activation::Tanh)
+                .tiles(t);
+            run(&[&matmul(gpu(), &spec, &a, &b, Some(&bias), &c).unwrap()]);
+            let got = read(&c);
+            match &first {
+                None => first = Some(got),
+                Some(f) => assert!(
+                    f.iter().zip(&got).all(|(x, y)| x.to_bits() == y.to_bits()),
+                    "{form:?}: tile {t} gives other bits (seed {seed})"
+                ),
+            }
+        }
+    }
+}
