@@ -261,3 +261,258 @@ fn main_rows(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id)
     }
 }
 
+
+// ---------------------------------------------------------------------------
+// CPU adapters, operands as vec4s. A SIMD lane loads a vec4 with one
+// 16-byte access where four f32 loads cost four, and on lavapipe memory
+// accesses, not arithmetic, bound `main_rows`. Each variant reads both
+// operands four elements at a time along their contiguous axis, so it
+// needs those lengths to be multiples of 4 (the host falls back to
+// `main_rows` otherwise). Same 8 × 8 outputs per thread, same order of
+// additions per output as every other kernel here.
+
+@group(0) @binding(5) var<storage, read> a_v4: array<vec4<f32>>;
+@group(0) @binding(6) var<storage, read> b_v4: array<vec4<f32>>;
+
+// Y = X · Wᵀ with K % 4 == 0: rows of A and of B are both contiguous in k.
+// Thread: rows row .. row+7 (shared), columns col + WX·j. Per 4 steps of
+// k: 8 uniform vec4 loads of A, 8 vec4 loads of B, 256 FMAs, applied one k
+// after the other as everywhere else.
+@compute @workgroup_size(WX, 1, 1)
+fn main_rows_nt4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let row = wg.y * 8u;
+    let col = wg.x * WX * 8u + lid.x;
+    let k4 = p.k / 4u;
+    var lo0 = vec4<f32>();
+    var hi0 = vec4<f32>();
+    var lo1 = vec4<f32>();
+    var hi1 = vec4<f32>();
+    var lo2 = vec4<f32>();
+    var hi2 = vec4<f32>();
+    var lo3 = vec4<f32>();
+    var hi3 = vec4<f32>();
+    var lo4 = vec4<f32>();
+    var hi4 = vec4<f32>();
+    var lo5 = vec4<f32>();
+    var hi5 = vec4<f32>();
+    var lo6 = vec4<f32>();
+    var hi6 = vec4<f32>();
+    var lo7 = vec4<f32>();
+    var hi7 = vec4<f32>();
+    for (var q = 0u; q < k4; q++) {
+        let a0 = a_v4[(row + 0u) * k4 + q];
+        let a1 = a_v4[(row + 1u) * k4 + q];
+        let a2 = a_v4[(row + 2u) * k4 + q];
+        let a3 = a_v4[(row + 3u) * k4 + q];
+        let a4 = a_v4[(row + 4u) * k4 + q];
+        let a5 = a_v4[(row + 5u) * k4 + q];
+        let a6 = a_v4[(row + 6u) * k4 + q];
+        let a7 = a_v4[(row + 7u) * k4 + q];
+        // The thread's 4 + 4 rows at each of the 4 steps of k, as columns.
+        let lo_k = array<vec4<f32>, 4>(vec4<f32>(a0.x, a1.x, a2.x, a3.x), vec4<f32>(a0.y, a1.y, a2.y, a3.y), vec4<f32>(a0.z, a1.z, a2.z, a3.z), vec4<f32>(a0.w, a1.w, a2.w, a3.w));
+        let hi_k = array<vec4<f32>, 4>(vec4<f32>(a4.x, a5.x, a6.x, a7.x), vec4<f32>(a4.y, a5.y, a6.y, a7.y), vec4<f32>(a4.z, a5.z, a6.z, a7.z), vec4<f32>(a4.w, a5.w, a6.w, a7.w));
+        let b0 = b_v4[(col) * k4 + q];
+        for (var e = 0u; e < 4u; e++) {
+            lo0 = fma(lo_k[e], vec4<f32>(b0[e]), lo0);
+            hi0 = fma(hi_k[e], vec4<f32>(b0[e]), hi0);
+        }
+        let b1 = b_v4[(col + 1u * WX) * k4 + q];
+        for (var e = 0u; e < 4u; e++) {
+            lo1 = fma(lo_k[e], vec4<f32>(b1[e]), lo1);
+            hi1 = fma(hi_k[e], vec4<f32>(b1[e]), hi1);
+        }
+        let b2 = b_v4[(col + 2u * WX) * k4 + q];
+        for (var e = 0u; e < 4u; e++) {
+            lo2 = fma(lo_k[e], vec4<f32>(b2[e]), lo2);
+            hi2 = fma(hi_k[e], vec4<f32>(b2[e]), hi2);
+        }
+        let b3 = b_v4[(col + 3u * WX) * k4 + q];
+        for (var e = 0u; e < 4u; e++) {
+            lo3 = fma(lo_k[e], vec4<f32>(b3[e]), lo3);
+            hi3 = fma(hi_k[e], vec4<f32>(b3[e]), hi3);
+        }
+        let b4 = b_v4[(col + 4u * WX) * k4 + q];
+        for (var e = 0u; e < 4u; e++) {
+            lo4 = fma(lo_k[e], vec4<f32>(b4[e]), lo4);
+            hi4 = fma(hi_k[e], vec4<f32>(b4[e]), hi4);
+        }
+        let b5 = b_v4[(col + 5u * WX) * k4 + q];
+        for (var e = 0u; e < 4u; e++) {
+            lo5 = fma(lo_k[e], vec4<f32>(b5[e]), lo5);
+            hi5 = fma(hi_k[e], vec4<f32>(b5[e]), hi5);
+        }
+        let b6 = b_v4[(col + 6u * WX) * k4 + q];
+        for (var e = 0u; e < 4u; e++) {
+            lo6 = fma(lo_k[e], vec4<f32>(b6[e]), lo6);
+            hi6 = fma(hi_k[e], vec4<f32>(b6[e]), hi6);
+        }
+        let b7 = b_v4[(col + 7u * WX) * k4 + q];
+        for (var e = 0u; e < 4u; e++) {
+            lo7 = fma(lo_k[e], vec4<f32>(b7[e]), lo7);
+            hi7 = fma(hi_k[e], vec4<f32>(b7[e]), hi7);
+        }
+    }
+    for (var i = 0u; i < 4u; i++) {
+        store(row + i, col, lo0[i]);
+        store(row + 4u + i, col, hi0[i]);
+        store(row + i, col + 1u * WX, lo1[i]);
+        store(row + 4u + i, col + 1u * WX, hi1[i]);
+        store(row + i, col + 2u * WX, lo2[i]);
+        store(row + 4u + i, col + 2u * WX, hi2[i]);
+        store(row + i, col + 3u * WX, lo3[i]);
+        store(row + 4u + i, col + 3u * WX, hi3[i]);
+        store(row + i, col + 4u * WX, lo4[i]);
+        store(row + 4u + i, col + 4u * WX, hi4[i]);
+        store(row + i, col + 5u * WX, lo5[i]);
+        store(row + 4u + i, col + 5u * WX, hi5[i]);
+        store(row + i, col + 6u * WX, lo6[i]);
+        store(row + 4u + i, col + 6u * WX, hi6[i]);
+        store(row + i, col + 7u * WX, lo7[i]);
+        store(row + 4u + i, col + 7u * WX, hi7[i]);
+    }
+}
+
+// dX = dY · W with K % 4 == 0 and N % 4 == 0: A's rows are contiguous in k,
+// B's rows in n. Thread: rows row .. row+7 (shared), 8 adjacent columns
+// col .. col+7 as two vec4s. Accumulator r0_0 holds row 0, columns 0-3.
+@compute @workgroup_size(WX, 1, 1)
+fn main_rows_nn4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let row = wg.y * 8u;
+    let col = (wg.x * WX + lid.x) * 8u;
+    let k4 = p.k / 4u;
+    let n4 = p.n / 4u;
+    let q0 = col / 4u;
+    var r0_0 = vec4<f32>();
+    var r0_1 = vec4<f32>();
+    var r1_0 = vec4<f32>();
+    var r1_1 = vec4<f32>();
+    var r2_0 = vec4<f32>();
+    var r2_1 = vec4<f32>();
+    var r3_0 = vec4<f32>();
+    var r3_1 = vec4<f32>();
+    var r4_0 = vec4<f32>();
+    var r4_1 = vec4<f32>();
+    var r5_0 = vec4<f32>();
+    var r5_1 = vec4<f32>();
+    var r6_0 = vec4<f32>();
+    var r6_1 = vec4<f32>();
+    var r7_0 = vec4<f32>();
+    var r7_1 = vec4<f32>();
+    for (var q = 0u; q < k4; q++) {
+        let a0 = a_v4[(row + 0u) * k4 + q];
+        let a1 = a_v4[(row + 1u) * k4 + q];
+        let a2 = a_v4[(row + 2u) * k4 + q];
+        let a3 = a_v4[(row + 3u) * k4 + q];
+        let a4 = a_v4[(row + 4u) * k4 + q];
+        let a5 = a_v4[(row + 5u) * k4 + q];
+        let a6 = a_v4[(row + 6u) * k4 + q];
+        let a7 = a_v4[(row + 7u) * k4 + q];
+        for (var e = 0u; e < 4u; e++) {
+            let kk = 4u * q + e;
+            let b0 = b_v4[kk * n4 + q0];
+            let b1 = b_v4[kk * n4 + q0 + 1u];
+            r0_0 = fma(vec4<f32>(a0[e]), b0, r0_0);
+            r0_1 = fma(vec4<f32>(a0[e]), b1, r0_1);
+            r1_0 = fma(vec4<f32>(a1[e]), b0, r1_0);
+            r1_1 = fma(vec4<f32>(a1[e]), b1, r1_1);
+            r2_0 = fma(vec4<f32>(a2[e]), b0, r2_0);
+            r2_1 = fma(vec4<f32>(a2[e]), b1, r2_1);
+            r3_0 = fma(vec4<f32>(a3[e]), b0, r3_0);
+            r3_1 = fma(vec4<f32>(a3[e]), b1, r3_1);
+            r4_0 = fma(vec4<f32>(a4[e]), b0, r4_0);
+            r4_1 = fma(vec4<f32>(a4[e]), b1, r4_1);
+            r5_0 = fma(vec4<f32>(a5[e]), b0, r5_0);
+            r5_1 = fma(vec4<f32>(a5[e]), b1, r5_1);
+            r6_0 = fma(vec4<f32>(a6[e]), b0, r6_0);
+            r6_1 = fma(vec4<f32>(a6[e]), b1, r6_1);
+            r7_0 = fma(vec4<f32>(a7[e]), b0, r7_0);
+            r7_1 = fma(vec4<f32>(a7[e]), b1, r7_1);
+        }
+    }
+    for (var j = 0u; j < 4u; j++) {
+        store(row + 0u, col + j, r0_0[j]);
+        store(row + 0u, col + 4u + j, r0_1[j]);
+        store(row + 1u, col + j, r1_0[j]);
+        store(row + 1u, col + 4u + j, r1_1[j]);
+        store(row + 2u, col + j, r2_0[j]);
+        store(row + 2u, col + 4u + j, r2_1[j]);
+        store(row + 3u, col + j, r3_0[j]);
+        store(row + 3u, col + 4u + j, r3_1[j]);
+        store(row + 4u, col + j, r4_0[j]);
+        store(row + 4u, col + 4u + j, r4_1[j]);
+        store(row + 5u, col + j, r5_0[j]);
+        store(row + 5u, col + 4u + j, r5_1[j]);
+        store(row + 6u, col + j, r6_0[j]);
+        store(row + 6u, col + 4u + j, r6_1[j]);
+        store(row + 7u, col + j, r7_0[j]);
+        store(row + 7u, col + 4u + j, r7_1[j]);
+    }
+}
+
+// dW = dYᵀ · X with M % 4 == 0 and N % 4 == 0: A is stored [K, M], so the
+// thread's 8 rows at one k are two uniform vec4s; B's rows are contiguous
+// in n. Thread: rows row .. row+7, columns col .. col+7 as two vec4s.
+@compute @workgroup_size(WX, 1, 1)
+fn main_rows_tn4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let row = wg.y * 8u;
+    let col = (wg.x * WX + lid.x) * 8u;
+    let m4 = p.m / 4u;
+    let n4 = p.n / 4u;
+    let q0 = col / 4u;
+    var r0_0 = vec4<f32>();
+    var r0_1 = vec4<f32>();
+    var r1_0 = vec4<f32>();
+    var r1_1 = vec4<f32>();
+    var r2_0 = vec4<f32>();
+    var r2_1 = vec4<f32>();
+    var r3_0 = vec4<f32>();
+    var r3_1 = vec4<f32>();
+    var r4_0 = vec4<f32>();
+    var r4_1 = vec4<f32>();
+    var r5_0 = vec4<f32>();
+    var r5_1 = vec4<f32>();
+    var r6_0 = vec4<f32>();
+    var r6_1 = vec4<f32>();
+    var r7_0 = vec4<f32>();
+    var r7_1 = vec4<f32>();
+    for (var kk = 0u; kk < p.k; kk++) {
+        let alo = a_v4[kk * m4 + row / 4u];
+        let ahi = a_v4[kk * m4 + row / 4u + 1u];
+        let b0 = b_v4[kk * n4 + q0];
+        let b1 = b_v4[kk * n4 + q0 + 1u];
+        r0_0 = fma(vec4<f32>(alo[0]), b0, r0_0);
+        r0_1 = fma(vec4<f32>(alo[0]), b1, r0_1);
+        r1_0 = fma(vec4<f32>(alo[1]), b0, r1_0);
+        r1_1 = fma(vec4<f32>(alo[1]), b1, r1_1);
+        r2_0 = fma(vec4<f32>(alo[2]), b0, r2_0);
+        r2_1 = fma(vec4<f32>(alo[2]), b1, r2_1);
+        r3_0 = fma(vec4<f32>(alo[3]), b0, r3_0);
+        r3_1 = fma(vec4<f32>(alo[3]), b1, r3_1);
+        r4_0 = fma(vec4<f32>(ahi[0]), b0, r4_0);
+        r4_1 = fma(vec4<f32>(ahi[0]), b1, r4_1);
+        r5_0 = fma(vec4<f32>(ahi[1]), b0, r5_0);
+        r5_1 = fma(vec4<f32>(ahi[1]), b1, r5_1);
+        r6_0 = fma(vec4<f32>(ahi[2]), b0, r6_0);
+        r6_1 = fma(vec4<f32>(ahi[2]), b1, r6_1);
+        r7_0 = fma(vec4<f32>(ahi[3]), b0, r7_0);
+        r7_1 = fma(vec4<f32>(ahi[3]), b1, r7_1);
+    }
+    for (var j = 0u; j < 4u; j++) {
+        store(row + 0u, col + j, r0_0[j]);
+        store(row + 0u, col + 4u + j, r0_1[j]);
+        store(row + 1u, col + j, r1_0[j]);
+        store(row + 1u, col + 4u + j, r1_1[j]);
+        store(row + 2u, col + j, r2_0[j]);
+        store(row + 2u, col + 4u + j, r2_1[j]);
+        store(row + 3u, col + j, r3_0[j]);
+        store(row + 3u, col + 4u + j, r3_1[j]);
+        store(row + 4u, col + j, r4_0[j]);
+        store(row + 4u, col + 4u + j, r4_1[j]);
+        store(row + 5u, col + j, r5_0[j]);
+        store(row + 5u, col + 4u + j, r5_1[j]);
+        store(row + 6u, col + j, r6_0[j]);
+        store(row + 6u, col + 4u + j, r6_1[j]);
+        store(row + 7u, col + j, r7_0[j]);
+        store(row + 7u, col + 4u + j, r7_1[j]);
+    }
+}

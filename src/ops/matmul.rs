@@ -253,6 +253,14 @@ const BINDINGS: &[(u32, Access)] = &[
     (4, Access::ReadWrite),
 ];
 
+/// The vec4 variants read A and B through vec4 views (bindings 5 and 6).
+const BINDINGS_V4: &[(u32, Access)] = &[
+    (5, Access::Read),
+    (6, Access::Read),
+    (3, Access::Read),
+    (4, Access::ReadWrite),
+];
+
 /// Prepares C = act(op(A) · op(B) (+ C) (+ bias)).
 pub fn matmul(
     gpu: &Gpu,
@@ -283,11 +291,16 @@ pub fn matmul(
         ));
     }
     let (ta, tb) = spec.form.transposes();
-    let name = match tiles.layout {
-        Layout::Shared => "main",
-        Layout::Rows => "main_rows",
+    // On a CPU adapter, the vec4 variant of the product when its lengths
+    // allow (see the shader).
+    let (name, bindings) = match (tiles.layout, spec.form) {
+        (Layout::Shared, _) => ("main", BINDINGS),
+        (Layout::Rows, Form::NT) if k % 4 == 0 => ("main_rows_nt4", BINDINGS_V4),
+        (Layout::Rows, Form::NN) if k % 4 == 0 && n % 4 == 0 => ("main_rows_nn4", BINDINGS_V4),
+        (Layout::Rows, Form::TN) if m % 4 == 0 && n % 4 == 0 => ("main_rows_tn4", BINDINGS_V4),
+        (Layout::Rows, _) => ("main_rows", BINDINGS),
     };
-    let entry = Entry::new("matmul.wgsl", shaders::MATMUL, name, BINDINGS)
+    let entry = Entry::new("matmul.wgsl", shaders::MATMUL, name, bindings)
         .with("WX", format!("{}u", tiles.wx))
         .with("WY", format!("{}u", tiles.wy))
         .with("TM", format!("{}u", tiles.tm))

@@ -5,8 +5,18 @@ use shadergan::ops::{activation, reduce};
 use crate::*;
 
 /// (K, N) pairs tried at every row count: inner sizes that are not
-/// multiples of any tile.
-const SHAPES: [(usize, usize); 6] = [(1, 1), (7, 100), (100, 7), (257, 257), (100, 1), (784, 33)];
+/// multiples of any tile, and (K, N both multiples of 4) the shapes of the
+/// vec4 kernels.
+const SHAPES: [(usize, usize); 8] = [
+    (1, 1),
+    (7, 100),
+    (100, 7),
+    (257, 257),
+    (100, 1),
+    (784, 33),
+    (100, 36),
+    (256, 100),
+];
 
 fn check_form(form: Form) {
     let (mut rng, seed) = rng();
@@ -240,25 +250,27 @@ fn output_sharing_a_buffer_with_an_input_is_refused() {
 #[test]
 fn every_tile_shape_gives_the_same_bits() {
     let (mut rng, seed) = rng();
-    let (m, n, k) = (100, 257, 333);
-    let a = upload(&random(&mut rng, m * k, -1.0, 1.0));
-    let b = upload(&random(&mut rng, k * n, -1.0, 1.0));
-    let bias = upload(&random(&mut rng, n, -1.0, 1.0));
-    for form in [Form::NT, Form::NN, Form::TN] {
-        let mut first: Option<Vec<f32>> = None;
-        for t in shadergan::tune::candidates(wgpu::DeviceType::DiscreteGpu) {
-            let c = nan_tensor(m * n);
-            let spec = Matmul::new(form, m, n, k)
-                .activation(Activation::Tanh)
-                .tiles(t);
-            run(&[&matmul(gpu(), &spec, &a, &b, Some(&bias), &c).unwrap()]);
-            let got = read(&c);
-            match &first {
-                None => first = Some(got),
-                Some(f) => assert!(
-                    f.iter().zip(&got).all(|(x, y)| x.to_bits() == y.to_bits()),
-                    "{form:?}: tile {t} gives other bits (seed {seed})"
-                ),
+    // Odd lengths, and multiples of 4 (the vec4 kernels on CPU adapters).
+    for (m, n, k) in [(100, 257, 333), (100, 256, 332)] {
+        let a = upload(&random(&mut rng, m * k, -1.0, 1.0));
+        let b = upload(&random(&mut rng, k * n, -1.0, 1.0));
+        let bias = upload(&random(&mut rng, n, -1.0, 1.0));
+        for form in [Form::NT, Form::NN, Form::TN] {
+            let mut first: Option<Vec<f32>> = None;
+            for t in shadergan::tune::candidates(wgpu::DeviceType::DiscreteGpu) {
+                let c = nan_tensor(m * n);
+                let spec = Matmul::new(form, m, n, k)
+                    .activation(Activation::Tanh)
+                    .tiles(t);
+                run(&[&matmul(gpu(), &spec, &a, &b, Some(&bias), &c).unwrap()]);
+                let got = read(&c);
+                match &first {
+                    None => first = Some(got),
+                    Some(f) => assert!(
+                        f.iter().zip(&got).all(|(x, y)| x.to_bits() == y.to_bits()),
+                        "{form:?} {m}x{n}x{k}: tile {t} gives other bits (seed {seed})"
+                    ),
+                }
             }
         }
     }
