@@ -4,8 +4,8 @@
 pub const ALL: &[(&str, &str)] = &[
     ("activation.wgsl", ACTIVATION),
     ("adam.wgsl", ADAM),
-    ("bench.wgsl", BENCH),
     ("batchnorm.wgsl", BATCHNORM),
+    ("bench.wgsl", BENCH),
     ("data.wgsl", DATA),
     ("loss.wgsl", LOSS),
     ("matmul.wgsl", MATMUL),

@@ -67,3 +67,118 @@ fn a_bad_backend_flag_names_the_choices() {
     assert!(!ok);
     assert!(err.contains("vulkan") && err.contains("gl"), "{err}");
 }
+
+fn temp_dir(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("shadergan-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[test]
+fn train_writes_the_run_folder_and_sample_reads_its_checkpoint() {
+    let dir = temp_dir("train");
+    let out = dir.join("run");
+    let (ok, _, err) = output(shadergan().args([
+        "train",
+        "--data",
+        "ring",
+        "--steps",
+        "30",
+        "--sample-every",
+        "10",
+        "--checkpoint-every",
+        "20",
+        "--log-every",
+        "5",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ]));
+    assert!(ok, "train failed: {err}");
+    for f in [
+        "config.json",
+        "metrics.jsonl",
+        "loss.png",
+        "samples/step_000010.png",
+        "samples/step_000030.png",
+        "checkpoints/step_000020.safetensors",
+        "checkpoints/step_000030.safetensors",
+        "checkpoints/last.safetensors",
+    ] {
+        assert!(out.join(f).is_file(), "{f} is missing");
+    }
+    let metrics = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
+    let steps: Vec<u64> = metrics
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["step"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    // Every step is logged once, in order, though read back in batches.
+    assert_eq!(steps, (1..=30).collect::<Vec<u64>>());
+    let leftovers: Vec<_> = std::fs::read_dir(out.join("checkpoints"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .contains("tmp")
+        })
+        .collect();
+    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+
+    let (png, npy) = (dir.join("s.png"), dir.join("s.npy"));
+    let ck = out.join("checkpoints/last.safetensors");
+    let (ok, _, err) = output(shadergan().args([
+        "sample",
+        "--checkpoint",
+        ck.to_str().unwrap(),
+        "--n",
+        "100",
+        "--out",
+        png.to_str().unwrap(),
+        "--npy",
+        npy.to_str().unwrap(),
+    ]));
+    assert!(ok, "sample failed: {err}");
+    let (values, shape) = shadergan::npy::read(&npy).unwrap();
+    assert_eq!(shape, vec![100, 2]);
+    assert!(values.iter().all(|v| v.is_finite()));
+    assert!(image::open(&png).is_ok());
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn bad_training_flags_and_files_are_clear_errors() {
+    let dir = temp_dir("bad");
+    let junk = dir.join("junk.safetensors");
+    std::fs::write(&junk, b"not a checkpoint").unwrap();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["train", "--batch", "0"], "--batch must be at least 1"),
+        (
+            vec!["train", "--lr", "nan"],
+            "must be a finite positive number",
+        ),
+        (vec!["train", "--lr=-1"], "must be a finite positive number"),
+        (vec!["train", "--data", "/no/such/file"], "no such file"),
+        (
+            vec!["train", "--data", "ring", "--pack", "3"],
+            "multiple of --pack",
+        ),
+        (
+            vec!["sample", "--checkpoint", junk.to_str().unwrap()],
+            "not a safetensors checkpoint",
+        ),
+    ];
+    for (args, want) in cases {
+        let (ok, _, err) = output(shadergan().args(&args));
+        assert!(!ok, "{args:?} succeeded");
+        assert!(err.contains(want), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
