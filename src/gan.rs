@@ -74,6 +74,30 @@ impl GanConfig {
         }
     }
 
+    /// The largest batch whose buffers fit in one storage binding of
+    /// `limit` bytes: the widest activation, for the 2B rows (over `pack`)
+    /// D sees at once.
+    pub fn largest_batch(&self, features: usize, limit: u64) -> usize {
+        let width = |layers: &[Layer]| {
+            layers
+                .iter()
+                .map(|l| match *l {
+                    Layer::Linear { inputs, outputs } => inputs.max(outputs),
+                    Layer::BatchNorm { features } => features,
+                    _ => 0,
+                })
+                .max()
+                .unwrap_or(0)
+        };
+        // Per sample: G's widest activation, and D's (2 rows of it per pack).
+        let per_sample = (width(&self.generator).max(self.latent))
+            .max(2 * width(&self.discriminator) / self.pack.max(1))
+            .max(2 * features) as u64
+            * 4;
+        let b = (limit / per_sample.max(1)) as usize;
+        b - b % self.pack.max(1)
+    }
+
     pub fn check(&self, features: usize) -> Result<()> {
         let bad = |m: String| Err(Error::shape("config", m));
         if self.shape.iter().product::<usize>() != features {
@@ -195,6 +219,22 @@ impl<'g> Trainer<'g> {
     pub fn new(gpu: &'g Gpu, config: &GanConfig, data: &Dataset) -> Result<Trainer<'g>> {
         let features = data.features();
         config.check(features)?;
+        let limit = gpu
+            .limits
+            .max_storage_buffer_binding_size
+            .min(gpu.limits.max_buffer_size);
+        let largest = config.largest_batch(features, limit);
+        if config.batch > largest {
+            return Err(Error::shape(
+                "config",
+                format!(
+                    "--batch {} needs buffers larger than this adapter allows ({} MiB per buffer); \
+                     the largest batch that fits is {largest}",
+                    config.batch,
+                    limit >> 20
+                ),
+            ));
+        }
         let c = config;
         let (b, m) = (c.batch, c.pack);
         let g = Net::new(gpu, &c.generator, c.latent, c.seed, STREAM_INIT_G)?;
@@ -451,31 +491,54 @@ impl<'g> Trainer<'g> {
         self.step += 1;
         let copy = copy_metrics && self.readback.pending.is_none();
         if copy {
-            encoder.copy_buffer_to_buffer(
-                self.metrics.buffer(),
-                0,
-                &self.readback.staging,
-                0,
-                self.metrics.byte_len(),
-            );
+            self.copy_metrics(&mut encoder);
         }
         gpu.queue.submit([encoder.finish()]);
         if copy {
-            let first =
-                (self.readback.last_copied + 1).max(self.step.saturating_sub(RING as u64 - 1));
-            self.readback.pending = Some((first, self.step));
-            self.readback.last_copied = self.step;
-            let ready = self.readback.ready.clone();
-            ready.store(false, std::sync::atomic::Ordering::SeqCst);
-            self.readback
-                .staging
-                .map_async(wgpu::MapMode::Read, .., move |r| {
-                    if r.is_ok() {
-                        ready.store(true, std::sync::atomic::Ordering::SeqCst);
-                    }
-                });
+            self.map_metrics();
         }
         gpu.check()
+    }
+
+    /// Records the copy of the metrics ring for the steps since the last copy.
+    fn copy_metrics(&mut self, encoder: &mut wgpu::CommandEncoder) {
+        encoder.copy_buffer_to_buffer(
+            self.metrics.buffer(),
+            0,
+            &self.readback.staging,
+            0,
+            self.metrics.byte_len(),
+        );
+        let first = (self.readback.last_copied + 1).max(self.step.saturating_sub(RING as u64 - 1));
+        self.readback.pending = Some((first, self.step));
+        self.readback.last_copied = self.step;
+    }
+
+    /// Maps the staging buffer once the submitted copy has run.
+    fn map_metrics(&mut self) {
+        let ready = self.readback.ready.clone();
+        ready.store(false, std::sync::atomic::Ordering::SeqCst);
+        self.readback
+            .staging
+            .map_async(wgpu::MapMode::Read, .., move |r| {
+                if r.is_ok() {
+                    ready.store(true, std::sync::atomic::Ordering::SeqCst);
+                }
+            });
+    }
+
+    /// Every step's metrics not yet returned, waiting for the GPU: before a
+    /// checkpoint, so that a diverged state is never saved.
+    pub fn flush_metrics(&mut self) -> Result<Vec<StepMetrics>> {
+        let mut out = self.poll_metrics(true)?;
+        if self.readback.last_copied < self.step {
+            let mut encoder = self.gpu.device.create_command_encoder(&Default::default());
+            self.copy_metrics(&mut encoder);
+            self.gpu.queue.submit([encoder.finish()]);
+            self.map_metrics();
+            out.extend(self.poll_metrics(true)?);
+        }
+        Ok(out)
     }
 
     /// The metrics of the steps the last copy holds, once the GPU has

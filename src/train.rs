@@ -118,6 +118,22 @@ pub fn run(gpu: &Gpu, config: &GanConfig, data: &Dataset, opts: &RunOptions) -> 
         )
     };
     let save_checkpoint = |t: &Trainer<'_>| -> Result<PathBuf> {
+        // The losses were finite; the weights after the last update must be
+        // too, or the checkpoint would keep a diverged model.
+        for net in [&t.g, &t.d] {
+            if gpu.read(&net.params.whole)?.iter().any(|v| !v.is_finite()) {
+                return Err(Error::shape(
+                    "training",
+                    format!(
+                        "the weights became non-finite by step {}: training diverged. Lower --lr (it is {}); \
+                         the last checkpoint before it is in {}",
+                        t.step,
+                        config.lr_g,
+                        out.join("checkpoints").display()
+                    ),
+                ));
+            }
+        }
         let path = out.join(format!("checkpoints/step_{:06}.safetensors", t.step));
         checkpoint::save(t, &path)?;
         checkpoint::save(t, &out.join("checkpoints/last.safetensors"))?;
@@ -150,7 +166,7 @@ pub fn run(gpu: &Gpu, config: &GanConfig, data: &Dataset, opts: &RunOptions) -> 
                 return Err(Error::shape(
                     "training",
                     format!(
-                        "the loss became {} at step {}: training diverged. Lower --lr, or try --loss lsgan; \
+                        "the loss became {} at step {}: training diverged. Lower --lr (it is {}); \
                          the last checkpoint before it is in {}",
                         if m.d_loss.is_nan() || m.g_loss.is_nan() {
                             "NaN"
@@ -158,6 +174,7 @@ pub fn run(gpu: &Gpu, config: &GanConfig, data: &Dataset, opts: &RunOptions) -> 
                             "infinite"
                         },
                         m.step,
+                        config.lr_g,
                         out.join("checkpoints").display()
                     ),
                 ));
@@ -179,7 +196,7 @@ pub fn run(gpu: &Gpu, config: &GanConfig, data: &Dataset, opts: &RunOptions) -> 
 
     while t.step < opts.steps {
         if opts.stop.load(Ordering::SeqCst) {
-            bar.println("interrupted: saving a checkpoint");
+            eprintln!("interrupted: saving a checkpoint");
             break;
         }
         t.step(t.step.is_multiple_of(log_every) || t.step + 1 == opts.steps)?;
@@ -190,10 +207,13 @@ pub fn run(gpu: &Gpu, config: &GanConfig, data: &Dataset, opts: &RunOptions) -> 
             save_picture(&t)?;
         }
         if opts.checkpoint_every > 0 && t.step.is_multiple_of(opts.checkpoint_every) {
+            // Every loss up to here is checked first: a diverged state is never saved.
+            let ms = t.flush_metrics()?;
+            record(ms, &t, &mut history)?;
             last_checkpoint = save_checkpoint(&t)?;
         }
     }
-    let ms = t.poll_metrics(true)?;
+    let ms = t.flush_metrics()?;
     record(ms, &t, &mut history)?;
     save_picture(&t)?;
     last_checkpoint = if opts.checkpoint_every > 0 && t.step.is_multiple_of(opts.checkpoint_every) {

@@ -160,6 +160,10 @@ fn bad_training_flags_and_files_are_clear_errors() {
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (vec!["train", "--batch", "0"], "--batch must be at least 1"),
         (
+            vec!["train", "--batch", "100000"],
+            "the largest batch that fits is",
+        ),
+        (
             vec!["train", "--lr", "nan"],
             "must be a finite positive number",
         ),
@@ -180,5 +184,141 @@ fn bad_training_flags_and_files_are_clear_errors() {
         assert!(err.contains(want), "{args:?}: {err}");
         assert!(!err.contains("panicked"), "{args:?}: {err}");
     }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Waits until the run has logged at least `steps` steps (or 60 s pass).
+fn wait_for_steps(out: &std::path::Path, steps: usize) {
+    let start = std::time::Instant::now();
+    while start.elapsed().as_secs() < 60 {
+        let n = std::fs::read_to_string(out.join("metrics.jsonl"))
+            .map(|s| s.lines().count())
+            .unwrap_or(0);
+        if n >= steps {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("the run did not reach {steps} steps");
+}
+
+fn long_run(out: &std::path::Path, checkpoint_every: &str) -> std::process::Child {
+    shadergan()
+        .args([
+            "train",
+            "--data",
+            "ring",
+            "--steps",
+            "1000000",
+            "--log-every",
+            "5",
+            "--checkpoint-every",
+            checkpoint_every,
+            "--sample-every",
+            "0",
+            "--quiet",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+#[test]
+fn ctrl_c_saves_a_checkpoint_and_exits_cleanly() {
+    let dir = temp_dir("ctrlc");
+    let out = dir.join("run");
+    let child = long_run(&out, "0");
+    wait_for_steps(&out, 20);
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "exit {:?}: {err}", o.status);
+    assert!(err.contains("interrupted: saving a checkpoint"), "{err}");
+    let ck = shadergan::checkpoint::read(&out.join("checkpoints/last.safetensors")).unwrap();
+    assert!(ck.step >= 20, "checkpoint at step {}", ck.step);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn sigkill_at_any_moment_leaves_the_newest_checkpoint_loadable() {
+    let dir = temp_dir("kill");
+    for (round, delay_ms) in [37u64, 151, 290, 433].into_iter().enumerate() {
+        let out = dir.join(format!("run{round}"));
+        let mut child = long_run(&out, "2");
+        wait_for_steps(&out, 4);
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        // Every checkpoint under its final name reads back whole.
+        let mut newest = 0;
+        for e in std::fs::read_dir(out.join("checkpoints")).unwrap() {
+            let path = e.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if name.ends_with(".safetensors") && !name.starts_with('.') {
+                let ck =
+                    shadergan::checkpoint::read(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
+                newest = newest.max(ck.step);
+            }
+        }
+        assert!(newest >= 2, "round {round}: no checkpoint");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn a_diverging_run_stops_naming_the_step_and_keeps_a_finite_checkpoint() {
+    let dir = temp_dir("nan");
+    let out = dir.join("run");
+    let (ok, _, err) = output(shadergan().args([
+        "train",
+        "--data",
+        "ring",
+        "--loss",
+        "hinge",
+        "--lr",
+        "1e8",
+        "--steps",
+        "200",
+        "--checkpoint-every",
+        "1",
+        "--log-every",
+        "1",
+        "--sample-every",
+        "0",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ]));
+    assert!(!ok, "a run at lr 1e8 did not diverge");
+    assert!(
+        err.contains("training diverged") && err.contains(" step "),
+        "{err}"
+    );
+    assert!(err.contains("Lower --lr"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    let last = out.join("checkpoints/last.safetensors");
+    let npy = dir.join("s.npy");
+    let (ok, _, err) = output(shadergan().args([
+        "sample",
+        "--checkpoint",
+        last.to_str().unwrap(),
+        "--n",
+        "50",
+        "--npy",
+        npy.to_str().unwrap(),
+    ]));
+    assert!(ok, "{err}");
+    let (values, _) = shadergan::npy::read(&npy).unwrap();
+    assert!(
+        values.iter().all(|v| v.is_finite()),
+        "the kept checkpoint samples non-finite values"
+    );
     std::fs::remove_dir_all(&dir).ok();
 }
