@@ -159,6 +159,11 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 pub fn read(path: &Path) -> Result<Checkpoint> {
     let bytes = std::fs::read(path)
         .map_err(|e| Error::file(path, format!("cannot read the checkpoint: {e}")))?;
+    parse(&bytes, path)
+}
+
+/// Checks and decodes the bytes of a checkpoint; `path` names it in errors.
+pub fn parse(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
     let bad = |m: String| Error::file(path, m);
     let st = SafeTensors::deserialize(&bytes).map_err(|e| {
         bad(format!(
@@ -233,16 +238,29 @@ impl Checkpoint {
 
     /// Restores a trainer built from this checkpoint's configuration:
     /// weights, Adam moments, running statistics and the step.
+    ///
+    /// Every tensor is checked before any is written: a checkpoint of
+    /// another architecture is refused with the first tensor that does not
+    /// match and how.
     pub fn restore(&self, t: &mut Trainer<'_>) -> Result<()> {
-        if t.config.generator != self.config.generator
-            || t.config.discriminator != self.config.discriminator
+        let wanted = entries(t);
+        for (name, shape, _) in &wanted {
+            self.get(name, shape)?;
+        }
+        if let Some(extra) = self
+            .tensors
+            .keys()
+            .filter(|k| !wanted.iter().any(|(n, _, _)| n == *k))
+            .min()
         {
             return Err(Error::shape(
                 "checkpoint",
-                "its architecture differs from this run's; leave out the flags that change it",
+                format!(
+                    "tensor {extra} is in the checkpoint but not in this model: it was written for another architecture"
+                ),
             ));
         }
-        for (name, shape, tensor) in entries(t) {
+        for (name, shape, tensor) in wanted {
             t.gpu.write(&tensor, self.get(&name, &shape)?)?;
         }
         t.set_step(self.step)

@@ -635,12 +635,24 @@ fn labels_from_idx(dims: Vec<usize>, data: Vec<u8>, what: &str) -> Result<Vec<u8
     Ok(data)
 }
 
+/// An images data set from the bytes of an IDX file (gzip or not); `what`
+/// names it in errors. The whole path from bytes to images, for fuzzing.
+pub fn idx_images_from_bytes(bytes: &[u8], what: &str) -> Result<Dataset> {
+    let plain;
+    let bytes = if bytes.starts_with(&[0x1f, 0x8b]) {
+        plain = gunzip(bytes, Path::new(what))?;
+        &plain[..]
+    } else {
+        bytes
+    };
+    let (dims, data) = parse_idx(bytes, what)?;
+    images_from_idx(dims, data, what)
+}
+
 /// Loads an IDX images file, plus its labels when a sibling file with
 /// "labels-idx1" in place of "images-idx3" exists.
 fn load_idx_images(path: &Path) -> Result<Dataset> {
-    let what = path.display().to_string();
-    let (dims, data) = parse_idx(&read_maybe_gzip(path)?, &what)?;
-    let mut set = images_from_idx(dims, data, &what)?;
+    let mut set = idx_images_from_bytes(&read_maybe_gzip(path)?, &path.display().to_string())?;
 
     if let Some(labels_path) = labels_sibling(path).filter(|p| p.is_file()) {
         let labels_what = labels_path.display().to_string();
@@ -760,6 +772,26 @@ fn decode_image(path: &Path) -> Result<DynamicImage> {
             path: path.to_path_buf(),
             source,
         })?;
+    decode_with_limits(reader, path)
+}
+
+/// Decodes an image held in memory as a folder's file would be (for
+/// fuzzing); `name` stands for its path in errors.
+pub fn decode_image_bytes(bytes: &[u8], name: &str) -> Result<DynamicImage> {
+    let path = Path::new(name);
+    let reader = ImageReader::new(io::Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|source| DataError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    decode_with_limits(reader, path)
+}
+
+fn decode_with_limits<R: io::BufRead + io::Seek>(
+    reader: ImageReader<R>,
+    path: &Path,
+) -> Result<DynamicImage> {
     if reader.format().is_none() {
         return Err(DataError::NotAnImage {
             path: path.to_path_buf(),

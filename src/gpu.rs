@@ -153,6 +153,9 @@ pub struct Gpu {
     pub(crate) pipelines: PipelineCache,
     /// The first error the device reported outside an error scope, if any.
     failure: Arc<Mutex<Option<String>>>,
+    /// Bytes of tensor buffers created so far (never decreases): a
+    /// training step must leave it unchanged.
+    pub(crate) created_bytes: std::sync::atomic::AtomicU64,
 }
 
 impl Gpu {
@@ -210,12 +213,19 @@ impl Gpu {
             tiles,
             pipelines: PipelineCache::default(),
             failure,
+            created_bytes: Default::default(),
         })
     }
 
     /// A one-line description: name, backend, type and driver.
     pub fn describe(&self) -> String {
         describe_info(&self.info)
+    }
+
+    /// Bytes of tensor buffers created on this device so far.
+    pub fn created_bytes(&self) -> u64 {
+        self.created_bytes
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Fails if the device has reported an error or been lost.

@@ -134,6 +134,8 @@ impl Gpu {
                 reason: e.to_string(),
             });
         }
+        self.created_bytes
+            .fetch_add(bytes, std::sync::atomic::Ordering::Relaxed);
         Ok(Arc::new(buffer))
     }
 

@@ -413,6 +413,23 @@ fn a_checkpoint_written_and_read_back_is_the_same() {
 }
 
 #[test]
+fn a_truncated_checkpoint_is_refused_by_name() {
+    let data = tiny_images();
+    let t = Trainer::new(gpu(), &tiny_config(1, LossKind::Bce), &data).unwrap();
+    let path = temp("truncated");
+    checkpoint::save(&t, &path).unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    for keep in [0, 7, 100, bytes.len() / 2, bytes.len() - 1] {
+        std::fs::write(&path, &bytes[..keep]).unwrap();
+        let err = checkpoint::read(&path)
+            .err()
+            .unwrap_or_else(|| panic!("{keep} bytes read as a checkpoint"));
+        assert!(err.to_string().contains("ck.safetensors"), "{err}");
+    }
+    std::fs::remove_dir_all(path.parent().unwrap()).ok();
+}
+
+#[test]
 fn a_checkpoint_of_another_architecture_names_the_tensor() {
     let data = tiny_images();
     let t = Trainer::new(gpu(), &tiny_config(1, LossKind::Bce), &data).unwrap();
@@ -436,7 +453,11 @@ fn a_checkpoint_of_another_architecture_names_the_tensor() {
         .unwrap()
         .restore(&mut other)
         .unwrap_err();
-    assert!(err.to_string().contains("architecture"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("tensor discriminator.0.weight has shape [9, 16], this model needs [10, 16]"),
+        "{err}"
+    );
     std::fs::remove_dir_all(path.parent().unwrap()).ok();
 }
 
@@ -495,4 +516,25 @@ fn a_short_run_on_the_ring_finds_all_8_modes() {
         "only {:.1}% of samples are near a mode",
         100.0 * q.near
     );
+}
+
+/// A device lost in the middle of training is an error from the next
+/// step, not a panic; checkpoints already on disk are untouched.
+#[test]
+fn a_lost_device_is_a_clear_error() {
+    // A device of its own: destroying it must not touch the other tests'.
+    let gpu = Gpu::new(&GpuOptions::default()).unwrap();
+    let data = tiny_images();
+    let mut t = Trainer::new(&gpu, &tiny_config(1, LossKind::Bce), &data).unwrap();
+    t.step(false).unwrap();
+    let path = temp("lost");
+    checkpoint::save(&t, &path).unwrap();
+    gpu.device.destroy();
+    let err = (0..3)
+        .find_map(|_| t.step(false).err().or_else(|| gpu.wait().err()))
+        .expect("steps on a destroyed device succeeded");
+    let text = err.to_string();
+    assert!(text.contains("lost") || text.contains("failed"), "{text}");
+    assert_eq!(checkpoint::read(&path).unwrap().step, 1);
+    std::fs::remove_dir_all(path.parent().unwrap()).ok();
 }
