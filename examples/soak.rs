@@ -6,7 +6,7 @@
 
 use shadergan::data;
 use shadergan::gan::{self, GanConfig, Sampler, Trainer};
-use shadergan::{Gpu, GpuOptions, checkpoint, model};
+use shadergan::{Gpu, GpuOptions, checkpoint};
 
 fn rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
@@ -29,19 +29,15 @@ fn main() -> anyhow::Result<()> {
     let which = args.next().unwrap_or_else(|| "ring".into());
     let gpu = Gpu::new(&GpuOptions::default())?;
     let data = data::load(&which, None, false, 0)?;
-    let mut c = GanConfig::reference(data.features());
-    c.data = which.clone();
-    if which == "ring" {
-        c.shape = vec![2];
-        c.latent = 2;
-        c.generator = model::mlp(2, &[128; 3], 2, true, 0.0, None);
-        c.discriminator = model::mlp(2, &[128; 2], 1, false, 0.2, None);
-        c.batch = 100;
-        c.lr_g = 5e-4;
-        c.lr_d = 5e-4;
+    let c = if which == "ring" || which == "grid" {
+        GanConfig::points(&which)
     } else {
-        c.shape = vec![1, 28, 28];
-    }
+        GanConfig {
+            data: which.clone(),
+            shape: vec![1, 28, 28],
+            ..GanConfig::reference(data.features())
+        }
+    };
     let mut t = Trainer::new(&gpu, &c, &data)?;
     let sampler = Sampler::new(&gpu, &t.g, 64, false)?;
     let z = gan::latents(0, gan::STREAM_FIXED_Z, 64, c.latent);

@@ -53,7 +53,31 @@ pub struct GanConfig {
     pub shape: Vec<usize>,
 }
 
+/// The defaults for 2-D points (ring, grid): G 3 × 128 ReLU with batch
+/// norm and a linear output from 2-D noise, D 2 × 128 LeakyReLU(0.2),
+/// batch 100, lr 5e-4. The ring test (tests/train.rs) trains exactly this.
+pub const POINTS_LATENT: usize = 2;
+pub const POINTS_G_HIDDEN: [usize; 3] = [128; 3];
+pub const POINTS_D_HIDDEN: [usize; 2] = [128; 2];
+pub const POINTS_BATCH: usize = 100;
+pub const POINTS_LR: f32 = 5e-4;
+
 impl GanConfig {
+    /// The default GAN for 2-D points of the mixture `data` ("ring", "grid").
+    pub fn points(data: &str) -> GanConfig {
+        GanConfig {
+            data: data.to_string(),
+            shape: vec![2],
+            latent: POINTS_LATENT,
+            generator: model::mlp(POINTS_LATENT, &POINTS_G_HIDDEN, 2, true, 0.0, None),
+            discriminator: model::mlp(2, &POINTS_D_HIDDEN, 1, false, 0.2, None),
+            batch: POINTS_BATCH,
+            lr_g: POINTS_LR,
+            lr_d: POINTS_LR,
+            ..GanConfig::reference(2)
+        }
+    }
+
     /// The reference MLP GAN of DESIGN §4 for samples of `features` values.
     pub fn reference(features: usize) -> GanConfig {
         GanConfig {

@@ -209,16 +209,14 @@ fn config_for(a: &TrainArgs, data: &data::Dataset) -> GanConfig {
         None => vec![features],
     };
     if points {
-        // Small MLPs from 2-D noise: G 3 x 128 ReLU + batch norm, linear
-        // out; D 2 x 128 LeakyReLU(0.2); batch 100, lr 5e-4. The ring test
-        // (tests/train.rs) finds all 8 modes with these in 2,000 steps.
-        c.latent = a.latent.unwrap_or(2);
-        let g = a.g_hidden.clone().unwrap_or(vec![128; 3]);
-        let d = a.d_hidden.clone().unwrap_or(vec![128; 2]);
+        // See gan::GanConfig::points: the ring test trains these defaults.
+        c.latent = a.latent.unwrap_or(gan::POINTS_LATENT);
+        let g = a.g_hidden.clone().unwrap_or(gan::POINTS_G_HIDDEN.to_vec());
+        let d = a.d_hidden.clone().unwrap_or(gan::POINTS_D_HIDDEN.to_vec());
         c.generator = model::mlp(c.latent, &g, features, true, 0.0, None);
         c.discriminator = model::mlp(features * a.pack, &d, 1, false, 0.2, None);
-        c.batch = a.batch.unwrap_or(100);
-        c.lr_g = a.lr.unwrap_or(5e-4);
+        c.batch = a.batch.unwrap_or(gan::POINTS_BATCH);
+        c.lr_g = a.lr.unwrap_or(gan::POINTS_LR);
     } else {
         c.latent = a.latent.unwrap_or(100);
         let g = a.g_hidden.clone().unwrap_or(vec![256, 512, 1024]);

@@ -468,21 +468,13 @@ fn a_short_run_on_the_ring_finds_all_8_modes() {
     use shadergan::data::{self, Samples};
     use shadergan::eval::mixture_quality;
     use shadergan::gan::{self, Sampler};
-    use shadergan::model;
 
     let data = data::load("ring", None, false, 0).unwrap();
     let Samples::Points { mixture, .. } = &data.samples else {
         unreachable!()
     };
-    let mut c = GanConfig::reference(2);
-    c.data = "ring".into();
-    c.shape = vec![2];
-    c.latent = 2;
-    c.generator = model::mlp(2, &[128; 3], 2, true, 0.0, None);
-    c.discriminator = model::mlp(2, &[128; 2], 1, false, 0.2, None);
-    c.batch = 100;
-    c.lr_g = 5e-4;
-    c.lr_d = 5e-4;
+    // The defaults of `shadergan train --data ring`.
+    let c = GanConfig::points("ring");
     let mut t = Trainer::new(gpu(), &c, &data).unwrap();
     for _ in 0..2000 {
         t.step(false).unwrap();
