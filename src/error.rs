@@ -57,6 +57,10 @@ pub enum Error {
     #[error("{path}: {problem}")]
     File { path: String, problem: String },
 
+    /// A data set that cannot be used; the message names the file.
+    #[error("{0}")]
+    Data(String),
+
     #[error("the GPU device was lost or failed: {0}")]
     DeviceLost(String),
 }

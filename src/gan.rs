@@ -146,10 +146,7 @@ impl GanConfig {
         if has_bn && self.batch < 2 {
             return bad("the generator uses batch norm, which needs --batch of at least 2".into());
         }
-        for (name, lr) in [
-            ("--lr (generator)", self.lr_g),
-            ("--lr (discriminator)", self.lr_d),
-        ] {
+        for (name, lr) in [("--lr", self.lr_g), ("--lr (discriminator)", self.lr_d)] {
             if !(lr.is_finite() && lr > 0.0) {
                 return bad(format!("{name} = {lr} must be a finite positive number"));
             }

@@ -241,10 +241,8 @@ fn train(a: TrainArgs) -> Result<(), Error> {
         .as_ref()
         .map_or(a.data.clone(), |ck| ck.config.data.clone());
     let seed = resumed.as_ref().map_or(a.seed, |ck| ck.config.seed);
-    let data = data::load(&data_spec, a.size, a.color, seed).map_err(|e| Error::File {
-        path: data_spec.clone(),
-        problem: e.to_string(),
-    })?;
+    let data =
+        data::load(&data_spec, a.size, a.color, seed).map_err(|e| Error::Data(e.to_string()))?;
     let config = match &resumed {
         Some(ck) => ck.config.clone(),
         None => config_for(&a, &data),
