@@ -35,11 +35,7 @@ fn kernels(c: &mut Criterion) {
     let mut group = c.benchmark_group(format!("reference step on {}", gpu.info.name));
     group.sample_size(10);
     for batch in [64, 256] {
-        let mut config = GanConfig::reference(784);
-        config.batch = batch;
-        config.data = "mnist".into();
-        config.shape = vec![1, 28, 28];
-        let mut t = Trainer::new(&gpu, &config, &mnist).unwrap();
+        let mut t = Trainer::new(&gpu, &GanConfig::reference_mnist(batch), &mnist).unwrap();
         group.throughput(Throughput::Elements(
             (STEP_FLOP_PER_SAMPLE * batch as f64) as u64,
         ));

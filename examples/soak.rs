@@ -32,11 +32,7 @@ fn main() -> anyhow::Result<()> {
     let c = if which == "ring" || which == "grid" {
         GanConfig::points(&which)
     } else {
-        GanConfig {
-            data: which.clone(),
-            shape: vec![1, 28, 28],
-            ..GanConfig::reference(data.features())
-        }
+        GanConfig::reference_mnist(64)
     };
     let mut t = Trainer::new(&gpu, &c, &data)?;
     let sampler = Sampler::new(&gpu, &t.g, 64, false)?;

@@ -15,11 +15,7 @@ fn main() -> anyhow::Result<()> {
     let gpu = Gpu::new(&GpuOptions::default())?;
     println!("{}", gpu.describe());
     let data = data::builtin_mnist();
-    let mut config = GanConfig::reference(data.features());
-    config.batch = batch;
-    config.data = "mnist".into();
-    config.shape = vec![1, 28, 28];
-    let mut t = Trainer::new(&gpu, &config, &data)?;
+    let mut t = Trainer::new(&gpu, &GanConfig::reference_mnist(batch), &data)?;
     for _ in 0..3 {
         t.step(false)?;
     }

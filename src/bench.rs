@@ -511,11 +511,7 @@ pub fn time_step(
     steps: usize,
     repeats: usize,
 ) -> Result<StepRow> {
-    let mut config = GanConfig::reference(784);
-    config.batch = batch;
-    config.data = "mnist".into();
-    config.shape = vec![1, 28, 28];
-    let mut t = Trainer::new(gpu, &config, mnist)?;
+    let mut t = Trainer::new(gpu, &GanConfig::reference_mnist(batch), mnist)?;
     for _ in 0..3 {
         t.step(false)?;
     }

@@ -98,35 +98,6 @@ impl Dataset {
             Samples::Points { .. } => None,
         }
     }
-
-    /// Copies the samples at `indices` into `out` (cleared first) as f32,
-    /// `indices.len() × features()` values: image bytes are mapped from
-    /// 0..255 to [-1, 1] (v / 127.5 − 1, the inverse of what
-    /// `render::image_grid` does), points are copied unchanged.
-    ///
-    /// Panics if an index is `>= items` (a caller bug, not bad data).
-    pub fn gather_f32(&self, indices: &[usize], out: &mut Vec<f32>) {
-        let f = self.features();
-        out.clear();
-        out.reserve(indices.len() * f);
-        for &i in indices {
-            assert!(
-                i < self.items,
-                "sample index {i} out of range (items {})",
-                self.items
-            );
-            match &self.samples {
-                Samples::Images { bytes, .. } => {
-                    out.extend(
-                        bytes[i * f..(i + 1) * f]
-                            .iter()
-                            .map(|&b| b as f32 / 127.5 - 1.0),
-                    );
-                }
-                Samples::Points { xy, .. } => out.extend_from_slice(&xy[i * 2..i * 2 + 2]),
-            }
-        }
-    }
 }
 
 // Hand-written so that printing a data set shows its shape, not megabytes of pixels.

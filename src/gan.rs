@@ -63,6 +63,17 @@ pub const POINTS_BATCH: usize = 100;
 pub const POINTS_LR: f32 = 5e-4;
 
 impl GanConfig {
+    /// The reference GAN on the built-in MNIST digits at `batch`: the
+    /// workload of the benchmarks.
+    pub fn reference_mnist(batch: usize) -> GanConfig {
+        GanConfig {
+            data: "mnist".into(),
+            shape: vec![1, 28, 28],
+            batch,
+            ..GanConfig::reference(784)
+        }
+    }
+
     /// The default GAN for 2-D points of the mixture `data` ("ring", "grid").
     pub fn points(data: &str) -> GanConfig {
         GanConfig {
@@ -233,7 +244,6 @@ pub struct Trainer<'g> {
     metrics: Tensor,
     program: Vec<Op>,
     readback: Readback,
-    items: usize,
 }
 
 impl<'g> Trainer<'g> {
@@ -436,7 +446,6 @@ impl<'g> Trainer<'g> {
                 ready: Default::default(),
                 last_copied: 0,
             },
-            items: data.items,
         })
     }
 
@@ -465,11 +474,6 @@ impl<'g> Trainer<'g> {
             }
         }
         Ok(out)
-    }
-
-    /// The number of images or points in the data set.
-    pub fn items(&self) -> usize {
-        self.items
     }
 
     /// Records one step into one encoder and submits it. With

@@ -142,10 +142,6 @@ impl Kernel {
         let [x, y, z] = self.workgroups;
         pass.dispatch_workgroups(x, y, z);
     }
-
-    pub fn workgroups(&self) -> [u32; 3] {
-        self.workgroups
-    }
 }
 
 impl Gpu {

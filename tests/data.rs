@@ -486,28 +486,6 @@ fn image_folder_of_mixed_sizes_loads_as_gray_28_and_as_rgb_16() {
     assert!(white.iter().all(|&b| b >= 250), "a-white is not white");
 }
 
-#[test]
-fn gather_f32_maps_bytes_to_minus_one_one_and_copies_points() {
-    let dir = TempDir::new("gather");
-    let path = dir.join("g-images-idx3-ubyte");
-    fs::write(&path, idx(&[2, 1, 2], &[0, 255, 51, 204])).unwrap();
-    let set = load(path.to_str().unwrap(), None, false, 0).unwrap();
-    let mut out = Vec::new();
-    set.gather_f32(&[1, 0], &mut out);
-    let want = [51.0 / 127.5 - 1.0, 204.0 / 127.5 - 1.0, -1.0, 1.0];
-    assert!(
-        out.iter().zip(want).all(|(a, b)| (a - b).abs() < 1e-6),
-        "{out:?}"
-    );
-
-    let ring = load("ring", None, false, 3).unwrap();
-    ring.gather_f32(&[5], &mut out);
-    let Samples::Points { xy, .. } = &ring.samples else {
-        panic!("ring is not points")
-    };
-    assert_eq!(out, &xy[10..12]);
-}
-
 // ---------------------------------------------------------------------------
 // Gaussian mixtures
 
