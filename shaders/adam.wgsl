@@ -20,9 +20,19 @@ struct Params {
     weight_decay: f32,
     ln_beta1: f32,
     ln_beta2: f32,
-    _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
+    // lr falls linearly from step decay_start to decay_end, to lr · decay_floor.
+    decay_start: u32,
+    decay_end: u32,
+    decay_floor: f32,
+}
+
+// The learning rate at step t (Decay::factor on the host).
+fn rate(t: u32) -> f32 {
+    if p.decay_end <= p.decay_start || t <= p.decay_start {
+        return p.lr;
+    }
+    let left = f32(p.decay_end - min(t, p.decay_end)) / f32(p.decay_end - p.decay_start);
+    return p.lr * (p.decay_floor + (1.0 - p.decay_floor) * left);
 }
 
 // exp(x) - 1 without cancellation for x ≤ 0: a Taylor series near 0.
@@ -42,13 +52,14 @@ fn expm1(x: f32) -> f32 {
 @group(0) @binding(6) var<storage, read_write> counters_rw: array<u32>;
 
 // The update of one element (or four at once).
-fn update(g_in: vec4<f32>, theta: vec4<f32>, m_in: vec4<f32>, v_in: vec4<f32>, t: f32) -> array<vec4<f32>, 3> {
+fn update(g_in: vec4<f32>, theta: vec4<f32>, m_in: vec4<f32>, v_in: vec4<f32>, step: u32) -> array<vec4<f32>, 3> {
     let g = g_in + p.weight_decay * theta;
     let m = p.beta1 * m_in + (1.0 - p.beta1) * g;
     let v = p.beta2 * v_in + (1.0 - p.beta2) * g * g;
+    let t = f32(step);
     let bc1 = -expm1(t * p.ln_beta1);
     let bc2 = -expm1(t * p.ln_beta2);
-    let new_theta = theta - (p.lr / bc1) * m / (sqrt(v) / sqrt(bc2) + p.eps);
+    let new_theta = theta - (rate(step) / bc1) * m / (sqrt(v) / sqrt(bc2) + p.eps);
     return array<vec4<f32>, 3>(new_theta, m, v);
 }
 
@@ -58,7 +69,7 @@ fn step(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
     if i >= p.n {
         return;
     }
-    let t = f32(max(counters[p.step_slot], 1u));
+    let t = max(counters[p.step_slot], 1u);
     let r = update(vec4<f32>(grad[i]), vec4<f32>(param[i]), vec4<f32>(m1[i]), vec4<f32>(m2[i]), t);
     param[i] = r[0].x;
     m1[i] = r[1].x;
@@ -78,7 +89,7 @@ fn step4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec
     if i >= p.n {
         return;
     }
-    let t = f32(max(counters[p.step_slot], 1u));
+    let t = max(counters[p.step_slot], 1u);
     let r = update(grad4[i], param4[i], m14[i], m24[i], t);
     param4[i] = r[0];
     m14[i] = r[1];

@@ -262,16 +262,66 @@ pub fn loss(
     }
 }
 
+/// Softmax over each row of `classes` logits.
+pub fn softmax(logits: &[f32], classes: usize) -> Vec<f64> {
+    let mut out = Vec::with_capacity(logits.len());
+    for row in logits.chunks_exact(classes) {
+        let m = row.iter().fold(f64::NEG_INFINITY, |m, &x| m.max(x as f64));
+        let s: f64 = row.iter().map(|&x| (x as f64 - m).exp()).sum();
+        out.extend(row.iter().map(|&x| (x as f64 - m).exp() / s));
+    }
+    out
+}
+
+/// What the fused cross-entropy kernel computes.
+pub struct CrossEntropyOut {
+    pub loss: f64,
+    /// Fraction of rows whose first largest logit is the label.
+    pub accuracy: f64,
+    pub dlogits: Vec<f64>,
+}
+
+/// Mean softmax cross-entropy against `labels`; dlogits is the gradient of
+/// grad_scale · mean loss.
+pub fn cross_entropy(
+    logits: &[f32],
+    classes: usize,
+    labels: &[usize],
+    grad_scale: f64,
+) -> CrossEntropyOut {
+    let n = labels.len() as f64;
+    let p = softmax(logits, classes);
+    let (mut loss, mut hits) = (0.0, 0.0);
+    let mut dlogits = Vec::with_capacity(logits.len());
+    for (i, &y) in labels.iter().enumerate() {
+        let row = &p[i * classes..(i + 1) * classes];
+        let x = &logits[i * classes..(i + 1) * classes];
+        // log Σ exp(x) - x_y, never the log of an underflowed probability.
+        let m = x.iter().fold(f64::NEG_INFINITY, |m, &v| m.max(v as f64));
+        let s: f64 = x.iter().map(|&v| (v as f64 - m).exp()).sum();
+        loss += m + s.ln() - x[y] as f64;
+        let arg = (0..classes).fold(0, |a, j| if x[j] > x[a] { j } else { a });
+        hits += (arg == y) as u8 as f64;
+        dlogits.extend((0..classes).map(|j| grad_scale * (row[j] - (j == y) as u8 as f64) / n));
+    }
+    CrossEntropyOut {
+        loss: loss / n,
+        accuracy: hits / n,
+        dlogits,
+    }
+}
+
 /// One Adam step at 1-based step t, in place, as torch.optim.Adam.
 pub fn adam(cfg: &Adam, t: u32, param: &mut [f64], grad: &[f64], m: &mut [f64], v: &mut [f64]) {
     let (b1, b2) = (cfg.beta1 as f64, cfg.beta2 as f64);
     let bc1 = 1.0 - b1.powi(t as i32);
     let bc2 = 1.0 - b2.powi(t as i32);
+    let lr = cfg.lr as f64 * cfg.decay.factor(t) as f64;
     for i in 0..param.len() {
         let g = grad[i] + cfg.weight_decay as f64 * param[i];
         m[i] = b1 * m[i] + (1.0 - b1) * g;
         v[i] = b2 * v[i] + (1.0 - b2) * g * g;
-        param[i] -= cfg.lr as f64 / bc1 * m[i] / (v[i].sqrt() / bc2.sqrt() + cfg.eps as f64);
+        param[i] -= lr / bc1 * m[i] / (v[i].sqrt() / bc2.sqrt() + cfg.eps as f64);
     }
 }
 

@@ -11,6 +11,7 @@ pub const ALL: &[(&str, &str)] = &[
     ("matmul.wgsl", MATMUL),
     ("random.wgsl", RANDOM),
     ("reduce.wgsl", REDUCE),
+    ("softmax.wgsl", SOFTMAX),
 ];
 
 pub const ACTIVATION: &str = include_str!("../shaders/activation.wgsl");
@@ -22,3 +23,4 @@ pub const LOSS: &str = include_str!("../shaders/loss.wgsl");
 pub const MATMUL: &str = include_str!("../shaders/matmul.wgsl");
 pub const RANDOM: &str = include_str!("../shaders/random.wgsl");
 pub const REDUCE: &str = include_str!("../shaders/reduce.wgsl");
+pub const SOFTMAX: &str = include_str!("../shaders/softmax.wgsl");

@@ -16,6 +16,42 @@ pub struct Adam {
     pub beta2: f32,
     pub eps: f32,
     pub weight_decay: f32,
+    /// The learning-rate schedule: lr until step `decay.start`, then falling
+    /// linearly to lr · `decay.floor` at step `decay.end`, and held there.
+    pub decay: Decay,
+}
+
+/// A linear learning-rate decay over steps (start, end]; none when end ≤
+/// start. A pure function of the GPU's step number, so a resumed run
+/// follows the same schedule bit for bit.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Decay {
+    pub start: u32,
+    pub end: u32,
+    pub floor: f32,
+}
+
+impl Default for Decay {
+    fn default() -> Self {
+        Decay::NONE
+    }
+}
+
+impl Decay {
+    pub const NONE: Decay = Decay {
+        start: 0,
+        end: 0,
+        floor: 1.0,
+    };
+
+    /// The factor on lr at step t (1-based), as the shader computes it.
+    pub fn factor(&self, t: u32) -> f32 {
+        if self.end <= self.start || t <= self.start {
+            return 1.0;
+        }
+        let left = self.end.saturating_sub(t) as f32 / (self.end - self.start) as f32;
+        self.floor + (1.0 - self.floor) * left
+    }
 }
 
 impl Default for Adam {
@@ -27,6 +63,7 @@ impl Default for Adam {
             beta2: 0.999,
             eps: 1e-8,
             weight_decay: 0.0,
+            decay: Decay::NONE,
         }
     }
 }
@@ -43,7 +80,9 @@ struct Params {
     weight_decay: f32,
     ln_beta1: f32,
     ln_beta2: f32,
-    _pad: [u32; 3],
+    decay_start: u32,
+    decay_end: u32,
+    decay_floor: f32,
 }
 
 const STEP4: &[(u32, Access)] = &[
@@ -120,7 +159,9 @@ pub fn step(
         weight_decay: cfg.weight_decay,
         ln_beta1: (cfg.beta1 as f64).ln() as f32,
         ln_beta2: (cfg.beta2 as f64).ln() as f32,
-        _pad: [0; 3],
+        decay_start: cfg.decay.start,
+        decay_end: cfg.decay.end,
+        decay_floor: cfg.decay.floor,
     };
     let entry = if vec4 {
         Entry::new("adam.wgsl", shaders::ADAM, "step4", STEP4)
@@ -156,7 +197,9 @@ pub fn tick(gpu: &Gpu, counters: &Tensor, slot: usize) -> Result<Kernel> {
         weight_decay: 0.0,
         ln_beta1: 0.0,
         ln_beta2: 0.0,
-        _pad: [0; 3],
+        decay_start: 0,
+        decay_end: 0,
+        decay_floor: 1.0,
     };
     let entry = Entry::new("adam.wgsl", shaders::ADAM, "tick", TICK);
     gpu.kernel(&entry, bytemuck::bytes_of(&p), &[counters], [1, 1, 1])

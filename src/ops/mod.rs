@@ -10,6 +10,7 @@ pub mod loss;
 pub mod matmul;
 pub mod random;
 pub mod reduce;
+pub mod softmax;
 
 use crate::error::{Error, Result};
 use crate::tensor::Tensor;

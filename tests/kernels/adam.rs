@@ -1,5 +1,5 @@
 use shadergan::cpu;
-use shadergan::ops::adam::{self, Adam};
+use shadergan::ops::adam::{self, Adam, Decay};
 
 use crate::*;
 
@@ -10,10 +10,24 @@ fn to64(v: &[f32]) -> Vec<f64> {
 #[test]
 fn adam_matches_reference_over_several_steps_with_bias_correction() {
     let (mut rng, seed) = rng();
-    for (n, weight_decay) in [(1, 0.0), (7, 0.0), (1000, 0.0), (257, 0.01)] {
+    // The last case decays lr linearly over steps (2, 4] to a fifth, so
+    // steps 3, 4 and 5 run at 0.6, 0.2 and 0.2 of it.
+    let decay = Decay {
+        start: 2,
+        end: 4,
+        floor: 0.2,
+    };
+    for (n, weight_decay, decay) in [
+        (1, 0.0, Decay::NONE),
+        (7, 0.0, Decay::NONE),
+        (1000, 0.0, Decay::NONE),
+        (257, 0.01, Decay::NONE),
+        (100, 0.0, decay),
+    ] {
         let cfg = Adam {
             lr: 1e-2,
             weight_decay,
+            decay,
             ..Adam::default()
         };
         let p0 = random(&mut rng, n, -1.0, 1.0);
@@ -35,7 +49,7 @@ fn adam_matches_reference_over_several_steps_with_bias_correction() {
             cpu::adam(&cfg, t, &mut rp, &to64(&grad), &mut rm, &mut rv);
         }
         assert_eq!(gpu().read_u32(&counters).unwrap(), vec![0, 5]);
-        let tag = format!("n={n} wd={weight_decay}");
+        let tag = format!("n={n} wd={weight_decay} {decay:?}");
         assert_close(&format!("adam param {tag}"), seed, &read(&p), &rp, 1e-5);
         assert_close(&format!("adam m {tag}"), seed, &read(&m), &rm, 1e-5);
         assert_close(&format!("adam v {tag}"), seed, &read(&v), &rv, 1e-5);

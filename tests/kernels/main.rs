@@ -14,6 +14,7 @@ mod loss;
 mod matmul;
 mod random;
 mod reduce;
+mod softmax;
 
 use std::sync::OnceLock;
 
