@@ -27,8 +27,7 @@ pub const FORMAT: &str = "shadergan-checkpoint-1";
 pub struct Checkpoint {
     pub config: GanConfig,
     pub step: u64,
-    /// Name → (shape, f32 values); int64 tensors are left out.
-    pub tensors: HashMap<String, (Vec<usize>, Vec<f32>)>,
+    pub tensors: Tensors,
 }
 
 /// PyTorch's shape of a named state tensor of a layer.
@@ -49,18 +48,27 @@ fn layer_of<'a>(net: &'a Net, name: &str) -> (&'a Layer, String) {
     )
 }
 
-/// Every f32 tensor a trainer's checkpoint holds: (name, shape, GPU tensor).
-fn entries<'a>(t: &'a Trainer<'_>) -> Vec<(String, Vec<usize>, Tensor)> {
-    let mut out = Vec::new();
-    for (prefix, net) in [("generator", &t.g), ("discriminator", &t.d)] {
-        for named in net.state() {
+/// A net's parameters and running statistics: (prefix.name, PyTorch
+/// shape, GPU tensor).
+pub fn net_entries(net: &Net, prefix: &str) -> Vec<(String, Vec<usize>, Tensor)> {
+    net.state()
+        .into_iter()
+        .map(|named| {
             let (layer, suffix) = layer_of(net, &named.name);
-            out.push((
+            (
                 format!("{prefix}.{}", named.name),
                 shape_of(layer, &suffix),
                 named.tensor,
-            ));
-        }
+            )
+        })
+        .collect()
+}
+
+/// Every f32 tensor a trainer's checkpoint holds: (name, shape, GPU tensor).
+fn entries(t: &Trainer<'_>) -> Vec<(String, Vec<usize>, Tensor)> {
+    let mut out = Vec::new();
+    for (prefix, net) in [("generator", &t.g), ("discriminator", &t.d)] {
+        out.extend(net_entries(net, prefix));
         for (name, m, v) in net.moments() {
             let (layer, suffix) = layer_of(net, &name);
             let shape = shape_of(layer, &suffix);
@@ -115,6 +123,18 @@ pub fn save(t: &Trainer<'_>, path: &Path) -> Result<()> {
             tracked.clone(),
         ));
     }
+    let info = serde_json::json!({ "format": FORMAT, "step": t.step, "config": t.config });
+    let bytes = encode(path, data, info)?;
+    write_atomic(path, &bytes)
+}
+
+/// Named tensors (name, shape, dtype, little-endian bytes) and the
+/// metadata `info` as a safetensors file's bytes.
+pub fn encode(
+    path: &Path,
+    data: Vec<(String, Vec<usize>, Dtype, Vec<u8>)>,
+    info: serde_json::Value,
+) -> Result<Vec<u8>> {
     let views = data
         .iter()
         .map(|(n, s, d, b)| {
@@ -126,11 +146,8 @@ pub fn save(t: &Trainer<'_>, path: &Path) -> Result<()> {
         .collect::<Result<Vec<_>>>()?;
     // One metadata entry, so that the header (a hash map) is written in
     // the same order every time and equal states give equal files.
-    let info = serde_json::json!({ "format": FORMAT, "step": t.step, "config": t.config });
     let meta = HashMap::from([("shadergan".to_string(), info.to_string())]);
-    let bytes =
-        safetensors::serialize(views, Some(meta)).map_err(|e| Error::file(path, e.to_string()))?;
-    write_atomic(path, &bytes)
+    safetensors::serialize(views, Some(meta)).map_err(|e| Error::file(path, e.to_string()))
 }
 
 /// Writes `bytes` to `path` through a temporary file and a rename, so that
@@ -162,30 +179,35 @@ pub fn read(path: &Path) -> Result<Checkpoint> {
     parse(&bytes, path)
 }
 
-/// Checks and decodes the bytes of a checkpoint; `path` names it in errors.
-pub fn parse(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
+/// A safetensors file of shadergan's: its metadata and its f32 tensors.
+pub struct TensorFile {
+    pub info: serde_json::Value,
+    /// Name → (shape, f32 values); int64 tensors are left out.
+    pub tensors: Tensors,
+}
+
+pub type Tensors = HashMap<String, (Vec<usize>, Vec<f32>)>;
+
+/// Checks and decodes a safetensors file whose metadata says `format`;
+/// `path` names it in errors.
+pub fn parse_tensors(bytes: &[u8], path: &Path, format: &str) -> Result<TensorFile> {
     let bad = |m: String| Error::file(path, m);
-    let st = SafeTensors::deserialize(&bytes).map_err(|e| {
+    let st = SafeTensors::deserialize(bytes).map_err(|e| {
         bad(format!(
             "not a safetensors checkpoint, or a truncated one ({e})"
         ))
     })?;
     let (_, header) =
-        SafeTensors::read_metadata(&bytes).map_err(|e| bad(format!("unreadable header ({e})")))?;
+        SafeTensors::read_metadata(bytes).map_err(|e| bad(format!("unreadable header ({e})")))?;
     let info: serde_json::Value = header
         .metadata()
         .as_ref()
         .and_then(|m| m.get("shadergan"))
         .and_then(|s| serde_json::from_str(s).ok())
         .ok_or_else(|| bad("no shadergan metadata: was it written by shadergan?".into()))?;
-    if info["format"] != FORMAT {
-        return Err(bad(format!("format {} is not {FORMAT}", info["format"])));
+    if info["format"] != format {
+        return Err(bad(format!("format {} is not {format}", info["format"])));
     }
-    let config: GanConfig = serde_json::from_value(info["config"].clone())
-        .map_err(|e| bad(format!("the config in the metadata does not parse: {e}")))?;
-    let step = info["step"]
-        .as_u64()
-        .ok_or_else(|| bad("no step in the metadata".into()))?;
     let mut tensors = HashMap::new();
     for name in st.names() {
         let view = st.tensor(name).map_err(|e| bad(e.to_string()))?;
@@ -198,6 +220,18 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
             tensors.insert(name.to_string(), (view.shape().to_vec(), values));
         }
     }
+    Ok(TensorFile { info, tensors })
+}
+
+/// Checks and decodes the bytes of a checkpoint; `path` names it in errors.
+pub fn parse(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
+    let TensorFile { info, tensors } = parse_tensors(bytes, path, FORMAT)?;
+    let bad = |m: String| Error::file(path, m);
+    let config: GanConfig = serde_json::from_value(info["config"].clone())
+        .map_err(|e| bad(format!("the config in the metadata does not parse: {e}")))?;
+    let step = info["step"]
+        .as_u64()
+        .ok_or_else(|| bad("no step in the metadata".into()))?;
     Ok(Checkpoint {
         config,
         step,
@@ -205,35 +239,39 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
     })
 }
 
+/// The values of tensor `name`, which must have `shape`.
+fn get<'a>(tensors: &'a Tensors, name: &str, shape: &[usize]) -> Result<&'a [f32]> {
+    let (s, v) = tensors.get(name).ok_or_else(|| {
+        Error::shape(
+            "checkpoint",
+            format!("has no tensor {name}: it was written for another architecture"),
+        )
+    })?;
+    if s != shape {
+        return Err(Error::shape(
+            "checkpoint",
+            format!("tensor {name} has shape {s:?}, this model needs {shape:?}"),
+        ));
+    }
+    Ok(v)
+}
+
+/// Writes a net's parameters and running statistics from `tensors`.
+pub fn load_net(tensors: &Tensors, gpu: &Gpu, net: &Net, prefix: &str) -> Result<()> {
+    for (name, shape, tensor) in net_entries(net, prefix) {
+        gpu.write(&tensor, get(tensors, &name, &shape)?)?;
+    }
+    Ok(())
+}
+
 impl Checkpoint {
-    /// The values of tensor `name`, which must have `shape`.
     fn get(&self, name: &str, shape: &[usize]) -> Result<&[f32]> {
-        let (s, v) = self.tensors.get(name).ok_or_else(|| {
-            Error::shape(
-                "checkpoint",
-                format!("has no tensor {name}: it was written for another architecture"),
-            )
-        })?;
-        if s != shape {
-            return Err(Error::shape(
-                "checkpoint",
-                format!("tensor {name} has shape {s:?}, this model needs {shape:?}"),
-            ));
-        }
-        Ok(v)
+        get(&self.tensors, name, shape)
     }
 
     /// Writes a net's parameters and running statistics from this checkpoint.
     pub fn load_net(&self, gpu: &Gpu, net: &Net, prefix: &str) -> Result<()> {
-        for named in net.state() {
-            let (layer, suffix) = layer_of(net, &named.name);
-            let values = self.get(
-                &format!("{prefix}.{}", named.name),
-                &shape_of(layer, &suffix),
-            )?;
-            gpu.write(&named.tensor, values)?;
-        }
-        Ok(())
+        load_net(&self.tensors, gpu, net, prefix)
     }
 
     /// Restores a trainer built from this checkpoint's configuration:

@@ -3,7 +3,12 @@
 
 use serde::Serialize;
 
-use crate::data::Mixture;
+use crate::classifier::{self, Classifier};
+use crate::data::{self, Mixture};
+use crate::error::{Error, Result};
+use crate::gan::{self, GanConfig, Sampler};
+use crate::gpu::Gpu;
+use crate::model::Net;
 
 /// The mode-collapse metrics of a set of 2-D samples.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
@@ -66,4 +71,333 @@ pub fn mixture_quality(xy: &[f32], mixture: &Mixture) -> MixtureQuality {
         reverse_kl,
         near: if n == 0 { 0.0 } else { near as f64 / n as f64 },
     }
+}
+
+/// The digit scores of DESIGN §7, from the classifier's view of a set of
+/// samples (crate::classifier).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct DigitScores {
+    pub samples: usize,
+    /// Classes that are the top class of at least 1% of the samples (a
+    /// tenth of their share if all ten were equally common).
+    pub classes_covered: usize,
+    /// KL(histogram of top classes ‖ uniform), in nats.
+    pub class_kl: f64,
+    /// Mean probability of the top class.
+    pub confidence: f64,
+    /// exp(E_x KL(p(y|x) ‖ p(y))): 1 to 10, higher is better.
+    pub inception_score: f64,
+    /// Fréchet distance between the samples' penultimate features and the
+    /// reference digits' (as FID, with this classifier's features).
+    pub frechet: f64,
+}
+
+/// Mean and covariance of n rows of `width` features (in f64).
+#[derive(Clone, Debug)]
+pub struct FeatureStats {
+    pub mean: Vec<f64>,
+    /// width × width, row-major.
+    pub cov: Vec<f64>,
+    pub width: usize,
+}
+
+impl FeatureStats {
+    pub fn of(features: &[f32], width: usize) -> FeatureStats {
+        let n = features.len() / width;
+        let mut mean = vec![0.0; width];
+        for row in features.chunks_exact(width) {
+            for (m, &x) in mean.iter_mut().zip(row) {
+                *m += x as f64;
+            }
+        }
+        mean.iter_mut().for_each(|m| *m /= n.max(1) as f64);
+        let mut cov = vec![0.0; width * width];
+        let mut centred = vec![0.0; width];
+        for row in features.chunks_exact(width) {
+            for ((c, &x), m) in centred.iter_mut().zip(row).zip(&mean) {
+                *c = x as f64 - m;
+            }
+            for i in 0..width {
+                let ci = centred[i];
+                for j in i..width {
+                    cov[i * width + j] += ci * centred[j];
+                }
+            }
+        }
+        let d = (n.max(2) - 1) as f64;
+        for i in 0..width {
+            for j in i..width {
+                let v = cov[i * width + j] / d;
+                cov[i * width + j] = v;
+                cov[j * width + i] = v;
+            }
+        }
+        FeatureStats { mean, cov, width }
+    }
+}
+
+/// ‖μ1 − μ2‖² + tr(Σ1 + Σ2 − 2 (Σ1 Σ2)^½), with tr (Σ1 Σ2)^½ taken as
+/// Σ √λ of the symmetric Σ1^½ Σ2 Σ1^½ (the same eigenvalues).
+pub fn frechet_distance(a: &FeatureStats, b: &FeatureStats) -> f64 {
+    use nalgebra::DMatrix;
+    let w = a.width;
+    let s1 = DMatrix::from_row_slice(w, w, &a.cov);
+    let s2 = DMatrix::from_row_slice(w, w, &b.cov);
+    let e = s1.clone().symmetric_eigen();
+    let roots = e.eigenvalues.map(|l| l.max(0.0).sqrt());
+    let r = &e.eigenvectors * DMatrix::from_diagonal(&roots) * e.eigenvectors.transpose();
+    let m = &r * &s2 * &r;
+    let m = (&m + m.transpose()) * 0.5;
+    let tr_sqrt: f64 = m
+        .symmetric_eigen()
+        .eigenvalues
+        .iter()
+        .map(|l| l.max(0.0).sqrt())
+        .sum();
+    let dm: f64 = a
+        .mean
+        .iter()
+        .zip(&b.mean)
+        .map(|(x, y)| (x - y).powi(2))
+        .sum();
+    dm + s1.trace() + s2.trace() - 2.0 * tr_sqrt
+}
+
+/// The scores of n samples from their class probabilities (n × classes)
+/// and penultimate features (n × width), against the reference digits'
+/// feature statistics.
+pub fn digit_scores(
+    probs: &[f32],
+    classes: usize,
+    features: &[f32],
+    width: usize,
+    reference: &FeatureStats,
+) -> DigitScores {
+    let n = probs.len() / classes;
+    let mut hist = vec![0usize; classes];
+    let mut marginal = vec![0.0f64; classes];
+    let mut confidence = 0.0;
+    for p in probs.chunks_exact(classes) {
+        let top = crate::classifier::top_class(p);
+        hist[top] += 1;
+        confidence += p[top] as f64;
+        for (m, &q) in marginal.iter_mut().zip(p) {
+            *m += q as f64;
+        }
+    }
+    let nf = n.max(1) as f64;
+    marginal.iter_mut().for_each(|m| *m /= nf);
+    let mut kl_sum = 0.0;
+    for p in probs.chunks_exact(classes) {
+        for (&q, &m) in p.iter().zip(&marginal) {
+            let q = q as f64;
+            if q > 0.0 && m > 0.0 {
+                kl_sum += q * (q / m).ln();
+            }
+        }
+    }
+    let class_kl = hist
+        .iter()
+        .filter(|&&c| c > 0)
+        .map(|&c| {
+            let h = c as f64 / nf;
+            h * (h * classes as f64).ln()
+        })
+        .sum();
+    DigitScores {
+        samples: n,
+        classes_covered: hist.iter().filter(|&&c| c as f64 >= 0.01 * nf).count(),
+        class_kl,
+        confidence: confidence / nf,
+        inception_score: (kl_sum / nf).exp(),
+        frechet: frechet_distance(&FeatureStats::of(features, width), reference),
+    }
+}
+
+/// The latents of an evaluation: (seed, this stream).
+pub const STREAM_EVAL_Z: u32 = 10;
+
+/// Samples an evaluation draws by default: PacGAN's 2,500 on the mixtures,
+/// 10,000 digits.
+pub fn default_samples(config: &GanConfig) -> usize {
+    if config.data == "mnist" { 10_000 } else { 2500 }
+}
+
+/// The classifier, the reference digits' feature statistics (the 9,000 it
+/// trained on) and the scores of the 1,000 held-out real digits: the
+/// ceiling a generator is measured against.
+pub struct DigitJudge {
+    pub classifier: Classifier,
+    pub reference: FeatureStats,
+    pub real: DigitScores,
+}
+
+impl DigitJudge {
+    pub fn new(gpu: &Gpu, classifier: Classifier) -> Result<DigitJudge> {
+        let (x, _) = classifier::digits(&data::builtin_mnist())?;
+        let split = classifier::HELD_OUT * classifier::FEATURES;
+        let train = classifier.score(gpu, &x[split..])?;
+        let reference = FeatureStats::of(&train.features, train.width);
+        let held = classifier.score(gpu, &x[..split])?;
+        let real = digit_scores(
+            &held.probs,
+            classifier::CLASSES,
+            &held.features,
+            held.width,
+            &reference,
+        );
+        Ok(DigitJudge {
+            classifier,
+            reference,
+            real,
+        })
+    }
+
+    pub fn scores(&self, gpu: &Gpu, images: &[f32]) -> Result<DigitScores> {
+        let s = self.classifier.score(gpu, images)?;
+        Ok(digit_scores(
+            &s.probs,
+            classifier::CLASSES,
+            &s.features,
+            s.width,
+            &self.reference,
+        ))
+    }
+}
+
+/// What an evaluation measured.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Quality {
+    Mixture(MixtureQuality),
+    Digits(DigitScores),
+}
+
+enum Judge {
+    Mixture(Mixture),
+    Digits(Box<DigitJudge>),
+}
+
+/// Scores a generator's samples as DESIGN §7 says, for ring, grid and the
+/// built-in digits: n samples from fixed latents (seed, STREAM_EVAL_Z).
+pub struct Evaluator {
+    judge: Judge,
+    sampler: Sampler,
+    latents: Vec<f32>,
+    pub samples: usize,
+}
+
+impl Evaluator {
+    /// `classifier`: the digit classifier to use (the built-in one if None).
+    pub fn new(
+        gpu: &Gpu,
+        config: &GanConfig,
+        g: &Net,
+        samples: usize,
+        seed: u64,
+        classifier: Option<Classifier>,
+    ) -> Result<Evaluator> {
+        let judge = match config.data.as_str() {
+            "ring" => Judge::Mixture(Mixture::ring()),
+            "grid" => Judge::Mixture(Mixture::grid()),
+            "mnist" => {
+                let c = match classifier {
+                    Some(c) => c,
+                    None => Classifier::builtin(gpu)?,
+                };
+                Judge::Digits(Box::new(DigitJudge::new(gpu, c)?))
+            }
+            other => {
+                return Err(Error::shape(
+                    "eval",
+                    format!(
+                        "quality is measured on ring, grid and the built-in mnist digits; \
+                         this model was trained on {other}"
+                    ),
+                ));
+            }
+        };
+        if samples == 0 {
+            return Err(Error::shape("eval", "--n must be at least 1"));
+        }
+        Ok(Evaluator {
+            judge,
+            sampler: Sampler::new(gpu, g, samples, false)?,
+            latents: gan::latents(seed, STREAM_EVAL_Z, samples, config.latent),
+            samples,
+        })
+    }
+
+    /// The generator's current samples, scored.
+    pub fn run(&self, gpu: &Gpu) -> Result<Quality> {
+        let x = self.sampler.run(gpu, &self.latents)?;
+        Ok(match &self.judge {
+            Judge::Mixture(m) => Quality::Mixture(mixture_quality(&x, m)),
+            Judge::Digits(j) => Quality::Digits(j.scores(gpu, &x)?),
+        })
+    }
+
+    /// The real digits' scores, the ceiling (digits only).
+    pub fn real(&self) -> Option<DigitScores> {
+        match &self.judge {
+            Judge::Digits(j) => Some(j.real),
+            Judge::Mixture(_) => None,
+        }
+    }
+}
+
+impl Quality {
+    /// One line for a progress bar or a log.
+    pub fn summary(&self) -> String {
+        match self {
+            Quality::Mixture(q) => format!(
+                "modes {}  high quality {:.1}%  reverse KL {:.3}",
+                q.modes,
+                100.0 * q.high_quality,
+                q.reverse_kl
+            ),
+            Quality::Digits(d) => format!(
+                "classes {}/10  class KL {:.3}  IS {:.2}  FD {:.2}",
+                d.classes_covered, d.class_kl, d.inception_score, d.frechet
+            ),
+        }
+    }
+}
+
+/// The plain-text report of one evaluation.
+pub fn table(
+    data: &str,
+    step: u64,
+    samples: usize,
+    q: &Quality,
+    real: Option<&DigitScores>,
+) -> String {
+    let mut s = format!("{data}, step {step}, {samples} samples\n");
+    match q {
+        Quality::Mixture(m) => {
+            let k = if data == "grid" { 25 } else { 8 };
+            s += &format!("  modes captured      {:>8} of {k}\n", m.modes);
+            s += &format!("  high quality        {:>8.1} %\n", 100.0 * m.high_quality);
+            s += &format!("  reverse KL          {:>8.3}\n", m.reverse_kl);
+            s += &format!("  near a mode         {:>8.1} %\n", 100.0 * m.near);
+        }
+        Quality::Digits(d) => {
+            s += &format!("  {:<22}{:>10}{:>18}\n", "", "generated", "real (held out)");
+            let r = real.copied();
+            let row = |name: &str, f: &dyn Fn(&DigitScores) -> String| {
+                format!(
+                    "  {name:<22}{:>10}{:>18}\n",
+                    f(d),
+                    r.as_ref().map_or("-".into(), f)
+                )
+            };
+            s += &row("samples", &|x| x.samples.to_string());
+            s += &row("classes covered", &|x| format!("{}/10", x.classes_covered));
+            s += &row("class KL to uniform", &|x| format!("{:.4}", x.class_kl));
+            s += &row("top-class confidence", &|x| format!("{:.3}", x.confidence));
+            s += &row("inception score", &|x| format!("{:.2}", x.inception_score));
+            s += &row("Frechet distance", &|x| format!("{:.2}", x.frechet));
+        }
+    }
+    s
 }

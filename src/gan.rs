@@ -23,7 +23,7 @@ use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::kernel::Kernel;
 use crate::model::{self, Layer, Net, Pass, PassOptions};
-use crate::ops::adam::{self, Adam};
+use crate::ops::adam::{self, Adam, Decay};
 use crate::ops::data::{gather, gather_f32};
 use crate::ops::loss::{Loss, LossKind, OutRow, loss};
 use crate::ops::random::{self, Stream};
@@ -41,6 +41,9 @@ pub struct GanConfig {
     pub pack: usize,
     pub lr_g: f32,
     pub lr_d: f32,
+    /// Both learning rates' schedule (none in configs that predate it).
+    #[serde(default)]
+    pub decay: Decay,
     pub beta1: f32,
     pub beta2: f32,
     pub loss: LossKind,
@@ -61,6 +64,24 @@ pub const POINTS_G_HIDDEN: [usize; 3] = [128; 3];
 pub const POINTS_D_HIDDEN: [usize; 2] = [128; 2];
 pub const POINTS_BATCH: usize = 100;
 pub const POINTS_LR: f32 = 5e-4;
+/// Points: the learning rates fall linearly to 0 over the last half of
+/// the run, so that the generator settles onto the modes.
+pub const POINTS_DECAY_START_PERCENT: u64 = 50;
+/// Steps of a run on points when --steps is not given.
+pub const POINTS_STEPS: u64 = 8000;
+
+/// The defaults for images: G 256-512-1024 with batch norm and
+/// LeakyReLU(0.2), tanh out, from 100-D noise; D 512-256 LeakyReLU(0.2);
+/// batch 64; Adam lr 2e-4, β = (0.5, 0.999) as DCGAN; the learning rates
+/// fall linearly to 0 over the last half of the run.
+pub const IMAGES_LATENT: usize = 100;
+pub const IMAGES_G_HIDDEN: [usize; 3] = [256, 512, 1024];
+pub const IMAGES_D_HIDDEN: [usize; 2] = [512, 256];
+pub const IMAGES_BATCH: usize = 64;
+pub const IMAGES_LR: f32 = 2e-4;
+pub const IMAGES_DECAY_START_PERCENT: u64 = 50;
+/// Steps of a run on images (the built-in digits) when --steps is not given.
+pub const DIGITS_STEPS: u64 = 5000;
 
 impl GanConfig {
     /// The reference GAN on the built-in MNIST digits at `batch`: the
@@ -89,6 +110,60 @@ impl GanConfig {
         }
     }
 
+    /// The default GAN for images of `shape` [channels, height, width]
+    /// from `data`, trained for `steps` (see IMAGES_*).
+    pub fn images(data: &str, shape: [usize; 3], steps: u64) -> GanConfig {
+        let features = shape.iter().product();
+        GanConfig {
+            data: data.to_string(),
+            shape: shape.to_vec(),
+            latent: IMAGES_LATENT,
+            generator: model::mlp(
+                IMAGES_LATENT,
+                &IMAGES_G_HIDDEN,
+                features,
+                true,
+                0.2,
+                Some(Layer::Tanh),
+            ),
+            discriminator: model::mlp(features, &IMAGES_D_HIDDEN, 1, false, 0.2, None),
+            batch: IMAGES_BATCH,
+            lr_g: IMAGES_LR,
+            lr_d: IMAGES_LR,
+            ..GanConfig::reference(features)
+        }
+        .decaying(steps * IMAGES_DECAY_START_PERCENT / 100, steps, 0.0)
+    }
+
+    /// The default GAN on the built-in digits for DIGITS_STEPS steps:
+    /// what `shadergan train` with no flags trains.
+    pub fn digits() -> GanConfig {
+        GanConfig::images("mnist", [1, 28, 28], DIGITS_STEPS)
+    }
+
+    /// PacGAN: D judges `m` samples concatenated (its first layer takes m
+    /// times the features).
+    pub fn packed(mut self, m: usize) -> GanConfig {
+        let features: usize = self.shape.iter().product();
+        if let Some(Layer::Linear { inputs, .. }) = self.discriminator.first_mut() {
+            *inputs = features * m;
+        }
+        self.pack = m;
+        self
+    }
+
+    /// Both learning rates fall linearly from `start` to `floor` times
+    /// themselves at step `end`.
+    pub fn decaying(mut self, start: u64, end: u64, floor: f32) -> GanConfig {
+        let clamp = |s: u64| s.min(u32::MAX as u64) as u32;
+        self.decay = Decay {
+            start: clamp(start),
+            end: clamp(end),
+            floor,
+        };
+        self
+    }
+
     /// The reference MLP GAN of DESIGN §4 for samples of `features` values.
     pub fn reference(features: usize) -> GanConfig {
         GanConfig {
@@ -101,6 +176,7 @@ impl GanConfig {
             pack: 1,
             lr_g: 2e-4,
             lr_d: 2e-4,
+            decay: Decay::NONE,
             beta1: 0.5,
             beta2: 0.999,
             loss: LossKind::Bce,
@@ -161,6 +237,10 @@ impl GanConfig {
             if !(lr.is_finite() && lr > 0.0) {
                 return bad(format!("{name} = {lr} must be a finite positive number"));
             }
+        }
+        let f = self.decay.floor;
+        if !(f.is_finite() && (0.0..=1.0).contains(&f)) {
+            return bad(format!("--decay-floor = {f} must lie between 0 and 1"));
         }
         for (name, b) in [("--beta1", self.beta1), ("--beta2", self.beta2)] {
             if !(0.0..1.0).contains(&b) || b == 0.0 {
@@ -312,6 +392,7 @@ impl<'g> Trainer<'g> {
             lr: c.lr_d,
             beta1: c.beta1,
             beta2: c.beta2,
+            decay: c.decay,
             ..Adam::default()
         };
         let adam_g = Adam {

@@ -11,6 +11,7 @@
 
 pub mod bench;
 pub mod checkpoint;
+pub mod classifier;
 pub mod cpu;
 pub mod data;
 pub mod error;

@@ -7,7 +7,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::{Args, Parser, Subcommand};
 use shadergan::checkpoint::{self, write_atomic};
+use shadergan::classifier::{self, Classifier};
 use shadergan::data::{self, Samples};
+use shadergan::eval::{self, Evaluator, Quality};
 use shadergan::gan::{self, GanConfig, Sampler};
 use shadergan::gpu::{self, BackendChoice, GpuOptions};
 use shadergan::model::{self, Layer};
@@ -76,9 +78,9 @@ struct TrainArgs {
     /// mnist (built in), fashion, ring, grid, or a path to IDX images or a folder of PNG/JPEG images.
     #[arg(long, default_value = "mnist")]
     data: String,
-    /// Total training steps (with --resume, the total to reach).
-    #[arg(long, default_value_t = 5000)]
-    steps: u64,
+    /// Total training steps (with --resume, the total to reach) [default: 5000 for images, 8000 for points].
+    #[arg(long)]
+    steps: Option<u64>,
     /// Samples per batch [default: 64 for images, 100 for points].
     #[arg(long)]
     batch: Option<usize>,
@@ -117,6 +119,19 @@ struct TrainArgs {
     /// PacGAN: the discriminator judges m samples concatenated.
     #[arg(long, default_value_t = 1)]
     pack: usize,
+    /// Both learning rates fall linearly from this step to --decay-floor
+    /// times themselves at --steps [default: half of --steps].
+    #[arg(long)]
+    decay_start: Option<u64>,
+    /// The learning rates' final factor when decaying.
+    #[arg(long, default_value_t = 0.0)]
+    decay_floor: f32,
+    /// Score the samples every N steps (ring, grid, mnist) into metrics.jsonl (0: never).
+    #[arg(long, default_value_t = 0)]
+    eval_every: u64,
+    /// Samples per --eval-every evaluation [default: 2,500 for points, 10,000 digits].
+    #[arg(long)]
+    eval_n: Option<usize>,
     /// Continue from a checkpoint (its configuration wins over these flags).
     #[arg(long)]
     resume: Option<PathBuf>,
@@ -178,6 +193,40 @@ struct BenchArgs {
     which: AdapterArgs,
 }
 
+#[derive(Args, Debug)]
+struct EvalArgs {
+    /// A checkpoint written by `shadergan train` on ring, grid or mnist.
+    #[arg(long)]
+    checkpoint: PathBuf,
+    /// How many samples [default: 2,500 for ring and grid, 10,000 digits].
+    #[arg(long)]
+    n: Option<usize>,
+    /// The latents' seed.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// A digit classifier written by `shadergan classifier` instead of the built-in one.
+    #[arg(long)]
+    classifier: Option<PathBuf>,
+    /// Print the scores as JSON.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    which: AdapterArgs,
+}
+
+#[derive(Args, Debug)]
+struct ClassifierArgs {
+    /// Where to write it.
+    #[arg(long, default_value = "data/classifier/digits.safetensors")]
+    out: PathBuf,
+    #[arg(long, default_value_t = shadergan::classifier::TrainConfig::default().steps)]
+    steps: u32,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    #[command(flatten)]
+    which: AdapterArgs,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Train a GAN (with no flags: the reference GAN on the built-in MNIST digits).
@@ -186,6 +235,10 @@ enum Command {
     Sample(SampleArgs),
     /// Measure the adapter: ceilings, every kernel, the full training step.
     Bench(BenchArgs),
+    /// Score a checkpoint's samples: modes on ring and grid, classifier scores on digits.
+    Eval(EvalArgs),
+    /// Train the digit classifier that `eval` scores digits with.
+    Classifier(ClassifierArgs),
     /// List every adapter with the limits and features the kernels use.
     Adapters {
         #[command(flatten)]
@@ -198,41 +251,54 @@ enum Command {
     },
 }
 
-/// The configuration a fresh run gets from the flags and the data.
+/// The configuration a fresh run gets from the flags and the data: the
+/// defaults of gan::GanConfig::points or ::images, with what the flags change.
 fn config_for(a: &TrainArgs, data: &data::Dataset) -> GanConfig {
     let features = data.features();
     let points = matches!(data.samples, Samples::Points { .. });
-    let mut c = GanConfig::reference(features);
-    c.data = a.data.clone();
-    c.shape = match data.image_shape() {
-        Some((ch, h, w)) => vec![ch, h, w],
-        None => vec![features],
+    let steps = steps_for(a, points);
+    let (mut c, decay_percent) = match data.image_shape() {
+        Some((ch, h, w)) if !points => (
+            GanConfig::images(&a.data, [ch, h, w], steps),
+            gan::IMAGES_DECAY_START_PERCENT,
+        ),
+        _ => {
+            let mut c = GanConfig::points(&a.data);
+            c.shape = vec![features];
+            (c, gan::POINTS_DECAY_START_PERCENT)
+        }
     };
-    if points {
-        // See gan::GanConfig::points: the ring test trains these defaults.
-        c.latent = a.latent.unwrap_or(gan::POINTS_LATENT);
-        let g = a.g_hidden.clone().unwrap_or(gan::POINTS_G_HIDDEN.to_vec());
-        let d = a.d_hidden.clone().unwrap_or(gan::POINTS_D_HIDDEN.to_vec());
-        c.generator = model::mlp(c.latent, &g, features, true, 0.0, None);
-        c.discriminator = model::mlp(features * a.pack, &d, 1, false, 0.2, None);
-        c.batch = a.batch.unwrap_or(gan::POINTS_BATCH);
-        c.lr_g = a.lr.unwrap_or(gan::POINTS_LR);
-    } else {
-        c.latent = a.latent.unwrap_or(100);
-        let g = a.g_hidden.clone().unwrap_or(vec![256, 512, 1024]);
-        let d = a.d_hidden.clone().unwrap_or(vec![512, 256]);
-        c.generator = model::mlp(c.latent, &g, features, true, 0.2, Some(Layer::Tanh));
-        c.discriminator = model::mlp(features * a.pack, &d, 1, false, 0.2, None);
-        c.batch = a.batch.unwrap_or(64);
-        c.lr_g = a.lr.unwrap_or(2e-4);
+    if a.latent.is_some() || a.g_hidden.is_some() {
+        c.latent = a.latent.unwrap_or(c.latent);
+        c.generator = if points {
+            let g = a.g_hidden.clone().unwrap_or(gan::POINTS_G_HIDDEN.to_vec());
+            model::mlp(c.latent, &g, features, true, 0.0, None)
+        } else {
+            let g = a.g_hidden.clone().unwrap_or(gan::IMAGES_G_HIDDEN.to_vec());
+            model::mlp(c.latent, &g, features, true, 0.2, Some(Layer::Tanh))
+        };
     }
+    if let Some(d) = &a.d_hidden {
+        c.discriminator = model::mlp(features, d, 1, false, 0.2, None);
+    }
+    c.batch = a.batch.unwrap_or(c.batch);
+    c.lr_g = a.lr.unwrap_or(c.lr_g);
     c.lr_d = c.lr_g;
     c.beta1 = a.beta1;
     c.beta2 = a.beta2;
     c.loss = a.loss;
-    c.pack = a.pack;
     c.seed = a.seed;
-    c
+    let start = a.decay_start.unwrap_or(steps * decay_percent / 100);
+    c.packed(a.pack).decaying(start, steps, a.decay_floor)
+}
+
+/// --steps, or the default for the data.
+fn steps_for(a: &TrainArgs, points: bool) -> u64 {
+    a.steps.unwrap_or(if points {
+        gan::POINTS_STEPS
+    } else {
+        gan::DIGITS_STEPS
+    })
 }
 
 fn train(a: TrainArgs) -> Result<(), Error> {
@@ -247,7 +313,7 @@ fn train(a: TrainArgs) -> Result<(), Error> {
         Some(ck) => ck.config.clone(),
         None => config_for(&a, &data),
     };
-    let steps = a.steps;
+    let steps = steps_for(&a, matches!(data.samples, Samples::Points { .. }));
     let gpu = a.which.open(true)?;
     let name = std::path::Path::new(&data_spec)
         .file_stem()
@@ -276,6 +342,8 @@ fn train(a: TrainArgs) -> Result<(), Error> {
         sample_every: a.sample_every,
         checkpoint_every: a.checkpoint_every,
         log_every: a.log_every,
+        eval_every: a.eval_every,
+        eval_samples: a.eval_n,
         resume: a.resume.clone(),
         progress: !a.quiet,
         stop,
@@ -351,6 +419,82 @@ fn sample(a: SampleArgs) -> Result<(), Error> {
     Ok(())
 }
 
+fn eval(a: EvalArgs) -> Result<(), Error> {
+    let ck = checkpoint::read(&a.checkpoint)?;
+    let c = &ck.config;
+    let gpu = a.which.open(false)?;
+    let g = ck.generator(&gpu)?;
+    let classifier = a
+        .classifier
+        .as_ref()
+        .map(|p| Classifier::load(&gpu, p))
+        .transpose()?;
+    let n = a.n.unwrap_or(eval::default_samples(c));
+    let e = Evaluator::new(&gpu, c, &g, n, a.seed, classifier)?;
+    let q = e.run(&gpu)?;
+    let report = EvalReport {
+        checkpoint: a.checkpoint.display().to_string(),
+        data: c.data.clone(),
+        step: ck.step,
+        samples: n,
+        adapter: gpu.describe(),
+        quality: q,
+        real_digits: e.real(),
+    };
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).expect("serialisable")
+        );
+    } else {
+        print!(
+            "{}",
+            eval::table(&report.data, ck.step, n, &q, e.real().as_ref())
+        );
+    }
+    Ok(())
+}
+
+#[derive(serde::Serialize)]
+struct EvalReport {
+    checkpoint: String,
+    data: String,
+    step: u64,
+    samples: usize,
+    adapter: String,
+    quality: Quality,
+    real_digits: Option<eval::DigitScores>,
+}
+
+fn classifier(a: ClassifierArgs) -> Result<(), Error> {
+    let gpu = a.which.open(true)?;
+    let config = classifier::TrainConfig {
+        steps: a.steps,
+        seed: a.seed,
+        ..Default::default()
+    };
+    if config.steps == 0 {
+        return Err(Error::shape("classifier", "--steps must be at least 1"));
+    }
+    eprintln!("adapter: {}", gpu.describe());
+    let start = std::time::Instant::now();
+    let c = classifier::train(&gpu, &data::builtin_mnist(), &config, |step, loss, acc| {
+        eprintln!(
+            "step {step:6}  batch loss {loss:.4}  batch accuracy {:.1}%",
+            100.0 * acc
+        )
+    })?;
+    c.save(&gpu, &a.out)?;
+    eprintln!(
+        "held-out accuracy {:.2}% on the first {} built-in digits; {:.0} s; wrote {}",
+        100.0 * c.held_out_accuracy,
+        classifier::HELD_OUT,
+        start.elapsed().as_secs_f64(),
+        a.out.display()
+    );
+    Ok(())
+}
+
 fn bench(a: BenchArgs) -> Result<(), Error> {
     let opts = bench::Options {
         quick: a.quick,
@@ -398,6 +542,8 @@ fn run(cli: Cli) -> Result<(), Error> {
         Command::Train(a) => train(a),
         Command::Sample(a) => sample(a),
         Command::Bench(a) => bench(a),
+        Command::Eval(a) => eval(a),
+        Command::Classifier(a) => classifier(a),
         Command::Adapters { which } => {
             let adapters = gpu::enumerate(which.backend);
             if adapters.is_empty() {

@@ -336,6 +336,9 @@ pub struct Pass {
     /// The same forward pass leaving the running statistics alone.
     pub forward_frozen: Vec<Kernel>,
     pub backward: Vec<Kernel>,
+    /// The output of each Linear layer, after the activation fused into
+    /// it: a classifier's penultimate features are the last but one.
+    pub dense_outputs: Vec<Tensor>,
 }
 
 impl Pass {
@@ -572,10 +575,18 @@ impl Pass {
                 d_input = Some(dy.clone());
             }
         }
+        let dense_outputs = steps
+            .iter()
+            .filter_map(|s| match s {
+                Step::Dense { y, .. } => Some(y.clone()),
+                _ => None,
+            })
+            .collect();
         Ok(Pass {
             batch,
             input: input.clone(),
             output,
+            dense_outputs,
             d_output,
             d_input,
             forward,

@@ -14,6 +14,7 @@ use serde::Serialize;
 use crate::checkpoint::{self, write_atomic};
 use crate::data::{Dataset, Mixture};
 use crate::error::{Error, Result};
+use crate::eval::{self, Evaluator, Quality};
 use crate::gan::{self, GanConfig, Sampler, StepMetrics, Trainer};
 use crate::gpu::Gpu;
 use crate::render;
@@ -26,10 +27,22 @@ pub struct RunOptions {
     pub sample_every: u64,
     pub checkpoint_every: u64,
     pub log_every: u64,
+    /// Score the samples every N steps into metrics.jsonl (0: never).
+    pub eval_every: u64,
+    /// Samples per evaluation (None: eval::default_samples).
+    pub eval_samples: Option<usize>,
     pub resume: Option<PathBuf>,
     pub progress: bool,
     /// Set from a Ctrl-C handler: save a checkpoint and stop.
     pub stop: Arc<AtomicBool>,
+}
+
+/// A metrics.jsonl line of an evaluation.
+#[derive(Serialize)]
+struct EvalLine {
+    step: u64,
+    samples: usize,
+    eval: Quality,
 }
 
 #[derive(Serialize)]
@@ -140,6 +153,13 @@ pub fn run(gpu: &Gpu, config: &GanConfig, data: &Dataset, opts: &RunOptions) -> 
         Ok(path)
     };
 
+    let evaluator = if opts.eval_every > 0 {
+        let n = opts.eval_samples.unwrap_or(eval::default_samples(config));
+        Some(Evaluator::new(gpu, config, &t.g, n, config.seed, None)?)
+    } else {
+        None
+    };
+
     let bar = if opts.progress {
         let b = ProgressBar::new(opts.steps);
         b.set_style(
@@ -206,6 +226,12 @@ pub fn run(gpu: &Gpu, config: &GanConfig, data: &Dataset, opts: &RunOptions) -> 
         if opts.sample_every > 0 && t.step.is_multiple_of(opts.sample_every) {
             save_picture(&t)?;
         }
+        if let Some(e) = evaluator
+            .as_ref()
+            .filter(|_| t.step.is_multiple_of(opts.eval_every))
+        {
+            evaluate(e, &t, &metrics_path, &bar)?;
+        }
         if opts.checkpoint_every > 0 && t.step.is_multiple_of(opts.checkpoint_every) {
             // Every loss up to here is checked first: a diverged state is never saved.
             let ms = t.flush_metrics()?;
@@ -215,6 +241,12 @@ pub fn run(gpu: &Gpu, config: &GanConfig, data: &Dataset, opts: &RunOptions) -> 
     }
     let ms = t.flush_metrics()?;
     record(ms, &t, &mut history)?;
+    if let Some(e) = evaluator
+        .as_ref()
+        .filter(|_| !t.step.is_multiple_of(opts.eval_every))
+    {
+        evaluate(e, &t, &metrics_path, &bar)?;
+    }
     save_picture(&t)?;
     last_checkpoint = if opts.checkpoint_every > 0 && t.step.is_multiple_of(opts.checkpoint_every) {
         last_checkpoint
@@ -230,6 +262,27 @@ pub fn run(gpu: &Gpu, config: &GanConfig, data: &Dataset, opts: &RunOptions) -> 
         last: history.last().copied(),
         checkpoint: last_checkpoint,
     })
+}
+
+/// Scores the generator now and appends the line to metrics.jsonl.
+fn evaluate(e: &Evaluator, t: &Trainer<'_>, metrics: &Path, bar: &ProgressBar) -> Result<()> {
+    let q = e.run(t.gpu)?;
+    let line = serde_json::to_string(&EvalLine {
+        step: t.step,
+        samples: e.samples,
+        eval: q,
+    })
+    .expect("serialisable");
+    // Its own append handle: a File is unbuffered, so the lines of both
+    // handles land whole and in order.
+    let io = |err: std::io::Error| Error::file(metrics, err.to_string());
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(metrics)
+        .map_err(io)?;
+    writeln!(file, "{line}").map_err(io)?;
+    bar.println(format!("step {}: {}", t.step, q.summary()));
+    Ok(())
 }
 
 /// loss.png from the whole metrics.jsonl (a resumed run included).

@@ -322,3 +322,98 @@ fn a_diverging_run_stops_naming_the_step_and_keeps_a_finite_checkpoint() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn eval_scores_ring_and_digit_checkpoints_and_train_logs_evaluations() {
+    let dir = temp_dir("eval");
+    // Digits: a few steps, evaluated every 2 into metrics.jsonl.
+    let out = dir.join("digits");
+    let (ok, _, err) = output(shadergan().args([
+        "train",
+        "--steps",
+        "4",
+        "--eval-every",
+        "2",
+        "--eval-n",
+        "300",
+        "--quiet",
+        "--sample-every",
+        "0",
+        "--out",
+        out.to_str().unwrap(),
+    ]));
+    assert!(ok, "train failed: {err}");
+    let metrics = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
+    let evals: Vec<serde_json::Value> = metrics
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v.get("eval").is_some())
+        .collect();
+    assert_eq!(evals.len(), 2, "{metrics}");
+    assert_eq!(evals[1]["step"], 4);
+    assert_eq!(evals[1]["samples"], 300);
+    for key in [
+        "classes_covered",
+        "class_kl",
+        "confidence",
+        "inception_score",
+        "frechet",
+    ] {
+        assert!(
+            evals[1]["eval"][key].is_number(),
+            "no {key} in {}",
+            evals[1]
+        );
+    }
+    let ck = out.join("checkpoints/last.safetensors");
+    let (ok, json, err) = output(shadergan().args([
+        "eval",
+        "--checkpoint",
+        ck.to_str().unwrap(),
+        "--n",
+        "300",
+        "--json",
+    ]));
+    assert!(ok, "eval failed: {err}");
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["step"], 4);
+    // The real digits score near the top: the ceiling, beside the samples.
+    let real = &v["real_digits"];
+    assert_eq!(real["classes_covered"], 10);
+    assert!(real["inception_score"].as_f64().unwrap() > 9.0, "{real}");
+    assert!(real["class_kl"].as_f64().unwrap() < 0.02, "{real}");
+    assert!(v["quality"]["inception_score"].as_f64().unwrap() >= 1.0);
+
+    // Ring: the table names the PacGAN metrics.
+    let out = dir.join("ring");
+    let (ok, _, err) = output(shadergan().args([
+        "train",
+        "--data",
+        "ring",
+        "--steps",
+        "20",
+        "--quiet",
+        "--sample-every",
+        "0",
+        "--out",
+        out.to_str().unwrap(),
+    ]));
+    assert!(ok, "train failed: {err}");
+    let ck = out.join("checkpoints/last.safetensors");
+    let (ok, table, err) = output(shadergan().args(["eval", "--checkpoint", ck.to_str().unwrap()]));
+    assert!(ok, "eval failed: {err}");
+    for row in [
+        "2500 samples",
+        "modes captured",
+        "of 8",
+        "high quality",
+        "reverse KL",
+    ] {
+        assert!(table.contains(row), "no {row:?} in:\n{table}");
+    }
+    // No samples is a clear error.
+    let (ok, _, err) =
+        output(shadergan().args(["eval", "--checkpoint", ck.to_str().unwrap(), "--n", "0"]));
+    assert!(!ok && err.contains("--n must be at least 1"), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -66,6 +66,7 @@ fn tiny_config(pack: usize, loss: LossKind) -> GanConfig {
         pack,
         lr_g: 2e-4,
         lr_d: 3e-4,
+        decay: Default::default(),
         beta1: 0.5,
         beta2: 0.999,
         loss,

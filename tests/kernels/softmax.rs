@@ -39,10 +39,19 @@ fn softmax_matches_reference_and_rows_sum_to_one() {
             run(&[&probs(gpu(), &upload(&x), classes, &out).unwrap()]);
             let got = read(&out);
             let tag = format!("n={n} classes={classes}");
-            assert_close(&format!("softmax {tag}"), seed, &got, &cpu::softmax(&x, classes), 1e-5);
+            assert_close(
+                &format!("softmax {tag}"),
+                seed,
+                &got,
+                &cpu::softmax(&x, classes),
+                1e-5,
+            );
             for row in got.chunks(classes) {
                 let s: f32 = row.iter().sum();
-                assert!((s - 1.0).abs() < 1e-5, "softmax row sums to {s} ({tag}, seed {seed})");
+                assert!(
+                    (s - 1.0).abs() < 1e-5,
+                    "softmax row sums to {s} ({tag}, seed {seed})"
+                );
             }
         }
     }
@@ -58,12 +67,28 @@ fn cross_entropy_matches_reference_loss_accuracy_and_gradient() {
             let (d, out) = run_ce(&x, classes, &y, 0.5);
             let want = cpu::cross_entropy(&x, classes, &y, 0.5);
             let tag = format!("n={n} classes={classes}");
-            assert_close(&format!("ce loss {tag}"), seed, &out[..1], &[want.loss], 1e-5);
-            assert_eq!(out[1] as f64, want.accuracy as f32 as f64, "accuracy {tag} (seed {seed})");
+            assert_close(
+                &format!("ce loss {tag}"),
+                seed,
+                &out[..1],
+                &[want.loss],
+                1e-5,
+            );
+            assert_eq!(
+                out[1] as f64, want.accuracy as f32 as f64,
+                "accuracy {tag} (seed {seed})"
+            );
             assert!(out[2].is_nan(), "the kernel wrote past out[1]");
             // |p - onehot| ≤ 1: grad_scale / n is the gradient's natural scale.
             let scale = max_abs(&want.dlogits).max(0.5 / n as f64);
-            assert_close_scaled(&format!("ce dlogits {tag}"), seed, &d, &want.dlogits, scale, 1e-5);
+            assert_close_scaled(
+                &format!("ce dlogits {tag}"),
+                seed,
+                &d,
+                &want.dlogits,
+                scale,
+                1e-5,
+            );
         }
     }
 }
@@ -79,7 +104,14 @@ fn cross_entropy_gradient_matches_finite_differences() {
         let fd = finite_differences(&x, &at, 1e-2, |x| {
             cpu::cross_entropy(x, classes, &y, 1.0).loss
         });
-        assert_gradient(&format!("cross entropy n={n} classes={classes}"), seed, &d, &at, &fd, 1e-3);
+        assert_gradient(
+            &format!("cross entropy n={n} classes={classes}"),
+            seed,
+            &d,
+            &at,
+            &fd,
+            1e-3,
+        );
     }
 }
 
@@ -93,7 +125,12 @@ fn cross_entropy_is_finite_and_exact_for_extreme_logits() {
     let want = cpu::cross_entropy(&x, 3, &y, 1.0);
     assert!(d.iter().all(|v| v.is_finite()), "{d:?}");
     assert!(out[0].is_finite() && want.loss.is_finite());
-    assert!((out[0] as f64 - want.loss).abs() <= 1e-6 * want.loss, "{} vs {}", out[0], want.loss);
+    assert!(
+        (out[0] as f64 - want.loss).abs() <= 1e-6 * want.loss,
+        "{} vs {}",
+        out[0],
+        want.loss
+    );
     assert_eq!(out[1], 1.0 / 3.0);
 }
 
@@ -103,6 +140,14 @@ fn softmax_kernels_refuse_bad_shapes() {
     let msg = |r: shadergan::Result<shadergan::Kernel>| r.err().expect("accepted").to_string();
     assert!(msg(probs(gpu(), &x, 5, &nan_tensor(12))).contains("whole rows of 5"));
     assert!(msg(probs(gpu(), &x, 0, &nan_tensor(12))).contains("whole rows of 0"));
-    let e = msg(cross_entropy(gpu(), &x, 4, &upload(&[0.0; 2]), 1.0, &nan_tensor(12), &nan_tensor(2)));
+    let e = msg(cross_entropy(
+        gpu(),
+        &x,
+        4,
+        &upload(&[0.0; 2]),
+        1.0,
+        &nan_tensor(12),
+        &nan_tensor(2),
+    ));
     assert!(e.contains("labels has 2 elements, expected 3"), "{e}");
 }

@@ -1,0 +1,277 @@
+//! The quality study of DESIGN §7: ring and grid, plain GAN and PacGAN
+//! with m = 2, 3, 4, each over several seeds, printed in the form of
+//! PacGAN's Table 1 (mean ± standard error); and the digits over fewer
+//! seeds. Every run trains the defaults of `shadergan train` and is scored
+//! as `shadergan eval` scores it.
+//!
+//!     cargo run --release --example study -- [seeds=10] [digit_seeds=3]
+//!         [jobs=1] [only=ring,grid,digits] [steps=N] [digit_steps=N] [json=study.json]
+//!         [log=runs.jsonl]
+//!
+//! `jobs` runs that many trainings at once, each on its own device of the
+//! default adapter. `log` gets each run as a JSON line when it finishes.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use serde::Serialize;
+use shadergan::data;
+use shadergan::eval::{DigitScores, Evaluator, Quality};
+use shadergan::gan::{self, GanConfig, Trainer};
+use shadergan::{Gpu, GpuOptions};
+
+#[derive(Clone, Debug, Serialize)]
+struct Job {
+    data: String,
+    pack: usize,
+    seed: u64,
+    steps: u64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+struct Run {
+    job: Job,
+    seconds: f64,
+    quality: Quality,
+}
+
+fn config(job: &Job) -> GanConfig {
+    let mut c = if job.data == "mnist" {
+        GanConfig::digits()
+    } else {
+        GanConfig::points(&job.data).packed(job.pack).decaying(
+            job.steps * gan::POINTS_DECAY_START_PERCENT / 100,
+            job.steps,
+            0.0,
+        )
+    };
+    c.seed = job.seed;
+    c
+}
+
+fn train(gpu: &Gpu, job: &Job) -> anyhow::Result<Run> {
+    let start = Instant::now();
+    let c = config(job);
+    let data = data::load(&job.data, None, false, job.seed)?;
+    let mut t = Trainer::new(gpu, &c, &data)?;
+    while t.step < job.steps {
+        t.step(false)?;
+    }
+    let n = shadergan::eval::default_samples(&c);
+    let quality = Evaluator::new(gpu, &c, &t.g, n, job.seed, None)?.run(gpu)?;
+    Ok(Run {
+        job: job.clone(),
+        seconds: start.elapsed().as_secs_f64(),
+        quality,
+    })
+}
+
+/// mean ± standard error of the mean.
+fn mean_se(v: &[f64]) -> (f64, f64) {
+    let n = v.len() as f64;
+    let mean = v.iter().sum::<f64>() / n;
+    if v.len() < 2 {
+        return (mean, 0.0);
+    }
+    let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0);
+    (mean, (var / n).sqrt())
+}
+
+fn main() -> anyhow::Result<()> {
+    let args: HashMap<String, String> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.split_once('=').map(|(k, v)| (k.into(), v.into())))
+        .collect();
+    let num = |k: &str, d: u64| args.get(k).map_or(Ok(d), |v| v.parse()).unwrap();
+    let seeds = num("seeds", 10);
+    let digit_seeds = num("digit_seeds", 3);
+    let jobs = num("jobs", 1).max(1) as usize;
+    let steps = num("steps", gan::POINTS_STEPS);
+    let digit_steps = num("digit_steps", gan::DIGITS_STEPS);
+    let only: Vec<String> = args
+        .get("only")
+        .map_or("ring,grid,digits", |s| s.as_str())
+        .split(',')
+        .map(String::from)
+        .collect();
+
+    let mut queue = Vec::new();
+    if only.iter().any(|o| o == "digits") {
+        for seed in 0..digit_seeds {
+            queue.push(Job {
+                data: "mnist".into(),
+                pack: 1,
+                seed,
+                steps: digit_steps,
+            });
+        }
+    }
+    for data in ["ring", "grid"] {
+        if only.iter().any(|o| o == data) {
+            for pack in 1..=4 {
+                for seed in 0..seeds {
+                    queue.push(Job {
+                        data: data.into(),
+                        pack,
+                        seed,
+                        steps,
+                    });
+                }
+            }
+        }
+    }
+    let total = queue.len();
+    queue.reverse();
+    let queue = Mutex::new(queue);
+    let runs = Mutex::new(Vec::new());
+    let adapter = Mutex::new(String::new());
+    let log = Mutex::new(match args.get("log") {
+        Some(p) => Some(std::fs::File::create(p)?),
+        None => None,
+    });
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        let workers: Vec<_> = (0..jobs.min(total))
+            .map(|_| {
+                s.spawn(|| -> anyhow::Result<()> {
+                    let gpu = Gpu::new(&GpuOptions::default())?;
+                    *adapter.lock().unwrap() = gpu.describe();
+                    loop {
+                        let Some(job) = queue.lock().unwrap().pop() else {
+                            return Ok(());
+                        };
+                        let run = train(&gpu, &job)?;
+                        if let Some(f) = log.lock().unwrap().as_mut() {
+                            use std::io::Write;
+                            writeln!(f, "{}", serde_json::to_string(&run)?)?;
+                        }
+                        let mut r = runs.lock().unwrap();
+                        r.push(run.clone());
+                        eprintln!(
+                            "[{}/{total}] {} pack {} seed {}: {:.0} s  {}",
+                            r.len(),
+                            job.data,
+                            job.pack,
+                            job.seed,
+                            run.seconds,
+                            run.quality.summary()
+                        );
+                    }
+                })
+            })
+            .collect();
+        for w in workers {
+            if let Err(e) = w.join().expect("a worker panicked") {
+                eprintln!("error: {e:#}");
+            }
+        }
+    });
+    let mut runs = runs.into_inner().unwrap();
+    runs.sort_by(|a, b| {
+        (&a.job.data, a.job.pack, a.job.seed).cmp(&(&b.job.data, b.job.pack, b.job.seed))
+    });
+    if runs.len() < total {
+        anyhow::bail!("{} of {total} runs failed", total - runs.len());
+    }
+    let wall = start.elapsed().as_secs_f64();
+    let adapter = adapter.into_inner().unwrap();
+    print!("{}", table(&runs, &adapter, wall, jobs));
+    if let Some(path) = args.get("json") {
+        let report = serde_json::json!({
+            "adapter": adapter, "wall_seconds": wall, "jobs": jobs, "runs": runs,
+        });
+        std::fs::write(path, serde_json::to_string_pretty(&report)?)?;
+    }
+    Ok(())
+}
+
+fn table(runs: &[Run], adapter: &str, wall: f64, jobs: usize) -> String {
+    let mut s = format!(
+        "Quality study on {adapter}: {} runs in {:.0} s ({jobs} at a time)\n\n",
+        runs.len(),
+        wall
+    );
+    for data in ["ring", "grid"] {
+        let mine: Vec<&Run> = runs.iter().filter(|r| r.job.data == data).collect();
+        if mine.is_empty() {
+            continue;
+        }
+        let k = if data == "ring" { 8 } else { 25 };
+        s += &format!(
+            "{data} ({k} modes), {} steps, 2,500 samples; mean ± standard error over seeds\n",
+            mine[0].job.steps
+        );
+        s += &format!(
+            "  {:<10}{:>6}{:>18}{:>22}{:>20}{:>12}\n",
+            "", "seeds", "modes", "high quality %", "reverse KL", "max s/run"
+        );
+        for pack in 1..=4 {
+            let rs: Vec<&&Run> = mine.iter().filter(|r| r.job.pack == pack).collect();
+            if rs.is_empty() {
+                continue;
+            }
+            let pick = |f: &dyn Fn(&shadergan::eval::MixtureQuality) -> f64| {
+                let v: Vec<f64> = rs
+                    .iter()
+                    .filter_map(|r| match &r.quality {
+                        Quality::Mixture(q) => Some(f(q)),
+                        _ => None,
+                    })
+                    .collect();
+                mean_se(&v)
+            };
+            let (m, ms) = pick(&|q| q.modes as f64);
+            let (h, hs) = pick(&|q| 100.0 * q.high_quality);
+            let (r, rse) = pick(&|q| q.reverse_kl);
+            let secs = rs.iter().map(|r| r.seconds).fold(0.0, f64::max);
+            let name = if pack == 1 {
+                "GAN".to_string()
+            } else {
+                format!("PacGAN{pack}")
+            };
+            s += &format!(
+                "  {name:<10}{:>6}{:>18}{:>22}{:>20}{:>12.0}\n",
+                rs.len(),
+                format!("{m:.1} ± {ms:.1}"),
+                format!("{h:.1} ± {hs:.1}"),
+                format!("{r:.3} ± {rse:.3}"),
+                secs
+            );
+        }
+        s += "\n";
+    }
+    let digits: Vec<&Run> = runs.iter().filter(|r| r.job.data == "mnist").collect();
+    if !digits.is_empty() {
+        s += &format!(
+            "digits (built-in MNIST), {} steps, 10,000 samples; mean ± standard error over {} seeds\n",
+            digits[0].job.steps,
+            digits.len()
+        );
+        let pick = |f: &dyn Fn(&DigitScores) -> f64| {
+            let v: Vec<f64> = digits
+                .iter()
+                .filter_map(|r| match &r.quality {
+                    Quality::Digits(d) => Some(f(d)),
+                    _ => None,
+                })
+                .collect();
+            mean_se(&v)
+        };
+        type Score = fn(&DigitScores) -> f64;
+        let rows: [(&str, Score); 5] = [
+            ("classes covered", |d| d.classes_covered as f64),
+            ("class KL", |d| d.class_kl),
+            ("confidence", |d| d.confidence),
+            ("inception score", |d| d.inception_score),
+            ("Frechet distance", |d| d.frechet),
+        ];
+        for (name, f) in rows {
+            let (m, se) = pick(&f);
+            s += &format!("  {name:<20}{:>20}\n", format!("{m:.3} ± {se:.3}"));
+        }
+        let secs = digits.iter().map(|r| r.seconds).fold(0.0, f64::max);
+        s += &format!("  {:<20}{secs:>20.0}\n", "max s/run");
+    }
+    s
+}

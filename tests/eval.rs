@@ -1,0 +1,227 @@
+//! The quality measures of DESIGN §7 and the digit classifier behind them.
+
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+use shadergan::classifier::{self, Classifier, TrainConfig};
+use shadergan::data::{self, Mixture};
+use shadergan::eval::{FeatureStats, digit_scores, frechet_distance, mixture_quality};
+use shadergan::{Gpu, GpuOptions};
+
+fn gpu() -> &'static Gpu {
+    static GPU: std::sync::OnceLock<Gpu> = std::sync::OnceLock::new();
+    GPU.get_or_init(|| Gpu::new(&GpuOptions::default()).unwrap_or_else(|e| panic!("{e}")))
+}
+
+fn rng() -> (StdRng, u64) {
+    let seed = rand::rng().random::<u64>();
+    (StdRng::seed_from_u64(seed), seed)
+}
+
+/// Statistics of a Gaussian with a diagonal covariance.
+fn diagonal(mean: &[f64], var: &[f64]) -> FeatureStats {
+    let w = mean.len();
+    let mut cov = vec![0.0; w * w];
+    for i in 0..w {
+        cov[i * w + i] = var[i];
+    }
+    FeatureStats {
+        mean: mean.to_vec(),
+        cov,
+        width: w,
+    }
+}
+
+#[test]
+fn frechet_distance_matches_the_closed_form_for_diagonal_gaussians() {
+    // For diagonal covariances: ‖μ1 − μ2‖² + Σ (σ1 − σ2)².
+    let (mut rng, seed) = rng();
+    for w in [1, 7, 64] {
+        let m1: Vec<f64> = (0..w).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let m2: Vec<f64> = (0..w).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let v1: Vec<f64> = (0..w).map(|_| rng.random_range(0.01..4.0)).collect();
+        let v2: Vec<f64> = (0..w).map(|_| rng.random_range(0.01..4.0)).collect();
+        let want: f64 = (0..w)
+            .map(|i| (m1[i] - m2[i]).powi(2) + (v1[i].sqrt() - v2[i].sqrt()).powi(2))
+            .sum();
+        let got = frechet_distance(&diagonal(&m1, &v1), &diagonal(&m2, &v2));
+        assert!(
+            (got - want).abs() <= 1e-9 * want.max(1.0),
+            "w={w}: {got} vs {want} (seed {seed})"
+        );
+        let same = frechet_distance(&diagonal(&m1, &v1), &diagonal(&m1, &v1));
+        assert!(same.abs() < 1e-9, "distance to itself {same}");
+    }
+}
+
+#[test]
+fn frechet_distance_is_rotation_invariant_for_full_covariances() {
+    // Rotating both sets of features by the same angle keeps the distance;
+    // the covariances are then full, which the diagonal case never tests.
+    let (mut rng, seed) = rng();
+    let n = 4000;
+    let a: Vec<f32> = (0..2 * n)
+        .map(|i| rng.random_range(-1.0..1.0) * (1 + i % 2) as f32)
+        .collect();
+    let b: Vec<f32> = (0..2 * n)
+        .map(|i| 0.5 + rng.random_range(-1.0..1.0) * (2 - i % 2) as f32)
+        .collect();
+    let rotate = |v: &[f32], t: f32| -> Vec<f32> {
+        v.chunks(2)
+            .flat_map(|p| {
+                [
+                    p[0] * t.cos() - p[1] * t.sin(),
+                    p[0] * t.sin() + p[1] * t.cos(),
+                ]
+            })
+            .collect()
+    };
+    let plain = frechet_distance(&FeatureStats::of(&a, 2), &FeatureStats::of(&b, 2));
+    let turned = frechet_distance(
+        &FeatureStats::of(&rotate(&a, 0.7), 2),
+        &FeatureStats::of(&rotate(&b, 0.7), 2),
+    );
+    assert!(plain > 0.1, "{plain}");
+    assert!(
+        (plain - turned).abs() < 1e-4 * plain,
+        "{plain} vs {turned} (seed {seed})"
+    );
+}
+
+fn one_hot(classes: &[usize]) -> Vec<f32> {
+    classes
+        .iter()
+        .flat_map(|&c| (0..10).map(move |j| if j == c { 1.0 } else { 0.0 }))
+        .collect()
+}
+
+#[test]
+fn digit_scores_of_perfect_and_collapsed_generators() {
+    let reference = diagonal(&[0.0; 3], &[1.0; 3]);
+    let features = vec![0.0f32; 3 * 1000];
+    // Every class equally often, each sample certain: IS 10, KL 0.
+    let all: Vec<usize> = (0..1000).map(|i| i % 10).collect();
+    let s = digit_scores(&one_hot(&all), 10, &features, 3, &reference);
+    assert_eq!(s.classes_covered, 10);
+    assert!(s.class_kl.abs() < 1e-12, "{}", s.class_kl);
+    assert!(
+        (s.inception_score - 10.0).abs() < 1e-9,
+        "{}",
+        s.inception_score
+    );
+    assert_eq!(s.confidence, 1.0);
+    // Features all at the mean with no spread: ‖0‖² + tr(I) = 3.
+    assert!((s.frechet - 3.0).abs() < 1e-9, "{}", s.frechet);
+    // One class only: IS 1, KL ln 10.
+    let s = digit_scores(&one_hot(&[3; 1000]), 10, &features, 3, &reference);
+    assert_eq!(s.classes_covered, 1);
+    assert!((s.class_kl - 10f64.ln()).abs() < 1e-12);
+    assert!((s.inception_score - 1.0).abs() < 1e-9);
+    // Unsure samples (uniform probabilities) say nothing: IS 1.
+    let s = digit_scores(&vec![0.1; 10_000], 10, &features, 3, &reference);
+    assert!(
+        (s.inception_score - 1.0).abs() < 1e-6,
+        "{}",
+        s.inception_score
+    );
+    // A class seen in under 1% of the samples is not covered.
+    let mut few: Vec<usize> = (0..1000).map(|i| i % 9).collect();
+    few[..9].fill(9);
+    let s = digit_scores(&one_hot(&few), 10, &features, 3, &reference);
+    assert_eq!(s.classes_covered, 9);
+}
+
+#[test]
+fn mixture_quality_counts_modes_high_quality_samples_and_reverse_kl() {
+    let ring = Mixture::ring();
+    // Two samples exactly on mode 0, one on mode 1, one 2 std off mode 2,
+    // one halfway between modes 3 and 4.
+    let m = &ring.modes;
+    let mid = [(m[3][0] + m[4][0]) / 2.0, (m[3][1] + m[4][1]) / 2.0];
+    let xy = [
+        m[0][0],
+        m[0][1],
+        m[0][0],
+        m[0][1],
+        m[1][0],
+        m[1][1],
+        m[2][0] + 0.02,
+        m[2][1],
+        mid[0],
+        mid[1],
+    ];
+    let q = mixture_quality(&xy, &ring);
+    assert_eq!(q.modes, 3);
+    assert!((q.high_quality - 0.8).abs() < 1e-12);
+    // Histogram (2, 1, 1)/4 over 8 modes against uniform.
+    let want = 0.5 * (0.5f64 * 8.0).ln() + 2.0 * 0.25 * (0.25f64 * 8.0).ln();
+    assert!(
+        (q.reverse_kl - want).abs() < 1e-9,
+        "{} vs {want}",
+        q.reverse_kl
+    );
+    // Real samples of the mixture score as a perfect generator does.
+    let real = mixture_quality(&ring.sample(2500, 1), &ring);
+    assert_eq!(real.modes, 8);
+    assert!(real.high_quality > 0.98, "{}", real.high_quality);
+    assert!(real.reverse_kl < 0.01, "{}", real.reverse_kl);
+}
+
+#[test]
+fn the_shipped_classifier_reaches_97_percent_on_the_held_out_digits() {
+    let c = Classifier::builtin(gpu()).unwrap();
+    let mnist = data::builtin_mnist();
+    let (x, labels) = classifier::digits(&mnist).unwrap();
+    let held = classifier::HELD_OUT;
+    let scored = c.score(gpu(), &x[..held * classifier::FEATURES]).unwrap();
+    let hits = scored
+        .probs
+        .chunks(classifier::CLASSES)
+        .zip(&labels[..held])
+        .filter(|(p, l)| classifier::top_class(p) == **l as usize)
+        .count();
+    let acc = hits as f64 / held as f64;
+    eprintln!("held-out accuracy {acc:.4}");
+    assert!(acc >= 0.97, "held-out accuracy {acc}");
+    assert_eq!(
+        acc, c.held_out_accuracy,
+        "the file records another accuracy"
+    );
+}
+
+#[test]
+fn classifier_training_learns_and_is_reproducible_bit_for_bit() {
+    let mnist = data::builtin_mnist();
+    let config = TrainConfig {
+        hidden: vec![32],
+        steps: 150,
+        batch: 64,
+        shift: 0,
+        ..TrainConfig::default()
+    };
+    let a = classifier::train(gpu(), &mnist, &config, |_, _, _| {}).unwrap();
+    let b = classifier::train(gpu(), &mnist, &config, |_, _, _| {}).unwrap();
+    eprintln!("held-out accuracy after 150 steps: {}", a.held_out_accuracy);
+    assert!(a.held_out_accuracy > 0.7, "{}", a.held_out_accuracy);
+    let wa = gpu().read(&a.net.params.whole).unwrap();
+    let wb = gpu().read(&b.net.params.whole).unwrap();
+    assert!(wa.iter().zip(&wb).all(|(x, y)| x.to_bits() == y.to_bits()));
+    // Saved and loaded, it scores the same.
+    let path =
+        std::env::temp_dir().join(format!("shadergan-cls-{}.safetensors", std::process::id()));
+    a.save(gpu(), &path).unwrap();
+    let c = Classifier::load(gpu(), &path).unwrap();
+    assert_eq!(c.config, config);
+    assert_eq!(c.held_out_accuracy, a.held_out_accuracy);
+    let x = &classifier::digits(&mnist).unwrap().0[..50 * classifier::FEATURES];
+    assert_eq!(
+        c.score(gpu(), x).unwrap().probs,
+        a.score(gpu(), x).unwrap().probs
+    );
+    std::fs::remove_file(&path).ok();
+    // A file that is not a classifier says so.
+    let e = Classifier::load(gpu(), std::path::Path::new("/no/such.safetensors"))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("cannot read the classifier"), "{e}");
+}
