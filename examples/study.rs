@@ -9,19 +9,21 @@
 //!         [log=runs.jsonl]
 //!
 //! `jobs` runs that many trainings at once, each on its own device of the
-//! default adapter. `log` gets each run as a JSON line when it finishes.
+//! default adapter. `log` gets each run as a JSON line when it finishes;
+//! `from=a.jsonl,b.jsonl adapter=NAME` prints the table of runs logged
+//! earlier (by parts of a study run apart) without training.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Instant;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use shadergan::data;
 use shadergan::eval::{DigitScores, Evaluator, Quality};
 use shadergan::gan::{self, GanConfig, Trainer};
 use shadergan::{Gpu, GpuOptions};
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 struct Job {
     data: String,
     pack: usize,
@@ -29,7 +31,7 @@ struct Job {
     steps: u64,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 struct Run {
     job: Job,
     seconds: f64,
@@ -67,6 +69,12 @@ fn train(gpu: &Gpu, job: &Job) -> anyhow::Result<Run> {
     })
 }
 
+fn sort(runs: &mut [Run]) {
+    runs.sort_by(|a, b| {
+        (&a.job.data, a.job.pack, a.job.seed).cmp(&(&b.job.data, b.job.pack, b.job.seed))
+    });
+}
+
 /// mean ± standard error of the mean.
 fn mean_se(v: &[f64]) -> (f64, f64) {
     let n = v.len() as f64;
@@ -96,6 +104,31 @@ fn main() -> anyhow::Result<()> {
         .map(String::from)
         .collect();
 
+    if let Some(files) = args.get("from") {
+        let mut runs = Vec::new();
+        for f in files.split(',') {
+            for line in std::fs::read_to_string(f)?.lines() {
+                runs.push(serde_json::from_str::<Run>(line)?);
+            }
+        }
+        sort(&mut runs);
+        let adapter = args
+            .get("adapter")
+            .map_or("the adapter that ran them", |s| s);
+        let wall = runs.iter().map(|r| r.seconds).sum::<f64>();
+        print!(
+            "{}",
+            table(&runs, adapter, wall, 1).replacen(
+                &format!("in {wall:.0} s (1 at a time)"),
+                &format!(
+                    "logged in {}; {wall:.0} s of training and scoring in all",
+                    files
+                ),
+                1
+            )
+        );
+        return Ok(());
+    }
     let mut queue = Vec::new();
     if only.iter().any(|o| o == "digits") {
         for seed in 0..digit_seeds {
@@ -168,9 +201,7 @@ fn main() -> anyhow::Result<()> {
         }
     });
     let mut runs = runs.into_inner().unwrap();
-    runs.sort_by(|a, b| {
-        (&a.job.data, a.job.pack, a.job.seed).cmp(&(&b.job.data, b.job.pack, b.job.seed))
-    });
+    sort(&mut runs);
     if runs.len() < total {
         anyhow::bail!("{} of {total} runs failed", total - runs.len());
     }

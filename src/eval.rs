@@ -11,7 +11,7 @@ use crate::gpu::Gpu;
 use crate::model::Net;
 
 /// The mode-collapse metrics of a set of 2-D samples.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, serde::Deserialize)]
 pub struct MixtureQuality {
     /// Modes that are the nearest mode of at least one high-quality sample.
     pub modes: usize,
@@ -75,7 +75,7 @@ pub fn mixture_quality(xy: &[f32], mixture: &Mixture) -> MixtureQuality {
 
 /// The digit scores of DESIGN §7, from the classifier's view of a set of
 /// samples (crate::classifier).
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, serde::Deserialize)]
 pub struct DigitScores {
     pub samples: usize,
     /// Classes that are the top class of at least 1% of the samples (a
@@ -266,7 +266,7 @@ impl DigitJudge {
 }
 
 /// What an evaluation measured.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, serde::Deserialize)]
 #[serde(untagged)]
 pub enum Quality {
     Mixture(MixtureQuality),

@@ -84,7 +84,7 @@ struct TrainArgs {
     /// Samples per batch [default: 64 for images, 100 for points].
     #[arg(long)]
     batch: Option<usize>,
-    /// Adam learning rate of both networks [default: 2e-4 for images, 5e-4 for points].
+    /// Adam learning rate of both networks [default: 1e-3 for images, 5e-4 for points].
     #[arg(long)]
     lr: Option<f32>,
     #[arg(long, default_value_t = 0.5)]
@@ -281,6 +281,9 @@ fn config_for(a: &TrainArgs, data: &data::Dataset) -> GanConfig {
     if let Some(d) = &a.d_hidden {
         c.discriminator = model::mlp(features, d, 1, false, 0.2, None);
     }
+    // A --batch given is kept as it is (and refused if --pack does not
+    // divide it); the default is rounded down to a multiple of --pack.
+    let mut c = c.packed(a.pack);
     c.batch = a.batch.unwrap_or(c.batch);
     c.lr_g = a.lr.unwrap_or(c.lr_g);
     c.lr_d = c.lr_g;
@@ -289,7 +292,7 @@ fn config_for(a: &TrainArgs, data: &data::Dataset) -> GanConfig {
     c.loss = a.loss;
     c.seed = a.seed;
     let start = a.decay_start.unwrap_or(steps * decay_percent / 100);
-    c.packed(a.pack).decaying(start, steps, a.decay_floor)
+    c.decaying(start, steps, a.decay_floor)
 }
 
 /// --steps, or the default for the data.

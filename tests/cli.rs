@@ -170,7 +170,8 @@ fn bad_training_flags_and_files_are_clear_errors() {
         (vec!["train", "--lr=-1"], "must be a finite positive number"),
         (vec!["train", "--data", "/no/such/file"], "no such file"),
         (
-            vec!["train", "--data", "ring", "--pack", "3"],
+            // A --batch given is kept (the default would be rounded to 99).
+            vec!["train", "--data", "ring", "--batch", "100", "--pack", "3"],
             "multiple of --pack",
         ),
         (
