@@ -94,17 +94,7 @@ fn batch_norms(net: &Net) -> impl Iterator<Item = usize> + '_ {
 /// Writes a checkpoint of the trainer atomically: to a temporary name in
 /// the same folder, flushed and synced, then renamed over `path`.
 pub fn save(t: &Trainer<'_>, path: &Path) -> Result<()> {
-    let gpu = t.gpu;
-    let mut data: Vec<(String, Vec<usize>, Dtype, Vec<u8>)> = Vec::new();
-    for (name, shape, tensor) in entries(t) {
-        let values = gpu.read(&tensor)?;
-        data.push((
-            name,
-            shape,
-            Dtype::F32,
-            bytemuck::cast_slice(&values).to_vec(),
-        ));
-    }
+    let mut data = read_f32(t.gpu, entries(t))?;
     // One running-statistics update per step (the G step's forward pass).
     let tracked = (t.step as i64).to_le_bytes().to_vec();
     for i in batch_norms(&t.g) {
@@ -128,13 +118,24 @@ pub fn save(t: &Trainer<'_>, path: &Path) -> Result<()> {
     write_atomic(path, &bytes)
 }
 
+/// Named tensors (name, shape, dtype, little-endian bytes).
+pub type Encoded = Vec<(String, Vec<usize>, Dtype, Vec<u8>)>;
+
+/// Reads GPU tensors back as f32 entries of a file.
+pub fn read_f32(gpu: &Gpu, entries: Vec<(String, Vec<usize>, Tensor)>) -> Result<Encoded> {
+    entries
+        .into_iter()
+        .map(|(name, shape, tensor)| {
+            let values = gpu.read(&tensor)?;
+            let bytes = bytemuck::cast_slice(&values).to_vec();
+            Ok((name, shape, Dtype::F32, bytes))
+        })
+        .collect()
+}
+
 /// Named tensors (name, shape, dtype, little-endian bytes) and the
 /// metadata `info` as a safetensors file's bytes.
-pub fn encode(
-    path: &Path,
-    data: Vec<(String, Vec<usize>, Dtype, Vec<u8>)>,
-    info: serde_json::Value,
-) -> Result<Vec<u8>> {
+pub fn encode(path: &Path, data: Encoded, info: serde_json::Value) -> Result<Vec<u8>> {
     let views = data
         .iter()
         .map(|(n, s, d, b)| {

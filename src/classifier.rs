@@ -10,7 +10,6 @@
 
 use std::path::Path;
 
-use safetensors::Dtype;
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint;
@@ -139,16 +138,7 @@ impl Classifier {
 
     /// Writes the weights and the training config, atomically.
     pub fn save(&self, gpu: &Gpu, path: &Path) -> Result<()> {
-        let mut data = Vec::new();
-        for (name, shape, tensor) in checkpoint::net_entries(&self.net, "classifier") {
-            let values = gpu.read(&tensor)?;
-            data.push((
-                name,
-                shape,
-                Dtype::F32,
-                bytemuck::cast_slice(&values).to_vec(),
-            ));
-        }
+        let data = checkpoint::read_f32(gpu, checkpoint::net_entries(&self.net, "classifier"))?;
         let info = serde_json::json!({
             "format": FORMAT,
             "config": self.config,
