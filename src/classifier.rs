@@ -40,8 +40,8 @@ pub struct TrainConfig {
     pub hidden: Vec<usize>,
     pub batch: usize,
     pub steps: u32,
+    /// Adam's learning rate, falling linearly to 0 over the last half.
     pub lr: f32,
-    /// The learning rate falls linearly to 0 over the last half.
     pub seed: u64,
     /// Shift by up to this many pixels each way (copies of every digit).
     pub shift: usize,
