@@ -150,7 +150,7 @@ impl Classifier {
     /// Probabilities and penultimate features of n images of 784 values in
     /// [-1, 1] (the generator's range).
     pub fn score(&self, gpu: &Gpu, images: &[f32]) -> Result<Scored> {
-        if images.len() % FEATURES != 0 {
+        if !images.len().is_multiple_of(FEATURES) {
             return Err(Error::shape(
                 "classifier",
                 format!("{} values are not whole 28x28 images", images.len()),

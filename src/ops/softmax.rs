@@ -20,7 +20,7 @@ struct Params {
 }
 
 fn params(op: &'static str, logits: &Tensor, classes: usize, grad_scale: f32) -> Result<Params> {
-    if classes == 0 || logits.is_empty() || logits.len() % classes != 0 {
+    if classes == 0 || logits.is_empty() || !logits.len().is_multiple_of(classes) {
         return Err(Error::shape(
             op,
             format!(
