@@ -42,11 +42,7 @@ fn config(job: &Job) -> GanConfig {
     let mut c = if job.data == "mnist" {
         GanConfig::digits()
     } else {
-        GanConfig::points(&job.data).packed(job.pack).decaying(
-            job.steps * gan::POINTS_DECAY_START_PERCENT / 100,
-            job.steps,
-            0.0,
-        )
+        GanConfig::points_for(&job.data, job.steps).packed(job.pack)
     };
     c.seed = job.seed;
     c

@@ -297,6 +297,9 @@ impl Evaluator {
         seed: u64,
         classifier: Option<Classifier>,
     ) -> Result<Evaluator> {
+        if samples == 0 {
+            return Err(Error::shape("eval", "--n must be at least 1"));
+        }
         let judge = match config.data.as_str() {
             "ring" => Judge::Mixture(Mixture::ring()),
             "grid" => Judge::Mixture(Mixture::grid()),
@@ -317,9 +320,6 @@ impl Evaluator {
                 ));
             }
         };
-        if samples == 0 {
-            return Err(Error::shape("eval", "--n must be at least 1"));
-        }
         Ok(Evaluator {
             judge,
             sampler: Sampler::new(gpu, g, samples, false)?,

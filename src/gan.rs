@@ -136,6 +136,12 @@ impl GanConfig {
         .decaying(steps * IMAGES_DECAY_START_PERCENT / 100, steps, 0.0)
     }
 
+    /// The default GAN for the points of `data` trained for `steps`: that
+    /// of `points`, with the learning rates decaying as POINTS_* says.
+    pub fn points_for(data: &str, steps: u64) -> GanConfig {
+        GanConfig::points(data).decaying(steps * POINTS_DECAY_START_PERCENT / 100, steps, 0.0)
+    }
+
     /// The default GAN on the built-in digits for DIGITS_STEPS steps:
     /// what `shadergan train` with no flags trains.
     pub fn digits() -> GanConfig {

@@ -257,15 +257,13 @@ fn config_for(a: &TrainArgs, data: &data::Dataset) -> GanConfig {
     let features = data.features();
     let points = matches!(data.samples, Samples::Points { .. });
     let steps = steps_for(a, points);
-    let (mut c, decay_percent) = match data.image_shape() {
-        Some((ch, h, w)) if !points => (
-            GanConfig::images(&a.data, [ch, h, w], steps),
-            gan::IMAGES_DECAY_START_PERCENT,
-        ),
+    // The defaults for the data, their learning-rate schedule included.
+    let mut c = match data.image_shape() {
+        Some((ch, h, w)) if !points => GanConfig::images(&a.data, [ch, h, w], steps),
         _ => {
-            let mut c = GanConfig::points(&a.data);
+            let mut c = GanConfig::points_for(&a.data, steps);
             c.shape = vec![features];
-            (c, gan::POINTS_DECAY_START_PERCENT)
+            c
         }
     };
     if a.latent.is_some() || a.g_hidden.is_some() {
@@ -291,7 +289,7 @@ fn config_for(a: &TrainArgs, data: &data::Dataset) -> GanConfig {
     c.beta2 = a.beta2;
     c.loss = a.loss;
     c.seed = a.seed;
-    let start = a.decay_start.unwrap_or(steps * decay_percent / 100);
+    let start = a.decay_start.unwrap_or(c.decay.start as u64);
     c.decaying(start, steps, a.decay_floor)
 }
 
