@@ -1,6 +1,8 @@
 //! Times each kernel of the reference GAN step on its own.
 //!
-//!     cargo run --release --example step_profile -- [batch]
+//!     cargo run --release --example step_profile -- [batch] [data]
+//!
+//! data: mnist (the reference GAN, default) or ring / grid (their defaults).
 
 use shadergan::data;
 use shadergan::gan::{GanConfig, Trainer};
@@ -14,8 +16,18 @@ fn main() -> anyhow::Result<()> {
         .unwrap_or(64);
     let gpu = Gpu::new(&GpuOptions::default())?;
     println!("{}", gpu.describe());
-    let data = data::builtin_mnist();
-    let mut t = Trainer::new(&gpu, &GanConfig::reference_mnist(batch), &data)?;
+    let name = std::env::args().nth(2).unwrap_or_else(|| "mnist".into());
+    let (data, config) = match name.as_str() {
+        "mnist" => (data::builtin_mnist(), GanConfig::reference_mnist(batch)),
+        points => (
+            data::load(points, None, false, 0)?,
+            GanConfig {
+                batch,
+                ..GanConfig::points_for(points, 8000)
+            },
+        ),
+    };
+    let mut t = Trainer::new(&gpu, &config, &data)?;
     for _ in 0..3 {
         t.step(false)?;
     }

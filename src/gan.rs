@@ -2,13 +2,14 @@
 //! submitted once: no allocation, no pipeline creation, no readback and no
 //! wait inside a step. Every buffer and kernel is made by [`Trainer::new`].
 //!
-//! One step, with t = counters[0] advanced on the GPU first:
-//! 1. z ~ N(0, 1) from (seed, stream 1, t); real indices from (seed, 3, t);
+//! One step, with t = counters[0] advanced on the GPU first, and then, for
+//! each of D's `d_steps` updates, u = counters[1] (D's update number):
+//! 1. z ~ N(0, 1) from (seed, stream 1, u); real indices from (seed, 3, u);
 //!    the real batch gathered on the GPU into the first half of D's input;
 //! 2. G forward on z (batch norm on the batch, running statistics left
 //!    alone); G(z) copied into the second half of D's input;
 //! 3. D forward on real and fake together, the loss against labels 1 and 0,
-//!    D backward with weight gradients, Adam on D;
+//!    D backward with weight gradients, Adam on D (its step number u);
 //! 4. fresh z from (seed, stream 2, t); G forward (running statistics
 //!    updated); D forward on G(z); the generator's loss (label 1); D
 //!    backward to its input only; G backward; Adam on G.
@@ -49,12 +50,23 @@ pub struct GanConfig {
     pub loss: LossKind,
     /// The target of real samples for D (1, or 0.9 for one-sided smoothing).
     pub real_label: f32,
+    /// D's updates per step, each on a fresh real batch and fresh noise,
+    /// before G's one (1 in configs that predate it).
+    #[serde(default = "one")]
+    pub d_steps: usize,
     pub seed: u64,
     /// The --data it was trained on, and one sample's shape: [channels,
     /// height, width] for images, [2] for points.
     pub data: String,
     pub shape: Vec<usize>,
 }
+
+fn one() -> usize {
+    1
+}
+
+/// The most D updates per step --d-steps accepts.
+pub const MAX_D_STEPS: usize = 16;
 
 /// The defaults for 2-D points (ring, grid): G 3 × 128 ReLU with batch
 /// norm and a linear output from 2-D noise, D 2 × 128 LeakyReLU(0.2),
@@ -192,6 +204,7 @@ impl GanConfig {
             beta2: 0.999,
             loss: LossKind::Bce,
             real_label: 1.0,
+            d_steps: 1,
             seed: 0,
         }
     }
@@ -230,6 +243,12 @@ impl GanConfig {
         }
         if self.batch == 0 {
             return bad("--batch must be at least 1".into());
+        }
+        if !(1..=MAX_D_STEPS).contains(&self.d_steps) {
+            return bad(format!(
+                "--d-steps {} must lie between 1 and {MAX_D_STEPS}",
+                self.d_steps
+            ));
         }
         if self.pack == 0 || self.batch % self.pack != 0 {
             return bad(format!(
@@ -324,7 +343,8 @@ pub struct Trainer<'g> {
     pub features: usize,
     pub g: Net,
     pub d: Net,
-    /// counters[0]: the number of the step running or last run.
+    /// counters[0]: the number of the step running or last run;
+    /// counters[1]: the number of D's update running or last run.
     pub counters: Tensor,
     /// Steps completed.
     pub step: u64,
@@ -436,51 +456,69 @@ impl<'g> Trainer<'g> {
             base,
         };
 
-        let mut program = vec![
-            Op::Kernel(adam::tick(gpu, &counters, 0)?),
-            Op::Kernel(random::normal(
+        // D's updates count in counters[1]: with one per step it equals
+        // the step number, so its draws are those of counters[0].
+        let d_stream = |s| Stream {
+            slot: 1,
+            ..stream(s)
+        };
+        let k = c.d_steps.max(1) as u32;
+        let adam_d = Adam {
+            decay: Decay {
+                start: c.decay.start.saturating_mul(k),
+                end: c.decay.end.saturating_mul(k),
+                ..c.decay
+            },
+            ..adam_d
+        };
+        let mut program = vec![Op::Kernel(adam::tick(gpu, &counters, 0)?)];
+        for _ in 0..k {
+            program.extend([
+                Op::Kernel(adam::tick(gpu, &counters, 1)?),
+                Op::Kernel(random::normal(
+                    gpu,
+                    &d_stream(STREAM_Z_D),
+                    &counters,
+                    0.0,
+                    1.0,
+                    &z,
+                )?),
+                Op::Kernel(random::indices(
+                    gpu,
+                    &d_stream(STREAM_INDICES),
+                    &counters,
+                    data.items as u32,
+                    &indices,
+                )?),
+                Op::Kernel(gather_kernel.clone()),
+            ]);
+            program.extend(g_pass.forward_frozen.iter().cloned().map(Op::Kernel));
+            program.push(Op::Copy {
+                src: g_pass.output.clone(),
+                dst: d_input.clone(),
+                at: b * features,
+            });
+            program.extend(d_pass.forward.iter().cloned().map(Op::Kernel));
+            program.push(Op::Kernel(loss(
                 gpu,
-                &stream(STREAM_Z_D),
-                &counters,
-                0.0,
-                1.0,
-                &z,
-            )?),
-            Op::Kernel(random::indices(
+                &d_loss,
+                &d_pass.output,
+                &d_pass.d_output,
+                &metrics,
+                &row(0),
+            )?));
+            program.extend(d_pass.backward.iter().cloned().map(Op::Kernel));
+            program.push(Op::Kernel(adam::step(
                 gpu,
-                &stream(STREAM_INDICES),
+                &adam_d,
+                &d.params.whole,
+                &d.grads.whole,
+                &d.adam_m.whole,
+                &d.adam_v.whole,
                 &counters,
-                data.items as u32,
-                &indices,
-            )?),
-            Op::Kernel(gather_kernel),
-        ];
-        program.extend(g_pass.forward_frozen.iter().cloned().map(Op::Kernel));
-        program.push(Op::Copy {
-            src: g_pass.output.clone(),
-            dst: d_input.clone(),
-            at: b * features,
-        });
-        program.extend(d_pass.forward.iter().cloned().map(Op::Kernel));
-        program.push(Op::Kernel(loss(
-            gpu,
-            &d_loss,
-            &d_pass.output,
-            &d_pass.d_output,
-            &metrics,
-            &row(0),
-        )?));
-        program.extend(d_pass.backward.iter().cloned().map(Op::Kernel));
-        program.push(Op::Kernel(adam::step(
-            gpu,
-            &adam_d,
-            &d.params.whole,
-            &d.grads.whole,
-            &d.adam_m.whole,
-            &d.adam_v.whole,
-            &counters,
-            0,
-        )?));
+                1,
+            )?));
+        }
         program.push(Op::Kernel(random::normal(
             gpu,
             &stream(STREAM_Z_G),
@@ -707,9 +745,12 @@ impl<'g> Trainer<'g> {
 
     /// Sets the step counter (for resuming), on the host and the GPU.
     pub fn set_step(&mut self, step: u64) -> Result<()> {
-        let s = u32::try_from(step)
-            .map_err(|_| Error::shape("trainer", format!("step {step} is too large")))?;
-        self.gpu.write_u32(&self.counters, &[s, 0, 0, 0])?;
+        let too_large = || Error::shape("trainer", format!("step {step} is too large"));
+        let s = u32::try_from(step).map_err(|_| too_large())?;
+        let u = s
+            .checked_mul(self.config.d_steps as u32)
+            .ok_or_else(too_large)?;
+        self.gpu.write_u32(&self.counters, &[s, u, 0, 0])?;
         self.step = step;
         self.readback.last_copied = step;
         Ok(())

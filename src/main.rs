@@ -119,6 +119,9 @@ struct TrainArgs {
     /// PacGAN: the discriminator judges m samples concatenated.
     #[arg(long, default_value_t = 1)]
     pack: usize,
+    /// Discriminator updates per step, each on a fresh real batch and fresh noise.
+    #[arg(long, default_value_t = 1)]
+    d_steps: usize,
     /// Both learning rates fall linearly from this step to --decay-floor
     /// times themselves at --steps [default: half of --steps].
     #[arg(long)]
@@ -288,6 +291,7 @@ fn config_for(a: &TrainArgs, data: &data::Dataset) -> GanConfig {
     c.beta1 = a.beta1;
     c.beta2 = a.beta2;
     c.loss = a.loss;
+    c.d_steps = a.d_steps;
     c.seed = a.seed;
     let start = a.decay_start.unwrap_or(c.decay.start as u64);
     c.decaying(start, steps, a.decay_floor)

@@ -175,6 +175,10 @@ fn bad_training_flags_and_files_are_clear_errors() {
             "multiple of --pack",
         ),
         (
+            vec!["train", "--data", "ring", "--d-steps", "0"],
+            "--d-steps 0 must lie between 1 and 16",
+        ),
+        (
             vec!["sample", "--checkpoint", junk.to_str().unwrap()],
             "not a safetensors checkpoint",
         ),

@@ -71,6 +71,7 @@ fn tiny_config(pack: usize, loss: LossKind) -> GanConfig {
         beta2: 0.999,
         loss,
         real_label: 0.9,
+        d_steps: 1,
         seed: 11,
         data: "tiny".into(),
         shape: vec![1, 4, 4],
@@ -129,27 +130,34 @@ fn reference_step(
     let Samples::Images { bytes, .. } = &data.samples else {
         unreachable!()
     };
-    let z1 = cpu::normal(c.seed, 1, t, 0.0, 1.0, b * c.latent);
-    let idx = cpu::indices(c.seed, 3, t, data.items as u32, b);
-    let real = cpu::gather(bytes, features, &idx);
-    let fake1 = cpu::mlp_forward(&c.generator, g, &z1, b, false)
-        .values
-        .last()
-        .unwrap()
-        .clone();
-    let d_in: Vec<f64> = real.iter().chain(&fake1).copied().collect();
-    let rows = 2 * b / m;
-    let cache = cpu::mlp_forward(&c.discriminator, d, &d_in, rows, false);
-    let logits: Vec<f32> = cache
-        .values
-        .last()
-        .unwrap()
-        .iter()
-        .map(|&v| v as f32)
-        .collect();
-    let dl = cpu::loss(c.loss, c.real_label as f64, 0.0, b / m, 1.0, &logits).dlogits;
-    let (d_grads, _) = cpu::mlp_backward(&c.discriminator, d, &cache, &dl, rows);
-    adam_all(c.lr_d, c, t, d, &d_grads, dm);
+    // D's updates, numbered u from 1 across steps.
+    let k = c.d_steps as u32;
+    let mut d_grads_last = vec![];
+    for j in 0..k {
+        let u = (t - 1) * k + j + 1;
+        let z1 = cpu::normal(c.seed, 1, u, 0.0, 1.0, b * c.latent);
+        let idx = cpu::indices(c.seed, 3, u, data.items as u32, b);
+        let real = cpu::gather(bytes, features, &idx);
+        let fake1 = cpu::mlp_forward(&c.generator, g, &z1, b, false)
+            .values
+            .last()
+            .unwrap()
+            .clone();
+        let d_in: Vec<f64> = real.iter().chain(&fake1).copied().collect();
+        let rows = 2 * b / m;
+        let cache = cpu::mlp_forward(&c.discriminator, d, &d_in, rows, false);
+        let logits: Vec<f32> = cache
+            .values
+            .last()
+            .unwrap()
+            .iter()
+            .map(|&v| v as f32)
+            .collect();
+        let dl = cpu::loss(c.loss, c.real_label as f64, 0.0, b / m, 1.0, &logits).dlogits;
+        let (d_grads, _) = cpu::mlp_backward(&c.discriminator, d, &cache, &dl, rows);
+        adam_all(c.lr_d, c, u, d, &d_grads, dm);
+        d_grads_last = d_grads;
+    }
 
     let z2 = cpu::normal(c.seed, 2, t, 0.0, 1.0, b * c.latent);
     let g_cache = cpu::mlp_forward(&c.generator, g, &z2, b, true);
@@ -171,7 +179,7 @@ fn reference_step(
     let (_, d_fake) = cpu::mlp_backward(&c.discriminator, d, &dg_cache, &dl, b / m);
     let (g_grads, _) = cpu::mlp_backward(&c.generator, g, &g_cache, &d_fake, b);
     adam_all(c.lr_g, c, t, g, &g_grads, gm);
-    (d_grads, g_grads)
+    (d_grads_last, g_grads)
 }
 
 /// Adam on every tensor; `moments.params` holds m, `moments.running` is unused,
@@ -223,7 +231,10 @@ fn check_steps(c: &GanConfig, steps: u32) {
         grads = reference_step(c, &data, step, &mut g, &mut d, &mut gm, &mut dm);
     }
     gpu().wait().unwrap();
-    let tag = format!("pack {} loss {:?} after {steps} steps", c.pack, c.loss);
+    let tag = format!(
+        "pack {} loss {:?} d_steps {} after {steps} steps",
+        c.pack, c.loss, c.d_steps
+    );
     let (gpu_g, gpu_d) = (read_state(&t.g), read_state(&t.d));
     let grad = |net: &Net| -> Vec<Vec<f64>> {
         net.grads
@@ -311,6 +322,19 @@ fn three_gpu_steps_equal_the_cpu_reference_with_packing_and_other_losses() {
     check_steps(&tiny_config(3, LossKind::Hinge), 3);
 }
 
+#[test]
+fn steps_with_several_d_updates_equal_the_cpu_reference() {
+    for (k, pack) in [(2, 1), (3, 2)] {
+        check_steps(
+            &GanConfig {
+                d_steps: k,
+                ..tiny_config(pack, LossKind::Bce)
+            },
+            3,
+        );
+    }
+}
+
 /// Every buffer of both nets, named, as bits.
 fn all_state(t: &Trainer<'_>) -> Vec<(String, Vec<u32>)> {
     let mut out = Vec::new();
@@ -348,31 +372,42 @@ fn temp(name: &str) -> std::path::PathBuf {
 
 #[test]
 fn resuming_from_a_checkpoint_continues_bit_for_bit() {
-    let c = tiny_config(1, LossKind::Bce);
-    let data = tiny_images();
-    let mut straight = Trainer::new(gpu(), &c, &data).unwrap();
-    for _ in 0..8 {
-        straight.step(false).unwrap();
+    for d_steps in [1, 2] {
+        let c = GanConfig {
+            d_steps,
+            ..tiny_config(1, LossKind::Bce)
+        };
+        let data = tiny_images();
+        let mut straight = Trainer::new(gpu(), &c, &data).unwrap();
+        for _ in 0..8 {
+            straight.step(false).unwrap();
+        }
+        let mut first = Trainer::new(gpu(), &c, &data).unwrap();
+        for _ in 0..4 {
+            first.step(false).unwrap();
+        }
+        let path = temp(&format!("resume-{d_steps}"));
+        checkpoint::save(&first, &path).unwrap();
+        let mut resumed = Trainer::new(gpu(), &c, &data).unwrap();
+        checkpoint::read(&path)
+            .unwrap()
+            .restore(&mut resumed)
+            .unwrap();
+        assert_eq!(resumed.step, 4);
+        for _ in 0..4 {
+            resumed.step(false).unwrap();
+        }
+        let (mut a, mut b) = (all_state(&straight), all_state(&resumed));
+        for (state, t) in [(&mut a, &straight), (&mut b, &resumed)] {
+            state.push(("counters".into(), gpu().read_u32(&t.counters).unwrap()));
+        }
+        // Gradients of D's first layer are compared too: all the state is the same.
+        assert_eq!(
+            a, b,
+            "8 steps straight and 4 + resume + 4 differ (d_steps {d_steps})"
+        );
+        std::fs::remove_dir_all(path.parent().unwrap()).ok();
     }
-    let mut first = Trainer::new(gpu(), &c, &data).unwrap();
-    for _ in 0..4 {
-        first.step(false).unwrap();
-    }
-    let path = temp("resume");
-    checkpoint::save(&first, &path).unwrap();
-    let mut resumed = Trainer::new(gpu(), &c, &data).unwrap();
-    checkpoint::read(&path)
-        .unwrap()
-        .restore(&mut resumed)
-        .unwrap();
-    assert_eq!(resumed.step, 4);
-    for _ in 0..4 {
-        resumed.step(false).unwrap();
-    }
-    let (a, b) = (all_state(&straight), all_state(&resumed));
-    // Gradients of D's first layer are compared too: all the state is the same.
-    assert_eq!(a, b, "8 steps straight and 4 + resume + 4 differ");
-    std::fs::remove_dir_all(path.parent().unwrap()).ok();
 }
 
 #[test]
