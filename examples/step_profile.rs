@@ -1,6 +1,6 @@
 //! Times each kernel of the reference GAN step on its own.
 //!
-//!     cargo run --release --example step_profile -- [batch] [data]
+//!     cargo run --release --example step_profile -- [batch] [data] [d_steps]
 //!
 //! data: mnist (the reference GAN, default) or ring / grid (their defaults).
 
@@ -23,10 +23,16 @@ fn main() -> anyhow::Result<()> {
             data::load(points, None, false, 0)?,
             GanConfig {
                 batch,
-                ..GanConfig::points_for(points, 8000)
+                ..GanConfig::points_for(points, shadergan::gan::POINTS_STEPS)
             },
         ),
     };
+    let d_steps = std::env::args()
+        .nth(3)
+        .map(|s| s.parse())
+        .transpose()?
+        .unwrap_or(1);
+    let config = GanConfig { d_steps, ..config };
     let mut t = Trainer::new(&gpu, &config, &data)?;
     for _ in 0..3 {
         t.step(false)?;

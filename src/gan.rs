@@ -3,7 +3,8 @@
 //! wait inside a step. Every buffer and kernel is made by [`Trainer::new`].
 //!
 //! One step, with t = counters[0] advanced on the GPU first, and then, for
-//! each of D's `d_steps` updates, u = counters[1] (D's update number):
+//! each of D's `d_steps` updates, u = D's update number (counters[1],
+//! advanced before each; with one update per step, u = t):
 //! 1. z ~ N(0, 1) from (seed, stream 1, u); real indices from (seed, 3, u);
 //!    the real batch gathered on the GPU into the first half of D's input;
 //! 2. G forward on z (batch norm on the batch, running statistics left
@@ -344,7 +345,8 @@ pub struct Trainer<'g> {
     pub g: Net,
     pub d: Net,
     /// counters[0]: the number of the step running or last run;
-    /// counters[1]: the number of D's update running or last run.
+    /// counters[1]: with d_steps > 1, the number of D's update running or
+    /// last run.
     pub counters: Tensor,
     /// Steps completed.
     pub step: u64,
@@ -456,13 +458,14 @@ impl<'g> Trainer<'g> {
             base,
         };
 
-        // D's updates count in counters[1]: with one per step it equals
-        // the step number, so its draws are those of counters[0].
+        // With several D updates per step they count in counters[1]; with
+        // one, that count is the step number, counters[0].
+        let k = c.d_steps.max(1) as u32;
+        let d_slot = if k > 1 { 1 } else { 0 };
         let d_stream = |s| Stream {
-            slot: 1,
+            slot: d_slot,
             ..stream(s)
         };
-        let k = c.d_steps.max(1) as u32;
         let adam_d = Adam {
             decay: Decay {
                 start: c.decay.start.saturating_mul(k),
@@ -473,8 +476,10 @@ impl<'g> Trainer<'g> {
         };
         let mut program = vec![Op::Kernel(adam::tick(gpu, &counters, 0)?)];
         for _ in 0..k {
+            if k > 1 {
+                program.push(Op::Kernel(adam::tick(gpu, &counters, 1)?));
+            }
             program.extend([
-                Op::Kernel(adam::tick(gpu, &counters, 1)?),
                 Op::Kernel(random::normal(
                     gpu,
                     &d_stream(STREAM_Z_D),
@@ -516,7 +521,7 @@ impl<'g> Trainer<'g> {
                 &d.adam_m.whole,
                 &d.adam_v.whole,
                 &counters,
-                1,
+                d_slot,
             )?));
         }
         program.push(Op::Kernel(random::normal(
@@ -747,9 +752,13 @@ impl<'g> Trainer<'g> {
     pub fn set_step(&mut self, step: u64) -> Result<()> {
         let too_large = || Error::shape("trainer", format!("step {step} is too large"));
         let s = u32::try_from(step).map_err(|_| too_large())?;
-        let u = s
-            .checked_mul(self.config.d_steps as u32)
-            .ok_or_else(too_large)?;
+        // D's update count, kept only with several updates per step.
+        let k = self.config.d_steps as u32;
+        let u = if k > 1 {
+            s.checked_mul(k).ok_or_else(too_large)?
+        } else {
+            0
+        };
         self.gpu.write_u32(&self.counters, &[s, u, 0, 0])?;
         self.step = step;
         self.readback.last_copied = step;
