@@ -319,6 +319,7 @@ pub const STREAM_FIXED_Z: u32 = 9;
 const RING: usize = 256;
 const ROW: usize = 6;
 
+#[derive(Clone)]
 enum Op {
     Kernel(Kernel),
     /// Copy all of `src` into `dst` at an element offset.
@@ -459,8 +460,9 @@ impl<'g> Trainer<'g> {
         };
 
         // With several D updates per step they count in counters[1]; with
-        // one, that count is the step number, counters[0].
-        let k = c.d_steps.max(1) as u32;
+        // one, that count is the step number, counters[0]. D's learning
+        // rate follows the schedule in its own updates.
+        let k = c.d_steps as u32;
         let d_slot = if k > 1 { 1 } else { 0 };
         let d_stream = |s| Stream {
             slot: d_slot,
@@ -474,55 +476,58 @@ impl<'g> Trainer<'g> {
             },
             ..adam_d
         };
+        // One update of D, recorded d_steps times.
+        let mut d_update = Vec::new();
+        if k > 1 {
+            d_update.push(Op::Kernel(adam::tick(gpu, &counters, 1)?));
+        }
+        d_update.extend([
+            Op::Kernel(random::normal(
+                gpu,
+                &d_stream(STREAM_Z_D),
+                &counters,
+                0.0,
+                1.0,
+                &z,
+            )?),
+            Op::Kernel(random::indices(
+                gpu,
+                &d_stream(STREAM_INDICES),
+                &counters,
+                data.items as u32,
+                &indices,
+            )?),
+            Op::Kernel(gather_kernel),
+        ]);
+        d_update.extend(g_pass.forward_frozen.iter().cloned().map(Op::Kernel));
+        d_update.push(Op::Copy {
+            src: g_pass.output.clone(),
+            dst: d_input.clone(),
+            at: b * features,
+        });
+        d_update.extend(d_pass.forward.iter().cloned().map(Op::Kernel));
+        d_update.push(Op::Kernel(loss(
+            gpu,
+            &d_loss,
+            &d_pass.output,
+            &d_pass.d_output,
+            &metrics,
+            &row(0),
+        )?));
+        d_update.extend(d_pass.backward.iter().cloned().map(Op::Kernel));
+        d_update.push(Op::Kernel(adam::step(
+            gpu,
+            &adam_d,
+            &d.params.whole,
+            &d.grads.whole,
+            &d.adam_m.whole,
+            &d.adam_v.whole,
+            &counters,
+            d_slot,
+        )?));
         let mut program = vec![Op::Kernel(adam::tick(gpu, &counters, 0)?)];
         for _ in 0..k {
-            if k > 1 {
-                program.push(Op::Kernel(adam::tick(gpu, &counters, 1)?));
-            }
-            program.extend([
-                Op::Kernel(random::normal(
-                    gpu,
-                    &d_stream(STREAM_Z_D),
-                    &counters,
-                    0.0,
-                    1.0,
-                    &z,
-                )?),
-                Op::Kernel(random::indices(
-                    gpu,
-                    &d_stream(STREAM_INDICES),
-                    &counters,
-                    data.items as u32,
-                    &indices,
-                )?),
-                Op::Kernel(gather_kernel.clone()),
-            ]);
-            program.extend(g_pass.forward_frozen.iter().cloned().map(Op::Kernel));
-            program.push(Op::Copy {
-                src: g_pass.output.clone(),
-                dst: d_input.clone(),
-                at: b * features,
-            });
-            program.extend(d_pass.forward.iter().cloned().map(Op::Kernel));
-            program.push(Op::Kernel(loss(
-                gpu,
-                &d_loss,
-                &d_pass.output,
-                &d_pass.d_output,
-                &metrics,
-                &row(0),
-            )?));
-            program.extend(d_pass.backward.iter().cloned().map(Op::Kernel));
-            program.push(Op::Kernel(adam::step(
-                gpu,
-                &adam_d,
-                &d.params.whole,
-                &d.grads.whole,
-                &d.adam_m.whole,
-                &d.adam_v.whole,
-                &counters,
-                d_slot,
-            )?));
+            program.extend(d_update.iter().cloned());
         }
         program.push(Op::Kernel(random::normal(
             gpu,
