@@ -115,6 +115,18 @@ fn err(got: &[Vec<f64>], want: &[Vec<f64>]) -> f64 {
         )
 }
 
+/// D's output (the last activation of a forward pass) as the f32 logits
+/// the loss takes.
+fn logits_of(cache: &cpu::MlpCache) -> Vec<f32> {
+    cache
+        .values
+        .last()
+        .unwrap()
+        .iter()
+        .map(|&v| v as f32)
+        .collect()
+}
+
 /// One step of DESIGN §1 on the CPU, in f64, from the same weights, noise and batch.
 fn reference_step(
     c: &GanConfig,
@@ -146,13 +158,7 @@ fn reference_step(
         let d_in: Vec<f64> = real.iter().chain(&fake1).copied().collect();
         let rows = 2 * b / m;
         let cache = cpu::mlp_forward(&c.discriminator, d, &d_in, rows, false);
-        let logits: Vec<f32> = cache
-            .values
-            .last()
-            .unwrap()
-            .iter()
-            .map(|&v| v as f32)
-            .collect();
+        let logits = logits_of(&cache);
         let dl = cpu::loss(c.loss, c.real_label as f64, 0.0, b / m, 1.0, &logits).dlogits;
         let (d_grads, _) = cpu::mlp_backward(&c.discriminator, d, &cache, &dl, rows);
         adam_all(c.lr_d, c, u, d, &d_grads, dm);
@@ -163,13 +169,7 @@ fn reference_step(
     let g_cache = cpu::mlp_forward(&c.generator, g, &z2, b, true);
     let fake2 = g_cache.values.last().unwrap().clone();
     let dg_cache = cpu::mlp_forward(&c.discriminator, d, &fake2, b / m, false);
-    let logits: Vec<f32> = dg_cache
-        .values
-        .last()
-        .unwrap()
-        .iter()
-        .map(|&v| v as f32)
-        .collect();
+    let logits = logits_of(&dg_cache);
     let g_kind = if c.loss == LossKind::Hinge {
         LossKind::Linear
     } else {
