@@ -7,7 +7,7 @@ use shadergan::cpu::{self, MlpState};
 use shadergan::data::{Dataset, Samples};
 use shadergan::gan::{GanConfig, Trainer};
 use shadergan::model::{Layer, Net};
-use shadergan::ops::adam::Adam;
+use shadergan::ops::adam::{Adam, Decay};
 use shadergan::ops::loss::LossKind;
 use shadergan::{Gpu, GpuOptions};
 
@@ -142,8 +142,14 @@ fn reference_step(
     let Samples::Images { bytes, .. } = &data.samples else {
         unreachable!()
     };
-    // D's updates, numbered u from 1 across steps.
+    // D's updates, numbered u from 1 across steps; D's schedule counts them,
+    // so its decay runs over updates (start·k, end·k].
     let k = c.d_steps as u32;
+    let d_decay = Decay {
+        start: c.decay.start * k,
+        end: c.decay.end * k,
+        floor: c.decay.floor,
+    };
     let mut d_grads_last = vec![];
     for j in 0..k {
         let u = (t - 1) * k + j + 1;
@@ -161,7 +167,7 @@ fn reference_step(
         let logits = logits_of(&cache);
         let dl = cpu::loss(c.loss, c.real_label as f64, 0.0, b / m, 1.0, &logits).dlogits;
         let (d_grads, _) = cpu::mlp_backward(&c.discriminator, d, &cache, &dl, rows);
-        adam_all(c.lr_d, c, u, d, &d_grads, dm);
+        adam_all(c.lr_d, d_decay, c, u, d, &d_grads, dm);
         d_grads_last = d_grads;
     }
 
@@ -178,7 +184,7 @@ fn reference_step(
     let dl = cpu::loss(g_kind, 1.0, 1.0, b / m, 1.0, &logits).dlogits;
     let (_, d_fake) = cpu::mlp_backward(&c.discriminator, d, &dg_cache, &dl, b / m);
     let (g_grads, _) = cpu::mlp_backward(&c.generator, g, &g_cache, &d_fake, b);
-    adam_all(c.lr_g, c, t, g, &g_grads, gm);
+    adam_all(c.lr_g, c.decay, c, t, g, &g_grads, gm);
     (d_grads_last, g_grads)
 }
 
@@ -186,6 +192,7 @@ fn reference_step(
 /// v lives in the second half of the moments list.
 fn adam_all(
     lr: f32,
+    decay: Decay,
     c: &GanConfig,
     t: u32,
     net: &mut MlpState,
@@ -196,6 +203,7 @@ fn adam_all(
         lr,
         beta1: c.beta1,
         beta2: c.beta2,
+        decay,
         ..Adam::default()
     };
     let n = net.params.len();
@@ -232,8 +240,8 @@ fn check_steps(c: &GanConfig, steps: u32) {
     }
     gpu().wait().unwrap();
     let tag = format!(
-        "pack {} loss {:?} d_steps {} after {steps} steps",
-        c.pack, c.loss, c.d_steps
+        "pack {} loss {:?} d_steps {} decay {:?} after {steps} steps",
+        c.pack, c.loss, c.d_steps, c.decay
     );
     let (gpu_g, gpu_d) = (read_state(&t.g), read_state(&t.d));
     let grad = |net: &Net| -> Vec<Vec<f64>> {
@@ -333,6 +341,15 @@ fn steps_with_several_d_updates_equal_the_cpu_reference() {
             3,
         );
     }
+    // With a decay over steps (1, 3], D's rates fall over its updates (k, 3k].
+    check_steps(
+        &GanConfig {
+            d_steps: 2,
+            ..tiny_config(1, LossKind::Bce)
+        }
+        .decaying(1, 3, 0.25),
+        3,
+    );
 }
 
 /// Every buffer of both nets, named, as bits.
