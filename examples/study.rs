@@ -5,8 +5,8 @@
 //! as `shadergan eval` scores it.
 //!
 //!     cargo run --release --example study -- [seeds=10] [digit_seeds=3]
-//!         [jobs=1] [only=ring,grid,digits] [steps=N] [digit_steps=N] [json=study.json]
-//!         [log=runs.jsonl]
+//!         [jobs=1] [only=ring,grid,digits] [packs=1,2,3,4] [steps=N] [digit_steps=N]
+//!         [json=study.json] [log=runs.jsonl]
 //!
 //! `jobs` runs that many trainings at once, each on its own device of the
 //! default adapter. `log` gets each run as a JSON line when it finishes;
@@ -99,6 +99,12 @@ fn main() -> anyhow::Result<()> {
         .split(',')
         .map(String::from)
         .collect();
+    let packs: Vec<usize> = args
+        .get("packs")
+        .map_or("1,2,3,4", |s| s.as_str())
+        .split(',')
+        .map(|p| p.parse().expect("packs=1,2,3,4"))
+        .collect();
 
     if let Some(files) = args.get("from") {
         let mut runs = Vec::new();
@@ -138,7 +144,7 @@ fn main() -> anyhow::Result<()> {
     }
     for data in ["ring", "grid"] {
         if only.iter().any(|o| o == data) {
-            for pack in 1..=4 {
+            for &pack in &packs {
                 for seed in 0..seeds {
                     queue.push(Job {
                         data: data.into(),

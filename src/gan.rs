@@ -55,6 +55,12 @@ pub struct GanConfig {
     /// before G's one (1 in configs that predate it).
     #[serde(default = "one")]
     pub d_steps: usize,
+    /// The learning rate of batch norm's γ and β as a multiple of their
+    /// net's (1 in configs that predate it). Adam moves each parameter by
+    /// about lr per step, so at 1 the generator's γ, which set how sharply
+    /// it switches from one mode to the next, grow slowly.
+    #[serde(default = "unit")]
+    pub norm_lr: f32,
     pub seed: u64,
     /// The --data it was trained on, and one sample's shape: [channels,
     /// height, width] for images, [2] for points.
@@ -66,8 +72,13 @@ fn one() -> usize {
     1
 }
 
+fn unit() -> f32 {
+    1.0
+}
+
 /// The most D updates per step --d-steps accepts.
 pub const MAX_D_STEPS: usize = 16;
+pub const MAX_NORM_LR: f32 = 1000.0;
 
 /// The defaults for 2-D points (ring, grid): G 3 × 128 ReLU with batch
 /// norm and a linear output from 2-D noise, D 2 × 128 LeakyReLU(0.2),
@@ -82,6 +93,7 @@ pub const POINTS_LR: f32 = 5e-4;
 pub const POINTS_DECAY_START_PERCENT: u64 = 50;
 /// Steps of a run on points when --steps is not given.
 pub const POINTS_STEPS: u64 = 8000;
+pub const POINTS_NORM_LR: f32 = 10.0;
 
 /// The defaults for images: G 256-512-1024 with batch norm and
 /// LeakyReLU(0.2), tanh out, from 100-D noise; D 512-256 LeakyReLU(0.2);
@@ -120,6 +132,7 @@ impl GanConfig {
             batch: POINTS_BATCH,
             lr_g: POINTS_LR,
             lr_d: POINTS_LR,
+            norm_lr: POINTS_NORM_LR,
             ..GanConfig::reference(2)
         }
     }
@@ -206,6 +219,7 @@ impl GanConfig {
             loss: LossKind::Bce,
             real_label: 1.0,
             d_steps: 1,
+            norm_lr: 1.0,
             seed: 0,
         }
     }
@@ -268,6 +282,12 @@ impl GanConfig {
             if !(lr.is_finite() && lr > 0.0) {
                 return bad(format!("{name} = {lr} must be a finite positive number"));
             }
+        }
+        let r = self.norm_lr;
+        if !(r.is_finite() && r > 0.0 && r <= MAX_NORM_LR) {
+            return bad(format!(
+                "--norm-lr = {r} must be a positive number of at most {MAX_NORM_LR}"
+            ));
         }
         let f = self.decay.floor;
         if !(f.is_finite() && (0.0..=1.0).contains(&f)) {
@@ -515,16 +535,11 @@ impl<'g> Trainer<'g> {
             &row(0),
         )?));
         d_update.extend(d_pass.backward.iter().cloned().map(Op::Kernel));
-        d_update.push(Op::Kernel(adam::step(
-            gpu,
-            &adam_d,
-            &d.params.whole,
-            &d.grads.whole,
-            &d.adam_m.whole,
-            &d.adam_v.whole,
-            &counters,
-            d_slot,
-        )?));
+        d_update.extend(
+            adam_steps(gpu, &adam_d, c.norm_lr, &d, &counters, d_slot)?
+                .into_iter()
+                .map(Op::Kernel),
+        );
         let mut program = vec![Op::Kernel(adam::tick(gpu, &counters, 0)?)];
         for _ in 0..k {
             program.extend(d_update.iter().cloned());
@@ -550,16 +565,11 @@ impl<'g> Trainer<'g> {
         )?));
         program.extend(dg_pass.backward.iter().cloned().map(Op::Kernel));
         program.extend(g_pass.backward.iter().cloned().map(Op::Kernel));
-        program.push(Op::Kernel(adam::step(
-            gpu,
-            &adam_g,
-            &g.params.whole,
-            &g.grads.whole,
-            &g.adam_m.whole,
-            &g.adam_v.whole,
-            &counters,
-            0,
-        )?));
+        program.extend(
+            adam_steps(gpu, &adam_g, c.norm_lr, &g, &counters, 0)?
+                .into_iter()
+                .map(Op::Kernel),
+        );
 
         let staging = gpu.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("metrics readback"),
@@ -802,6 +812,51 @@ impl Sampler {
         gpu.run(&kernels)?;
         gpu.read(&self.pass.output)
     }
+}
+
+/// Adam over a net: one dispatch over its whole parameter buffer, or, with
+/// `norm_lr` ≠ 1 and batch norm in the net, one over the other parameters
+/// and one over batch norm's γ and β (laid out last) at lr · `norm_lr`.
+fn adam_steps(
+    gpu: &Gpu,
+    cfg: &Adam,
+    norm_lr: f32,
+    net: &Net,
+    counters: &Tensor,
+    slot: usize,
+) -> Result<Vec<Kernel>> {
+    let split = |a| net.norm_split(a).filter(|_| norm_lr != 1.0);
+    let (Some(p), Some(g), Some(m), Some(v)) = (
+        split(&net.params),
+        split(&net.grads),
+        split(&net.adam_m),
+        split(&net.adam_v),
+    ) else {
+        return Ok(vec![adam::step(
+            gpu,
+            cfg,
+            &net.params.whole,
+            &net.grads.whole,
+            &net.adam_m.whole,
+            &net.adam_v.whole,
+            counters,
+            slot,
+        )?]);
+    };
+    let norm = Adam {
+        lr: cfg.lr * norm_lr,
+        ..*cfg
+    };
+    let mut kernels = Vec::new();
+    if !p.0.is_empty() {
+        kernels.push(adam::step(
+            gpu, cfg, &p.0, &g.0, &m.0, &v.0, counters, slot,
+        )?);
+    }
+    kernels.push(adam::step(
+        gpu, &norm, &p.1, &g.1, &m.1, &v.1, counters, slot,
+    )?);
+    Ok(kernels)
 }
 
 /// n × latent standard normal values from (seed, stream), the same on every

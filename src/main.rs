@@ -122,6 +122,10 @@ struct TrainArgs {
     /// Discriminator updates per step, each on a fresh real batch and fresh noise.
     #[arg(long, default_value_t = 1)]
     d_steps: usize,
+    /// The learning rate of batch norm's γ and β as a multiple of --lr
+    /// [default: 10 for points, 1 for images].
+    #[arg(long)]
+    norm_lr: Option<f32>,
     /// Both learning rates fall linearly from this step to --decay-floor
     /// times themselves at --steps [default: half of --steps].
     #[arg(long)]
@@ -292,6 +296,7 @@ fn config_for(a: &TrainArgs, data: &data::Dataset) -> GanConfig {
     c.beta2 = a.beta2;
     c.loss = a.loss;
     c.d_steps = a.d_steps;
+    c.norm_lr = a.norm_lr.unwrap_or(c.norm_lr);
     c.seed = a.seed;
     let start = a.decay_start.unwrap_or(c.decay.start as u64);
     c.decaying(start, steps, a.decay_floor)

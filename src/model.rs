@@ -166,6 +166,10 @@ pub struct Net {
     pub param_names: Vec<String>,
     /// Per layer, the index of its first parameter view.
     first_param: Vec<Option<usize>>,
+    /// The view where batch norm's γ and β begin: they lie after every
+    /// other parameter in each of the four arenas, so one Adam dispatch can
+    /// give them a learning rate of their own.
+    norm_first: Option<usize>,
     /// Per batch-norm layer: (running_mean, running_var), own buffers.
     pub running: Vec<Option<(Tensor, Tensor)>>,
 }
@@ -179,24 +183,32 @@ impl Net {
         let mut lens = Vec::new();
         let mut param_names = Vec::new();
         let mut first_param = Vec::new();
+        let mut is_norm = Vec::new();
         for (i, l) in layers.iter().enumerate() {
             let ps = l.params();
             first_param.push((!ps.is_empty()).then_some(lens.len()));
             for (suffix, len) in ps {
                 lens.push(len);
                 param_names.push(format!("{i}.{suffix}"));
+                is_norm.push(matches!(l, Layer::BatchNorm { .. }));
             }
         }
+        let views = 0..lens.len();
+        let order: Vec<usize> = (views.clone().filter(|&v| !is_norm[v]))
+            .chain(views.filter(|&v| is_norm[v]))
+            .collect();
+        let norm_first = order.iter().copied().find(|&v| is_norm[v]);
         let net = Net {
             layers: layers.to_vec(),
             inputs,
             outputs,
-            params: gpu.arena(&lens)?,
-            grads: gpu.arena(&lens)?,
-            adam_m: gpu.arena(&lens)?,
-            adam_v: gpu.arena(&lens)?,
+            params: gpu.arena_in_order(&lens, &order)?,
+            grads: gpu.arena_in_order(&lens, &order)?,
+            adam_m: gpu.arena_in_order(&lens, &order)?,
+            adam_v: gpu.arena_in_order(&lens, &order)?,
             param_names,
             first_param,
+            norm_first,
             running: layers
                 .iter()
                 .map(|l| match *l {
@@ -269,6 +281,12 @@ impl Net {
             }
         }
         out
+    }
+
+    /// One of the net's four parameter-shaped arenas cut in two: every
+    /// other parameter, then batch norm's γ and β. None without batch norm.
+    pub fn norm_split(&self, arena: &Arena) -> Option<(Tensor, Tensor)> {
+        self.norm_first.map(|v| arena.split_at_view(v))
     }
 
     /// The Adam moments by parameter name.

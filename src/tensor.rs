@@ -82,6 +82,25 @@ pub struct Arena {
     pub views: Vec<Tensor>,
 }
 
+impl Arena {
+    /// The buffer cut where view `at` begins: everything before it, and
+    /// it with everything after it (padding included).
+    pub fn split_at_view(&self, at: usize) -> (Tensor, Tensor) {
+        let cut = self.views[at].offset;
+        let head = Tensor {
+            buffer: self.whole.buffer.clone(),
+            offset: 0,
+            len: (cut / 4) as usize,
+        };
+        let tail = Tensor {
+            buffer: self.whole.buffer.clone(),
+            offset: cut,
+            len: self.whole.len - (cut / 4) as usize,
+        };
+        (head, tail)
+    }
+}
+
 impl Gpu {
     fn check_size(&self, what: &str, bytes: u64) -> Result<()> {
         let limit = self.limits.max_storage_buffer_binding_size;
@@ -181,12 +200,22 @@ impl Gpu {
     /// One buffer holding a view of each length, every view starting on the
     /// adapter's storage-binding alignment; zero-filled.
     pub fn arena(&self, lens: &[usize]) -> Result<Arena> {
+        let order: Vec<usize> = (0..lens.len()).collect();
+        self.arena_in_order(lens, &order)
+    }
+
+    /// An arena whose views lie in the buffer in `order` (a permutation of
+    /// the view indices), so a group of views can be made contiguous; the
+    /// views are still returned by index.
+    pub fn arena_in_order(&self, lens: &[usize], order: &[usize]) -> Result<Arena> {
+        assert_eq!(order.len(), lens.len(), "order is not a permutation");
         let align = self.limits.min_storage_buffer_offset_alignment.max(4) as u64;
-        let mut offsets = Vec::with_capacity(lens.len());
+        let mut offsets = vec![u64::MAX; lens.len()];
         let mut end = 0u64;
-        for &len in lens {
-            offsets.push(end);
-            end = (end + len as u64 * 4).div_ceil(align) * align;
+        for &i in order {
+            assert_eq!(offsets[i], u64::MAX, "order is not a permutation");
+            offsets[i] = end;
+            end = (end + lens[i] as u64 * 4).div_ceil(align) * align;
         }
         let bytes = end.max(4);
         let buffer = self.new_buffer("arena", bytes, None)?;

@@ -179,6 +179,10 @@ fn bad_training_flags_and_files_are_clear_errors() {
             "--d-steps 0 must lie between 1 and 16",
         ),
         (
+            vec!["train", "--data", "ring", "--norm-lr", "0"],
+            "--norm-lr = 0 must be a positive number of at most 1000",
+        ),
+        (
             vec!["sample", "--checkpoint", junk.to_str().unwrap()],
             "not a safetensors checkpoint",
         ),

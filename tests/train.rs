@@ -72,6 +72,7 @@ fn tiny_config(pack: usize, loss: LossKind) -> GanConfig {
         loss,
         real_label: 0.9,
         d_steps: 1,
+        norm_lr: 1.0,
         seed: 11,
         data: "tiny".into(),
         shape: vec![1, 4, 4],
@@ -167,7 +168,7 @@ fn reference_step(
         let logits = logits_of(&cache);
         let dl = cpu::loss(c.loss, c.real_label as f64, 0.0, b / m, 1.0, &logits).dlogits;
         let (d_grads, _) = cpu::mlp_backward(&c.discriminator, d, &cache, &dl, rows);
-        adam_all(c.lr_d, d_decay, c, u, d, &d_grads, dm);
+        adam_all(c.lr_d, d_decay, c, &c.discriminator, u, d, &d_grads, dm);
         d_grads_last = d_grads;
     }
 
@@ -184,16 +185,19 @@ fn reference_step(
     let dl = cpu::loss(g_kind, 1.0, 1.0, b / m, 1.0, &logits).dlogits;
     let (_, d_fake) = cpu::mlp_backward(&c.discriminator, d, &dg_cache, &dl, b / m);
     let (g_grads, _) = cpu::mlp_backward(&c.generator, g, &g_cache, &d_fake, b);
-    adam_all(c.lr_g, c.decay, c, t, g, &g_grads, gm);
+    adam_all(c.lr_g, c.decay, c, &c.generator, t, g, &g_grads, gm);
     (d_grads_last, g_grads)
 }
 
-/// Adam on every tensor; `moments.params` holds m, `moments.running` is unused,
-/// v lives in the second half of the moments list.
+/// Adam on every tensor of a net with these layers, batch norm's at
+/// lr · norm_lr; `moments.params` holds m, `moments.running` is unused, v
+/// lives in the second half of the moments list.
+#[allow(clippy::too_many_arguments)]
 fn adam_all(
     lr: f32,
     decay: Decay,
     c: &GanConfig,
+    layers: &[Layer],
     t: u32,
     net: &mut MlpState,
     grads: &[Vec<f64>],
@@ -206,11 +210,20 @@ fn adam_all(
         decay,
         ..Adam::default()
     };
+    let norm = Adam {
+        lr: lr * c.norm_lr,
+        ..cfg
+    };
+    let is_norm: Vec<bool> = layers
+        .iter()
+        .flat_map(|l| vec![matches!(l, Layer::BatchNorm { .. }); l.params().len()])
+        .collect();
     let n = net.params.len();
+    assert_eq!(is_norm.len(), n);
     let (ms, vs) = moments.params.split_at_mut(n);
     for i in 0..n {
         cpu::adam(
-            &cfg,
+            if is_norm[i] { &norm } else { &cfg },
             t,
             &mut net.params[i],
             &grads[i],
@@ -240,8 +253,8 @@ fn check_steps(c: &GanConfig, steps: u32) {
     }
     gpu().wait().unwrap();
     let tag = format!(
-        "pack {} loss {:?} d_steps {} decay {:?} after {steps} steps",
-        c.pack, c.loss, c.d_steps, c.decay
+        "pack {} loss {:?} d_steps {} decay {:?} norm_lr {} after {steps} steps",
+        c.pack, c.loss, c.d_steps, c.decay, c.norm_lr
     );
     let (gpu_g, gpu_d) = (read_state(&t.g), read_state(&t.d));
     let grad = |net: &Net| -> Vec<Vec<f64>> {
@@ -328,6 +341,19 @@ fn three_gpu_steps_equal_the_cpu_reference_with_packing_and_other_losses() {
     check_steps(&tiny_config(2, LossKind::Bce), 3);
     check_steps(&tiny_config(1, LossKind::LeastSquares), 3);
     check_steps(&tiny_config(3, LossKind::Hinge), 3);
+}
+
+#[test]
+fn batch_norm_at_its_own_learning_rate_equals_the_cpu_reference() {
+    for norm_lr in [10.0, 0.3] {
+        check_steps(
+            &GanConfig {
+                norm_lr,
+                ..tiny_config(1, LossKind::Bce)
+            },
+            3,
+        );
+    }
 }
 
 #[test]
