@@ -197,7 +197,7 @@ impl Net {
         let order: Vec<usize> = (views.clone().filter(|&v| !is_norm[v]))
             .chain(views.filter(|&v| is_norm[v]))
             .collect();
-        let norm_first = order.iter().copied().find(|&v| is_norm[v]);
+        let norm_first = is_norm.iter().position(|&n| n);
         let net = Net {
             layers: layers.to_vec(),
             inputs,
