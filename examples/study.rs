@@ -6,9 +6,11 @@
 //!
 //!     cargo run --release --example study -- [seeds=10] [digit_seeds=3]
 //!         [jobs=1] [only=ring,grid,digits] [packs=1,2,3,4] [steps=N] [digit_steps=N]
-//!         [json=study.json] [log=runs.jsonl]
+//!         [json=study.json] [log=runs.jsonl] [reject=1]
 //!
-//! `jobs` runs that many trainings at once, each on its own device of the
+//! `reject=1` (the default) also scores the samples that discriminator
+//! rejection keeps (`shadergan eval --reject`), in a row "+ reject" under
+//! each. `jobs` runs that many trainings at once, each on its own device of the
 //! default adapter. `log` gets each run as a JSON line when it finishes;
 //! `from=a.jsonl,b.jsonl adapter=NAME` prints the table of runs logged
 //! earlier (by parts of a study run apart) without training.
@@ -36,6 +38,9 @@ struct Run {
     job: Job,
     seconds: f64,
     quality: Quality,
+    /// The scores of the samples discriminator rejection keeps (`reject=1`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    rejected: Option<Quality>,
 }
 
 fn config(job: &Job) -> GanConfig {
@@ -48,7 +53,7 @@ fn config(job: &Job) -> GanConfig {
     c
 }
 
-fn train(gpu: &Gpu, job: &Job) -> anyhow::Result<Run> {
+fn train(gpu: &Gpu, job: &Job, reject: bool) -> anyhow::Result<Run> {
     let start = Instant::now();
     let c = config(job);
     let data = data::load(&job.data, None, false, job.seed)?;
@@ -57,11 +62,18 @@ fn train(gpu: &Gpu, job: &Job) -> anyhow::Result<Run> {
         t.step(false)?;
     }
     let n = shadergan::eval::default_samples(&c);
-    let quality = Evaluator::new(gpu, &c, &t.g, n, job.seed, None)?.run(gpu)?;
+    let e = Evaluator::new(gpu, &c, &t.g, n, job.seed, None)?;
+    let quality = e.run(gpu)?;
+    let rejected = if reject {
+        Some(e.run_rejected(gpu, &t.g, &t.d, c.pack)?.0)
+    } else {
+        None
+    };
     Ok(Run {
         job: job.clone(),
         seconds: start.elapsed().as_secs_f64(),
         quality,
+        rejected,
     })
 }
 
@@ -93,6 +105,7 @@ fn main() -> anyhow::Result<()> {
     let jobs = num("jobs", 1).max(1) as usize;
     let steps = num("steps", gan::POINTS_STEPS);
     let digit_steps = num("digit_steps", gan::DIGITS_STEPS);
+    let reject = num("reject", 1) != 0;
     let only: Vec<String> = args
         .get("only")
         .map_or("ring,grid,digits", |s| s.as_str())
@@ -176,7 +189,7 @@ fn main() -> anyhow::Result<()> {
                         let Some(job) = queue.lock().unwrap().pop() else {
                             return Ok(());
                         };
-                        let run = train(&gpu, &job)?;
+                        let run = train(&gpu, &job, reject)?;
                         if let Some(f) = log.lock().unwrap().as_mut() {
                             use std::io::Write;
                             writeln!(f, "{}", serde_json::to_string(&run)?)?;
@@ -184,13 +197,17 @@ fn main() -> anyhow::Result<()> {
                         let mut r = runs.lock().unwrap();
                         r.push(run.clone());
                         eprintln!(
-                            "[{}/{total}] {} pack {} seed {}: {:.0} s  {}",
+                            "[{}/{total}] {} pack {} seed {}: {:.0} s  {}{}",
                             r.len(),
                             job.data,
                             job.pack,
                             job.seed,
                             run.seconds,
-                            run.quality.summary()
+                            run.quality.summary(),
+                            run.rejected.map_or(String::new(), |q| format!(
+                                "  | rejection: {}",
+                                q.summary()
+                            ))
                         );
                     }
                 })
@@ -219,6 +236,31 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// One row of PacGAN's table: mean ± standard error over the runs.
+fn mixture_row(name: &str, runs: &[Quality], secs: f64) -> String {
+    let pick = |f: &dyn Fn(&shadergan::eval::MixtureQuality) -> f64| {
+        let v: Vec<f64> = runs
+            .iter()
+            .filter_map(|r| match r {
+                Quality::Mixture(q) => Some(f(q)),
+                _ => None,
+            })
+            .collect();
+        mean_se(&v)
+    };
+    let (m, ms) = pick(&|q| q.modes as f64);
+    let (h, hs) = pick(&|q| 100.0 * q.high_quality);
+    let (r, rse) = pick(&|q| q.reverse_kl);
+    format!(
+        "  {name:<10}{:>6}{:>18}{:>22}{:>20}{:>12.0}\n",
+        runs.len(),
+        format!("{m:.1} ± {ms:.1}"),
+        format!("{h:.1} ± {hs:.1}"),
+        format!("{r:.3} ± {rse:.3}"),
+        secs
+    )
+}
+
 fn table(runs: &[Run], adapter: &str, wall: f64, jobs: usize) -> String {
     let mut s = format!(
         "Quality study on {adapter}: {} runs in {:.0} s ({jobs} at a time)\n\n",
@@ -244,33 +286,18 @@ fn table(runs: &[Run], adapter: &str, wall: f64, jobs: usize) -> String {
             if rs.is_empty() {
                 continue;
             }
-            let pick = |f: &dyn Fn(&shadergan::eval::MixtureQuality) -> f64| {
-                let v: Vec<f64> = rs
-                    .iter()
-                    .filter_map(|r| match &r.quality {
-                        Quality::Mixture(q) => Some(f(q)),
-                        _ => None,
-                    })
-                    .collect();
-                mean_se(&v)
-            };
-            let (m, ms) = pick(&|q| q.modes as f64);
-            let (h, hs) = pick(&|q| 100.0 * q.high_quality);
-            let (r, rse) = pick(&|q| q.reverse_kl);
             let secs = rs.iter().map(|r| r.seconds).fold(0.0, f64::max);
             let name = if pack == 1 {
                 "GAN".to_string()
             } else {
                 format!("PacGAN{pack}")
             };
-            s += &format!(
-                "  {name:<10}{:>6}{:>18}{:>22}{:>20}{:>12.0}\n",
-                rs.len(),
-                format!("{m:.1} ± {ms:.1}"),
-                format!("{h:.1} ± {hs:.1}"),
-                format!("{r:.3} ± {rse:.3}"),
-                secs
-            );
+            let rejected: Vec<Quality> = rs.iter().filter_map(|r| r.rejected).collect();
+            let plain: Vec<Quality> = rs.iter().map(|r| r.quality).collect();
+            s += &mixture_row(&name, &plain, secs);
+            if !rejected.is_empty() {
+                s += &mixture_row("+ reject", &rejected, secs);
+            }
         }
         s += "\n";
     }
@@ -281,16 +308,26 @@ fn table(runs: &[Run], adapter: &str, wall: f64, jobs: usize) -> String {
             digits[0].job.steps,
             digits.len()
         );
-        let pick = |f: &dyn Fn(&DigitScores) -> f64| {
+        let with_rejection = digits.iter().all(|r| r.rejected.is_some());
+        let pick = |f: &dyn Fn(&DigitScores) -> f64, rejected: bool| {
             let v: Vec<f64> = digits
                 .iter()
-                .filter_map(|r| match &r.quality {
-                    Quality::Digits(d) => Some(f(d)),
-                    _ => None,
+                .filter_map(|r| {
+                    match if rejected {
+                        r.rejected
+                    } else {
+                        Some(r.quality)
+                    } {
+                        Some(Quality::Digits(d)) => Some(f(&d)),
+                        _ => None,
+                    }
                 })
                 .collect();
             mean_se(&v)
         };
+        if with_rejection {
+            s += &format!("  {:<20}{:>20}{:>20}\n", "", "generated", "+ reject");
+        }
         type Score = fn(&DigitScores) -> f64;
         let rows: [(&str, Score); 5] = [
             ("classes covered", |d| d.classes_covered as f64),
@@ -300,8 +337,13 @@ fn table(runs: &[Run], adapter: &str, wall: f64, jobs: usize) -> String {
             ("Frechet distance", |d| d.frechet),
         ];
         for (name, f) in rows {
-            let (m, se) = pick(&f);
-            s += &format!("  {name:<20}{:>20}\n", format!("{m:.3} ± {se:.3}"));
+            let (m, se) = pick(&f, false);
+            s += &format!("  {name:<20}{:>20}", format!("{m:.3} ± {se:.3}"));
+            if with_rejection {
+                let (m, se) = pick(&f, true);
+                s += &format!("{:>20}", format!("{m:.3} ± {se:.3}"));
+            }
+            s += "\n";
         }
         let secs = digits.iter().map(|r| r.seconds).fold(0.0, f64::max);
         s += &format!("  {:<20}{secs:>20.0}\n", "max s/run");

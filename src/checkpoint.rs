@@ -311,4 +311,14 @@ impl Checkpoint {
         self.load_net(gpu, &g, "generator")?;
         Ok(g)
     }
+
+    /// The discriminator alone, for rejection sampling: it takes `pack`
+    /// samples at once.
+    pub fn discriminator(&self, gpu: &Gpu) -> Result<Net> {
+        let features: usize = self.config.shape.iter().product();
+        let inputs = features * self.config.pack.max(1);
+        let d = Net::new(gpu, &self.config.discriminator, inputs, 0, 0)?;
+        self.load_net(gpu, &d, "discriminator")?;
+        Ok(d)
+    }
 }

@@ -9,6 +9,7 @@ use crate::error::{Error, Result};
 use crate::gan::{self, GanConfig, Sampler};
 use crate::gpu::Gpu;
 use crate::model::Net;
+use crate::reject::{Rejected, Rejector};
 
 /// The mode-collapse metrics of a set of 2-D samples.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, serde::Deserialize)]
@@ -284,6 +285,7 @@ pub struct Evaluator {
     judge: Judge,
     sampler: Sampler,
     latents: Vec<f32>,
+    seed: u64,
     pub samples: usize,
 }
 
@@ -324,6 +326,7 @@ impl Evaluator {
             judge,
             sampler: Sampler::new(gpu, g, samples, false)?,
             latents: gan::latents(seed, STREAM_EVAL_Z, samples, config.latent),
+            seed,
             samples,
         })
     }
@@ -331,9 +334,34 @@ impl Evaluator {
     /// The generator's current samples, scored.
     pub fn run(&self, gpu: &Gpu) -> Result<Quality> {
         let x = self.sampler.run(gpu, &self.latents)?;
+        self.score(gpu, &x)
+    }
+
+    /// The samples that discriminator rejection keeps of a pool drawn from
+    /// the same latents' stream (its first chunk is `run`'s latents),
+    /// scored; `d` is the discriminator trained with `g`, taking `pack`
+    /// samples at once.
+    pub fn run_rejected(
+        &self,
+        gpu: &Gpu,
+        g: &Net,
+        d: &Net,
+        pack: usize,
+    ) -> Result<(Quality, Rejected)> {
+        let r = Rejector::new(gpu, g, d, pack, self.samples)?.run(
+            gpu,
+            self.seed,
+            STREAM_EVAL_Z,
+            self.samples,
+        )?;
+        Ok((self.score(gpu, &r.samples)?, r))
+    }
+
+    /// Scores samples (rows of the generator's output).
+    pub fn score(&self, gpu: &Gpu, x: &[f32]) -> Result<Quality> {
         Ok(match &self.judge {
-            Judge::Mixture(m) => Quality::Mixture(mixture_quality(&x, m)),
-            Judge::Digits(j) => Quality::Digits(j.scores(gpu, &x)?),
+            Judge::Mixture(m) => Quality::Mixture(mixture_quality(x, m)),
+            Judge::Digits(j) => Quality::Digits(j.scores(gpu, x)?),
         })
     }
 

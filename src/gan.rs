@@ -812,6 +812,11 @@ impl Sampler {
         gpu.run(&kernels)?;
         gpu.read(&self.pass.output)
     }
+
+    /// Where G(z) is written.
+    pub fn output(&self) -> &Tensor {
+        &self.pass.output
+    }
 }
 
 /// Adam over a net: one dispatch over its whole parameter buffer, or, with
@@ -862,7 +867,13 @@ fn adam_steps(
 /// n × latent standard normal values from (seed, stream), the same on every
 /// machine (computed on the CPU with the GPU's generator).
 pub fn latents(seed: u64, stream: u32, n: usize, latent: usize) -> Vec<f32> {
-    crate::cpu::normal(seed, stream, 0, 0.0, 1.0, n * latent)
+    latents_at(seed, stream, 0, n, latent)
+}
+
+/// The latents of draw `counter` of (seed, stream): independent of the
+/// other counters' draws.
+pub fn latents_at(seed: u64, stream: u32, counter: u32, n: usize, latent: usize) -> Vec<f32> {
+    crate::cpu::normal(seed, stream, counter, 0.0, 1.0, n * latent)
         .into_iter()
         .map(|v| v as f32)
         .collect()

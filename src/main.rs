@@ -14,6 +14,7 @@ use shadergan::gan::{self, GanConfig, Sampler};
 use shadergan::gpu::{self, BackendChoice, GpuOptions};
 use shadergan::model::{self, Layer};
 use shadergan::ops::loss::LossKind;
+use shadergan::reject::{Rejected, Rejector};
 use shadergan::train::{self, RunOptions};
 use shadergan::tune::{Tuning, tune};
 use shadergan::{Error, Gpu, bench, npy};
@@ -178,6 +179,12 @@ struct SampleArgs {
     /// Batch norm on the batch's own statistics instead of the running ones.
     #[arg(long)]
     batch_stats: bool,
+    /// Discriminator rejection sampling: of 16 × n candidates, keep each with
+    /// probability exp(D's logit − the largest logit), the checkpoint's
+    /// discriminator judging them (the threshold shifted only if that would
+    /// keep too few).
+    #[arg(long)]
+    reject: bool,
     #[command(flatten)]
     which: AdapterArgs,
 }
@@ -217,6 +224,10 @@ struct EvalArgs {
     /// Print the scores as JSON.
     #[arg(long)]
     json: bool,
+    /// Also score the samples that discriminator rejection keeps (see
+    /// `sample --reject`).
+    #[arg(long)]
+    reject: bool,
     #[command(flatten)]
     which: AdapterArgs,
 }
@@ -399,6 +410,13 @@ fn sample(a: SampleArgs) -> Result<(), Error> {
     if n == 0 {
         return Err(Error::shape("sample", "--n must be at least 1"));
     }
+    if a.reject && (a.latents.is_some() || a.batch_stats) {
+        return Err(Error::shape(
+            "sample",
+            "--reject draws its own pool of latents with the running statistics; \
+             leave out --latents and --batch-stats",
+        ));
+    }
     if a.batch_stats
         && n < 2
         && c.generator
@@ -412,8 +430,19 @@ fn sample(a: SampleArgs) -> Result<(), Error> {
     }
     let gpu = a.which.open(false)?;
     let g = ck.generator(&gpu)?;
-    let values = Sampler::new(&gpu, &g, n, a.batch_stats)?.run(&gpu, &latents)?;
-    let features = values.len() / n;
+    let (values, n) = if a.reject {
+        let d = ck.discriminator(&gpu)?;
+        let r =
+            Rejector::new(&gpu, &g, &d, c.pack, n)?.run(&gpu, a.seed, gan::STREAM_FIXED_Z, n)?;
+        eprintln!("{}", rejection_line(&r));
+        (r.samples, r.kept)
+    } else {
+        (
+            Sampler::new(&gpu, &g, n, a.batch_stats)?.run(&gpu, &latents)?,
+            n,
+        )
+    };
+    let features = values.len() / n.max(1);
     if let Some(p) = &a.npy {
         write_atomic(p, &npy::encode(&values, &[n, features]))?;
         eprintln!("wrote {} ({n} x {features} float32)", p.display());
@@ -442,6 +471,19 @@ fn eval(a: EvalArgs) -> Result<(), Error> {
     let n = a.n.unwrap_or(eval::default_samples(c));
     let e = Evaluator::new(&gpu, c, &g, n, a.seed, classifier)?;
     let q = e.run(&gpu)?;
+    let rejection = if a.reject {
+        let d = ck.discriminator(&gpu)?;
+        Some(e.run_rejected(&gpu, &g, &d, c.pack)?)
+    } else {
+        None
+    };
+    let rejected = rejection.as_ref().map(|(quality, r)| RejectedReport {
+        quality: *quality,
+        kept: r.kept,
+        examined: r.examined,
+        drawn: r.drawn,
+        shift: r.shift,
+    });
     let report = EvalReport {
         checkpoint: a.checkpoint.display().to_string(),
         data: c.data.clone(),
@@ -450,6 +492,7 @@ fn eval(a: EvalArgs) -> Result<(), Error> {
         adapter: gpu.describe(),
         quality: q,
         real_digits: e.real(),
+        rejected,
     };
     if a.json {
         println!(
@@ -461,8 +504,42 @@ fn eval(a: EvalArgs) -> Result<(), Error> {
             "{}",
             eval::table(&report.data, ck.step, n, &q, e.real().as_ref())
         );
+        if let Some((quality, r)) = &rejection {
+            println!("with {}", rejection_line(r));
+            print!(
+                "{}",
+                eval::table(&report.data, ck.step, r.kept, quality, e.real().as_ref())
+            );
+        }
     }
     Ok(())
+}
+
+fn rejection_line(r: &Rejected) -> String {
+    let shift = if r.shift > 0.0 {
+        format!(
+            "; threshold shifted by {:.2}, as the exact rule would keep too few",
+            r.shift
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        "discriminator rejection: kept {} of {} candidates ({:.1}%; pool {}{shift})",
+        r.kept,
+        r.examined,
+        100.0 * r.acceptance(),
+        r.drawn
+    )
+}
+
+#[derive(serde::Serialize)]
+struct RejectedReport {
+    quality: Quality,
+    kept: usize,
+    examined: usize,
+    drawn: usize,
+    shift: f64,
 }
 
 #[derive(serde::Serialize)]
@@ -474,6 +551,8 @@ struct EvalReport {
     adapter: String,
     quality: Quality,
     real_digits: Option<eval::DigitScores>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rejected: Option<RejectedReport>,
 }
 
 fn classifier(a: ClassifierArgs) -> Result<(), Error> {

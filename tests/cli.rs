@@ -424,5 +424,49 @@ fn eval_scores_ring_and_digit_checkpoints_and_train_logs_evaluations() {
     let (ok, _, err) =
         output(shadergan().args(["eval", "--checkpoint", ck.to_str().unwrap(), "--n", "0"]));
     assert!(!ok && err.contains("--n must be at least 1"), "{err}");
+
+    // Discriminator rejection: both sets of scores, and the kept ones as a
+    // picture; it draws its own latents.
+    let (ok, json, err) = output(shadergan().args([
+        "eval",
+        "--checkpoint",
+        ck.to_str().unwrap(),
+        "--n",
+        "500",
+        "--reject",
+        "--json",
+    ]));
+    assert!(ok, "eval --reject failed: {err}");
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let r = &v["rejected"];
+    assert_eq!(r["drawn"], 16 * 500, "{r}");
+    let kept = r["kept"].as_u64().unwrap();
+    assert!(kept > 0 && kept <= 500 && r["examined"].as_u64().unwrap() >= kept);
+    assert!(r["quality"]["high_quality"].is_number(), "{r}");
+    assert!(r["shift"].as_f64().unwrap() >= 0.0, "{r}");
+    let png = dir.join("kept.png");
+    let (ok, _, err) = output(shadergan().args([
+        "sample",
+        "--checkpoint",
+        ck.to_str().unwrap(),
+        "--n",
+        "300",
+        "--reject",
+        "--out",
+        png.to_str().unwrap(),
+    ]));
+    assert!(ok && err.contains("discriminator rejection: kept"), "{err}");
+    assert!(png.exists());
+    let (ok, _, err) = output(shadergan().args([
+        "sample",
+        "--checkpoint",
+        ck.to_str().unwrap(),
+        "--reject",
+        "--batch-stats",
+    ]));
+    assert!(
+        !ok && err.contains("leave out --latents and --batch-stats"),
+        "{err}"
+    );
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -3,8 +3,12 @@
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use shadergan::classifier::{self, Classifier, TrainConfig};
+use shadergan::cpu;
 use shadergan::data::{self, Mixture};
 use shadergan::eval::{FeatureStats, digit_scores, frechet_distance, mixture_quality};
+use shadergan::gan::{self, Sampler};
+use shadergan::model::{Layer, Net};
+use shadergan::reject::{self, Rejector};
 use shadergan::{Gpu, GpuOptions};
 
 fn gpu() -> &'static Gpu {
@@ -224,4 +228,186 @@ fn classifier_training_learns_and_is_reproducible_bit_for_bit() {
         .unwrap()
         .to_string();
     assert!(e.contains("cannot read the classifier"), "{e}");
+}
+
+/// A random generator (latent 3 → 2 values in (−1, 1)) and a discriminator
+/// of `pack` samples whose weights are scaled by `sharp`, so its logits
+/// spread over several units and rejection has something to reject.
+fn tiny_pair(seed: u64, pack: usize, sharp: f32) -> (Net, Net) {
+    let g_layers = [
+        Layer::Linear {
+            inputs: 3,
+            outputs: 7,
+        },
+        Layer::LeakyRelu { slope: 0.2 },
+        Layer::Linear {
+            inputs: 7,
+            outputs: 2,
+        },
+        Layer::Tanh,
+    ];
+    let d_layers = [
+        Layer::Linear {
+            inputs: 2 * pack,
+            outputs: 5,
+        },
+        Layer::LeakyRelu { slope: 0.2 },
+        Layer::Linear {
+            inputs: 5,
+            outputs: 1,
+        },
+    ];
+    let g = Net::new(gpu(), &g_layers, 3, seed, 1).unwrap();
+    let d = Net::new(gpu(), &d_layers, 2 * pack, seed, 2).unwrap();
+    let w: Vec<f32> = gpu()
+        .read(&d.params.whole)
+        .unwrap()
+        .iter()
+        .map(|v| v * sharp)
+        .collect();
+    gpu().write(&d.params.whole, &w).unwrap();
+    (g, d)
+}
+
+fn cpu_forward(net: &Net, x: &[f64], rows: usize) -> Vec<f64> {
+    let mut state = cpu::MlpState {
+        params: net
+            .params
+            .views
+            .iter()
+            .map(|t| gpu().read(t).unwrap().iter().map(|&v| v as f64).collect())
+            .collect(),
+        running: vec![None; net.layers.len()],
+    };
+    let cache = cpu::mlp_forward(&net.layers, &mut state, x, rows, false);
+    cache.values.last().unwrap().clone()
+}
+
+#[test]
+fn rejection_keeps_what_the_acceptance_rule_keeps() {
+    let (mut rng, seed) = rng();
+    let (mut rejected, mut shifted) = (0, false);
+    for (n, pack) in [(1, 1), (7, 1), (100, 2), (257, 3)] {
+        let (g, d) = tiny_pair(seed, pack, 8.0);
+        let r = Rejector::new(gpu(), &g, &d, pack, n).unwrap();
+        let chunk = r.chunk_size();
+        assert_eq!(chunk % pack, 0);
+        assert!(chunk >= n);
+        let stream = rng.random_range(0..1000);
+        let chunks = (reject::POOL * n).div_ceil(chunk);
+
+        // The logits against the CPU's D(G(z)) on every chunk.
+        let mut pool = Vec::new();
+        for i in 0..chunks {
+            let (x, logits) = r.chunk(gpu(), seed, stream, i).unwrap();
+            let z = gan::latents_at(seed, stream, i as u32, chunk, 3);
+            let z: Vec<f64> = z.iter().map(|&v| v as f64).collect();
+            let want_x = cpu_forward(&g, &z, chunk);
+            let want_l = cpu_forward(&d, &want_x, chunk / pack);
+            for (a, b) in x.iter().zip(&want_x).chain(logits.iter().zip(&want_l)) {
+                assert!(
+                    (*a as f64 - b).abs() < 1e-4 * (1.0 + b.abs()),
+                    "seed {seed}, n {n}, pack {pack}: GPU {a} vs CPU {b}"
+                );
+            }
+            pool.push((x, logits));
+        }
+
+        // The rule, applied by hand to the GPU's logits: the kept samples
+        // in order, groups of pack kept together, stopping at n.
+        let max = pool
+            .iter()
+            .flat_map(|(_, l)| l.iter().copied())
+            .fold(f32::NEG_INFINITY, f32::max);
+        let all: Vec<f32> = pool.iter().flat_map(|(_, l)| l.iter().copied()).collect();
+        let need = reject::MARGIN * n.div_ceil(pack) as f64;
+        let expect = |g: f64| {
+            all.iter()
+                .map(|&l| ((l - max) as f64 + g).exp().min(1.0))
+                .sum::<f64>()
+        };
+        let shift = reject::shift_for(&all, max, need);
+        // γ is 0 when exact sampling expects enough, else just enough.
+        if shift == 0.0 {
+            assert!(expect(0.0) >= need);
+        } else {
+            assert!(
+                expect(shift) >= need && expect(shift - 1e-6) < need,
+                "seed {seed}"
+            );
+        }
+        let mut want = Vec::new();
+        let mut examined = 0;
+        'pool: for (i, (x, logits)) in pool.iter().enumerate() {
+            let u = cpu::uniform(
+                seed,
+                reject::STREAM_ACCEPT,
+                i as u32,
+                0.0,
+                1.0,
+                chunk / pack,
+            );
+            for (k, l) in logits.iter().enumerate() {
+                examined += pack;
+                if u[k] < ((l - max) as f64 + shift).exp() {
+                    for s in 0..pack {
+                        if want.len() / 2 == n {
+                            break;
+                        }
+                        want.extend_from_slice(&x[(k * pack + s) * 2..(k * pack + s) * 2 + 2]);
+                    }
+                    if want.len() / 2 == n {
+                        break 'pool;
+                    }
+                }
+            }
+        }
+        let got = r.run(gpu(), seed, stream, n).unwrap();
+        assert_eq!(got.samples, want, "seed {seed}, n {n}, pack {pack}");
+        assert_eq!(got.kept, want.len() / 2);
+        assert_eq!(got.examined, examined);
+        assert_eq!(got.drawn, chunks * chunk);
+        assert_eq!(got.shift, shift);
+        assert_eq!(got.kept, n, "seed {seed}, n {n}, pack {pack}");
+        rejected += got.examined - got.kept;
+        shifted |= shift > 0.0;
+    }
+    // The sharpened discriminator's logits spread over units: some
+    // candidates were turned down, and for some pool exact rejection
+    // would not have kept enough.
+    assert!(rejected > 0, "seed {seed}: nothing rejected");
+    assert!(shifted, "seed {seed}: no shift");
+}
+
+#[test]
+fn rejection_by_an_undecided_discriminator_keeps_the_plain_samples() {
+    // A discriminator with every weight 0 gives every sample the same
+    // logit, so each is kept, and the result is the generator's first n
+    // samples of chunk 0: the plain evaluation's latents.
+    let (mut rng, seed) = rng();
+    for (n, pack) in [(1, 1), (7, 3), (100, 1)] {
+        let (g, d) = tiny_pair(seed, pack, 0.0);
+        let stream = rng.random_range(0..1000);
+        let got = Rejector::new(gpu(), &g, &d, pack, n)
+            .unwrap()
+            .run(gpu(), seed, stream, n)
+            .unwrap();
+        let plain = Sampler::new(gpu(), &g, n, false)
+            .unwrap()
+            .run(gpu(), &gan::latents(seed, stream, n, 3))
+            .unwrap();
+        assert_eq!(got.samples, plain, "seed {seed}, n {n}, pack {pack}");
+        assert_eq!((got.kept, got.examined), (n, n.div_ceil(pack) * pack));
+    }
+}
+
+#[test]
+fn rejection_refuses_a_mismatched_discriminator() {
+    let (g, _) = tiny_pair(1, 1, 1.0);
+    let (_, d) = tiny_pair(1, 2, 1.0);
+    let e = Rejector::new(gpu(), &g, &d, 1, 10)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("the discriminator takes 4 values"), "{e}");
 }
