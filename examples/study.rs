@@ -313,14 +313,15 @@ fn table(runs: &[Run], adapter: &str, wall: f64, jobs: usize) -> String {
             let v: Vec<f64> = digits
                 .iter()
                 .filter_map(|r| {
-                    match if rejected {
+                    if rejected {
                         r.rejected
                     } else {
                         Some(r.quality)
-                    } {
-                        Some(Quality::Digits(d)) => Some(f(&d)),
-                        _ => None,
                     }
+                })
+                .filter_map(|q| match q {
+                    Quality::Digits(d) => Some(f(&d)),
+                    _ => None,
                 })
                 .collect();
             mean_se(&v)

@@ -807,10 +807,15 @@ impl Sampler {
 
     /// G(z) for the given latents (n × latent values).
     pub fn run(&self, gpu: &Gpu, latents: &[f32]) -> Result<Vec<f32>> {
+        self.generate(gpu, latents)?;
+        gpu.read(&self.pass.output)
+    }
+
+    /// G(z) into [`Sampler::output`], left on the GPU.
+    pub fn generate(&self, gpu: &Gpu, latents: &[f32]) -> Result<()> {
         gpu.write(&self.z, latents)?;
         let kernels: Vec<&Kernel> = self.pass.forward_frozen.iter().collect();
-        gpu.run(&kernels)?;
-        gpu.read(&self.pass.output)
+        gpu.run(&kernels)
     }
 
     /// Where G(z) is written.

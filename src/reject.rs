@@ -130,6 +130,16 @@ impl Rejector {
         self.chunk
     }
 
+    /// The logits (one per group of `pack` samples) of chunk i of the
+    /// pool; its samples stay on the GPU.
+    fn logits(&self, gpu: &Gpu, seed: u64, stream: u32, i: usize) -> Result<Vec<f32>> {
+        let z = gan::latents_at(seed, stream, i as u32, self.chunk, self.latent);
+        self.sampler.generate(gpu, &z)?;
+        let kernels: Vec<&Kernel> = self.judge.forward_frozen.iter().collect();
+        gpu.run(&kernels)?;
+        gpu.read(&self.judge.output)
+    }
+
     /// Samples and logits (one per group of `pack` samples) of chunk i of
     /// the pool.
     pub fn chunk(
@@ -139,11 +149,8 @@ impl Rejector {
         stream: u32,
         i: usize,
     ) -> Result<(Vec<f32>, Vec<f32>)> {
-        let z = gan::latents_at(seed, stream, i as u32, self.chunk, self.latent);
-        let x = self.sampler.run(gpu, &z)?;
-        let kernels: Vec<&Kernel> = self.judge.forward_frozen.iter().collect();
-        gpu.run(&kernels)?;
-        Ok((x, gpu.read(&self.judge.output)?))
+        let logits = self.logits(gpu, seed, stream, i)?;
+        Ok((gpu.read(self.sampler.output())?, logits))
     }
 
     /// n samples kept from a pool of about POOL × n candidates, latents
@@ -155,7 +162,7 @@ impl Rejector {
         let chunks = (POOL * n).div_ceil(self.chunk);
         let mut all = Vec::with_capacity(chunks * self.chunk / self.pack);
         for i in 0..chunks {
-            let (_, logits) = self.chunk(gpu, seed, stream, i)?;
+            let logits = self.logits(gpu, seed, stream, i)?;
             if logits.iter().any(|l| !l.is_finite()) {
                 return Err(Error::shape(
                     "reject",
