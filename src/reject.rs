@@ -133,11 +133,15 @@ impl Rejector {
     /// The logits (one per group of `pack` samples) of chunk i of the
     /// pool; its samples stay on the GPU.
     fn logits(&self, gpu: &Gpu, seed: u64, stream: u32, i: usize) -> Result<Vec<f32>> {
-        let z = gan::latents_at(seed, stream, i as u32, self.chunk, self.latent);
-        self.sampler.generate(gpu, &z)?;
+        self.sampler.generate(gpu, &self.latents(seed, stream, i))?;
         let kernels: Vec<&Kernel> = self.judge.forward_frozen.iter().collect();
         gpu.run(&kernels)?;
         gpu.read(&self.judge.output)
+    }
+
+    /// The latents of chunk i of the pool.
+    fn latents(&self, seed: u64, stream: u32, i: usize) -> Vec<f32> {
+        gan::latents_at(seed, stream, i as u32, self.chunk, self.latent)
     }
 
     /// Samples and logits (one per group of `pack` samples) of chunk i of
@@ -178,10 +182,12 @@ impl Rejector {
         let mut kept = 0;
         let mut examined = 0;
         'pool: for i in 0..chunks {
-            let (x, logits) = self.chunk(gpu, seed, stream, i)?;
+            // The first pass's logits; only the samples are generated again.
+            let x = self.sampler.run(gpu, &self.latents(seed, stream, i))?;
+            let logits = &all[i * groups..(i + 1) * groups];
             let u = crate::cpu::uniform(seed, STREAM_ACCEPT, i as u32, 0.0, 1.0, groups);
             let width = x.len() / groups;
-            for (k, l) in logits.into_iter().enumerate() {
+            for (k, &l) in logits.iter().enumerate() {
                 examined += self.pack;
                 if u[k] < acceptance(l, max, shift) {
                     let take = self.pack.min(n - kept);
