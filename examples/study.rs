@@ -6,11 +6,13 @@
 //!
 //!     cargo run --release --example study -- [seeds=10] [digit_seeds=3]
 //!         [jobs=1] [only=ring,grid,digits] [packs=1,2,3,4] [steps=N] [digit_steps=N]
-//!         [json=study.json] [log=runs.jsonl] [reject=1]
+//!         [json=study.json] [log=runs.jsonl] [reject=1] [refine=1]
 //!
 //! `reject=1` (the default) also scores the samples that discriminator
 //! rejection keeps (`shadergan eval --reject`), in a row "+ reject" under
-//! each. `jobs` runs that many trainings at once, each on its own device of the
+//! each; `refine=1` (the default) those samples refined along the
+//! discriminator's gradient as well (`shadergan eval --reject --refine`;
+//! ring and grid only), in a row "+ refine". `jobs` runs that many trainings at once, each on its own device of the
 //! default adapter. `log` gets each run as a JSON line when it finishes;
 //! `from=a.jsonl,b.jsonl adapter=NAME` prints the table of runs logged
 //! earlier (by parts of a study run apart) without training.
@@ -23,6 +25,7 @@ use serde::{Deserialize, Serialize};
 use shadergan::data;
 use shadergan::eval::{DigitScores, Evaluator, Quality};
 use shadergan::gan::{self, GanConfig, Trainer};
+use shadergan::refine::Refine;
 use shadergan::{Gpu, GpuOptions};
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -41,6 +44,10 @@ struct Run {
     /// The scores of the samples discriminator rejection keeps (`reject=1`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     rejected: Option<Quality>,
+    /// The scores of those samples (or the plain ones, `reject=0`) refined
+    /// along the discriminator's gradient (`refine=1`, ring and grid).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    refined: Option<Quality>,
 }
 
 fn config(job: &Job) -> GanConfig {
@@ -53,7 +60,7 @@ fn config(job: &Job) -> GanConfig {
     c
 }
 
-fn train(gpu: &Gpu, job: &Job, reject: bool) -> anyhow::Result<Run> {
+fn train(gpu: &Gpu, job: &Job, reject: bool, refine: bool) -> anyhow::Result<Run> {
     let start = Instant::now();
     let c = config(job);
     let data = data::load(&job.data, None, false, job.seed)?;
@@ -64,8 +71,19 @@ fn train(gpu: &Gpu, job: &Job, reject: bool) -> anyhow::Result<Run> {
     let n = shadergan::eval::default_samples(&c);
     let e = Evaluator::new(gpu, &c, &t.g, n, job.seed, None)?;
     let quality = e.run(gpu)?;
-    let rejected = if reject {
-        Some(e.run_rejected(gpu, &t.g, &t.d, c.pack)?.0)
+    let (rejected, kept) = if reject {
+        let (q, r) = e.run_rejected(gpu, &t.g, &t.d, c.pack)?;
+        (Some(q), Some(r.samples))
+    } else {
+        (None, None)
+    };
+    let refined = if refine && job.data != "mnist" {
+        let samples = match kept {
+            Some(x) => x,
+            None => e.samples(gpu)?,
+        };
+        let setting = Refine::for_data(&job.data, None)?;
+        Some(e.run_refined(gpu, &t.d, c.pack, &samples, &setting)?.0)
     } else {
         None
     };
@@ -74,6 +92,7 @@ fn train(gpu: &Gpu, job: &Job, reject: bool) -> anyhow::Result<Run> {
         seconds: start.elapsed().as_secs_f64(),
         quality,
         rejected,
+        refined,
     })
 }
 
@@ -106,6 +125,7 @@ fn main() -> anyhow::Result<()> {
     let steps = num("steps", gan::POINTS_STEPS);
     let digit_steps = num("digit_steps", gan::DIGITS_STEPS);
     let reject = num("reject", 1) != 0;
+    let refine = num("refine", 1) != 0;
     let only: Vec<String> = args
         .get("only")
         .map_or("ring,grid,digits", |s| s.as_str())
@@ -189,7 +209,7 @@ fn main() -> anyhow::Result<()> {
                         let Some(job) = queue.lock().unwrap().pop() else {
                             return Ok(());
                         };
-                        let run = train(&gpu, &job, reject)?;
+                        let run = train(&gpu, &job, reject, refine)?;
                         if let Some(f) = log.lock().unwrap().as_mut() {
                             use std::io::Write;
                             writeln!(f, "{}", serde_json::to_string(&run)?)?;
@@ -197,7 +217,7 @@ fn main() -> anyhow::Result<()> {
                         let mut r = runs.lock().unwrap();
                         r.push(run.clone());
                         eprintln!(
-                            "[{}/{total}] {} pack {} seed {}: {:.0} s  {}{}",
+                            "[{}/{total}] {} pack {} seed {}: {:.0} s  {}{}{}",
                             r.len(),
                             job.data,
                             job.pack,
@@ -207,7 +227,9 @@ fn main() -> anyhow::Result<()> {
                             run.rejected.map_or(String::new(), |q| format!(
                                 "  | rejection: {}",
                                 q.summary()
-                            ))
+                            )),
+                            run.refined
+                                .map_or(String::new(), |q| format!("  | refined: {}", q.summary()))
                         );
                     }
                 })
@@ -252,7 +274,7 @@ fn mixture_row(name: &str, runs: &[Quality], secs: f64) -> String {
     let (h, hs) = pick(&|q| 100.0 * q.high_quality);
     let (r, rse) = pick(&|q| q.reverse_kl);
     format!(
-        "  {name:<10}{:>6}{:>18}{:>22}{:>20}{:>12.0}\n",
+        "  {name:<12}{:>6}{:>18}{:>22}{:>20}{:>12.0}\n",
         runs.len(),
         format!("{m:.1} ± {ms:.1}"),
         format!("{h:.1} ± {hs:.1}"),
@@ -278,7 +300,7 @@ fn table(runs: &[Run], adapter: &str, wall: f64, jobs: usize) -> String {
             mine[0].job.steps
         );
         s += &format!(
-            "  {:<10}{:>6}{:>18}{:>22}{:>20}{:>12}\n",
+            "  {:<12}{:>6}{:>18}{:>22}{:>20}{:>12}\n",
             "", "seeds", "modes", "high quality %", "reverse KL", "max s/run"
         );
         for pack in 1..=4 {
@@ -297,6 +319,10 @@ fn table(runs: &[Run], adapter: &str, wall: f64, jobs: usize) -> String {
             s += &mixture_row(&name, &plain, secs);
             if !rejected.is_empty() {
                 s += &mixture_row("+ reject", &rejected, secs);
+            }
+            let refined: Vec<Quality> = rs.iter().filter_map(|r| r.refined).collect();
+            if !refined.is_empty() {
+                s += &mixture_row("+ refine", &refined, secs);
             }
         }
         s += "\n";

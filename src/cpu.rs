@@ -373,6 +373,15 @@ pub fn normal(seed: u64, stream: u32, counter: u32, mean: f64, std: f64, n: usiz
     out
 }
 
+/// One refinement step (shaders/refine.wgsl): x + rate · grad + noise.
+pub fn ascend(rate: f64, x: &[f64], grad: &[f64], noise: &[f64]) -> Vec<f64> {
+    x.iter()
+        .zip(grad)
+        .zip(noise)
+        .map(|((&x, &g), &e)| x + rate * g + e)
+        .collect()
+}
+
 /// The first n values of a uniform draw in [lo, hi).
 pub fn uniform(seed: u64, stream: u32, counter: u32, lo: f64, hi: f64, n: usize) -> Vec<f64> {
     (0..n)

@@ -9,6 +9,7 @@ use crate::error::{Error, Result};
 use crate::gan::{self, GanConfig, Sampler};
 use crate::gpu::Gpu;
 use crate::model::Net;
+use crate::refine::{Refine, Refiner};
 use crate::reject::{Rejected, Rejector};
 
 /// The mode-collapse metrics of a set of 2-D samples.
@@ -355,6 +356,27 @@ impl Evaluator {
             self.samples,
         )?;
         Ok((self.score(gpu, &r.samples)?, r))
+    }
+
+    /// The generator's samples that `run` scores.
+    pub fn samples(&self, gpu: &Gpu) -> Result<Vec<f32>> {
+        self.sampler.run(gpu, &self.latents)
+    }
+
+    /// `samples` (the plain or the rejected ones) refined along the
+    /// gradient of `d`, which takes `pack` samples at once, and scored.
+    pub fn run_refined(
+        &self,
+        gpu: &Gpu,
+        d: &Net,
+        pack: usize,
+        samples: &[f32],
+        cfg: &Refine,
+    ) -> Result<(Quality, Vec<f32>)> {
+        let features = self.sampler.output().len() / self.samples;
+        let r = Refiner::new(gpu, d, pack, features, self.samples, cfg, self.seed)?;
+        let x = r.run(gpu, samples, 0)?;
+        Ok((self.score(gpu, &x)?, x))
     }
 
     /// Scores samples (rows of the generator's output).

@@ -92,7 +92,7 @@ pub const POINTS_LR: f32 = 5e-4;
 /// the run, so that the generator settles onto the modes.
 pub const POINTS_DECAY_START_PERCENT: u64 = 50;
 /// Steps of a run on points when --steps is not given.
-pub const POINTS_STEPS: u64 = 8000;
+pub const POINTS_STEPS: u64 = 16000;
 pub const POINTS_NORM_LR: f32 = 10.0;
 
 /// The defaults for images: G 256-512-1024 with batch norm and

@@ -22,6 +22,7 @@ pub mod kernel;
 pub mod model;
 pub mod npy;
 pub mod ops;
+pub mod refine;
 pub mod reject;
 pub mod render;
 pub mod shaders;

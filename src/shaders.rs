@@ -11,6 +11,7 @@ pub const ALL: &[(&str, &str)] = &[
     ("matmul.wgsl", MATMUL),
     ("random.wgsl", RANDOM),
     ("reduce.wgsl", REDUCE),
+    ("refine.wgsl", REFINE),
     ("softmax.wgsl", SOFTMAX),
 ];
 
@@ -23,4 +24,5 @@ pub const LOSS: &str = include_str!("../shaders/loss.wgsl");
 pub const MATMUL: &str = include_str!("../shaders/matmul.wgsl");
 pub const RANDOM: &str = include_str!("../shaders/random.wgsl");
 pub const REDUCE: &str = include_str!("../shaders/reduce.wgsl");
+pub const REFINE: &str = include_str!("../shaders/refine.wgsl");
 pub const SOFTMAX: &str = include_str!("../shaders/softmax.wgsl");

@@ -468,5 +468,66 @@ fn eval_scores_ring_and_digit_checkpoints_and_train_logs_evaluations() {
         !ok && err.contains("leave out --latents and --batch-stats"),
         "{err}"
     );
+
+    // Refinement: of the rejected samples in `eval`, of the plain ones
+    // (as .npy, so the moved samples can be compared) in `sample`.
+    let (ok, json, err) = output(shadergan().args([
+        "eval",
+        "--checkpoint",
+        ck.to_str().unwrap(),
+        "--n",
+        "200",
+        "--reject",
+        "--refine",
+        "--refine-steps",
+        "5",
+        "--json",
+    ]));
+    assert!(ok, "eval --reject --refine failed: {err}");
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let r = &v["refined"];
+    assert_eq!(r["of"], "rejected", "{r}");
+    assert_eq!(r["samples"], v["rejected"]["kept"], "{r}");
+    assert_eq!(r["setting"]["steps"], 5, "{r}");
+    assert!(r["quality"]["high_quality"].is_number(), "{r}");
+    let npy = |name: &str, refine: bool| {
+        let p = dir.join(name);
+        let mut args = vec![
+            "sample",
+            "--checkpoint",
+            ck.to_str().unwrap(),
+            "--n",
+            "7",
+            "--npy",
+            p.to_str().unwrap(),
+        ];
+        if refine {
+            args.push("--refine");
+        }
+        let (ok, _, err) = output(shadergan().args(&args));
+        assert!(ok, "sample failed: {err}");
+        if refine {
+            assert!(
+                err.contains("discriminator refinement: 100 steps of 0.0008"),
+                "{err}"
+            );
+        }
+        std::fs::read(p).unwrap()
+    };
+    let (plain, refined) = (npy("plain.npy", false), npy("refined.npy", true));
+    assert_eq!(plain.len(), refined.len());
+    assert_ne!(plain, refined, "--refine did not move the samples");
+    let (ok, _, err) = output(shadergan().args([
+        "eval",
+        "--checkpoint",
+        ck.to_str().unwrap(),
+        "--refine",
+        "--refine-rate",
+        "0",
+    ]));
+    assert!(
+        !ok && err.contains("--refine-rate must be a positive number"),
+        "{err}"
+    );
     std::fs::remove_dir_all(&dir).ok();
 }

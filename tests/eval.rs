@@ -8,6 +8,7 @@ use shadergan::data::{self, Mixture};
 use shadergan::eval::{FeatureStats, digit_scores, frechet_distance, mixture_quality};
 use shadergan::gan::{self, Sampler};
 use shadergan::model::{Layer, Net};
+use shadergan::refine::{self, Refine, Refiner};
 use shadergan::reject::{self, Rejector};
 use shadergan::{Gpu, GpuOptions};
 
@@ -410,4 +411,171 @@ fn rejection_refuses_a_mismatched_discriminator() {
         .unwrap()
         .to_string();
     assert!(e.contains("the discriminator takes 4 values"), "{e}");
+}
+
+/// The CPU's D(x) and ∂(Σ logits)/∂x on `rows` groups of x.
+fn cpu_logits_and_input_grad(net: &Net, x: &[f64], rows: usize) -> (Vec<f64>, Vec<f64>) {
+    let mut state = cpu::MlpState {
+        params: net
+            .params
+            .views
+            .iter()
+            .map(|t| gpu().read(t).unwrap().iter().map(|&v| v as f64).collect())
+            .collect(),
+        running: vec![None; net.layers.len()],
+    };
+    let cache = cpu::mlp_forward(&net.layers, &mut state, x, rows, false);
+    let logits = cache.values.last().unwrap().clone();
+    let (_, dx) = cpu::mlp_backward(&net.layers, &state, &cache, &vec![1.0; rows], rows);
+    (logits, dx)
+}
+
+#[test]
+fn refinement_steps_follow_the_cpu_gradient_and_noise() {
+    // Each step on the GPU (from the GPU's previous samples) against the
+    // CPU's x + rate · ∂(Σ logits)/∂x + √(2 rate T) ξ, ξ the CPU's copy of
+    // the noise; then the same steps in one call, which must give the
+    // same bits as the step-by-step calls (call k of a one-step refiner
+    // draws the noise of step k of call 0). The step-by-step calls carry
+    // the rows that pad the last group of `pack` (zeros at the start, as
+    // the one call pads them) from step to step.
+    let (mut rng, seed) = rng();
+    for (n, pack) in [(1usize, 1usize), (7, 1), (100, 2), (257, 3)] {
+        let (_, d) = tiny_pair(seed, pack, 2.0);
+        let rate = rng.random_range(0.01f32..0.1);
+        let temperature = rng.random_range(0.1f32..1.0);
+        let steps = 3u32;
+        let rows: usize = n.div_ceil(pack) * pack;
+        let x0: Vec<f32> = (0..n * 2).map(|_| rng.random_range(-1.0f32..1.0)).collect();
+        let one = Refine {
+            steps: 1,
+            rate,
+            temperature,
+        };
+        let r1 = Refiner::new(gpu(), &d, pack, 2, rows, &one, seed).unwrap();
+        let std = one.noise_std() as f64;
+        let mut x = x0.clone();
+        x.resize(rows * 2, 0.0);
+        let mut moved = 0.0f64;
+        for k in 0..steps {
+            let got = r1.run(gpu(), &x, k).unwrap();
+            let here: Vec<f64> = x.iter().map(|&v| v as f64).collect();
+            let (_, grad) = cpu_logits_and_input_grad(&d, &here, rows / pack);
+            let noise = cpu::normal(seed, refine::STREAM_REFINE, k, 0.0, std, rows * 2);
+            let want = cpu::ascend(rate as f64, &here, &grad, &noise);
+            let err = got
+                .iter()
+                .zip(&want)
+                .map(|(&g, &w)| (g as f64 - w).abs())
+                .fold(0.0, f64::max);
+            assert!(
+                err < 1e-5,
+                "seed {seed}, n {n}, pack {pack}, step {k}: max error {err:.2e}"
+            );
+            moved += got
+                .iter()
+                .zip(&x)
+                .map(|(a, b)| (a - b).abs() as f64)
+                .sum::<f64>();
+            x = got;
+        }
+        assert!(moved > 0.0, "the samples did not move (seed {seed})");
+        let all = Refine {
+            steps: steps as usize,
+            ..one
+        };
+        let together = Refiner::new(gpu(), &d, pack, 2, n, &all, seed)
+            .unwrap()
+            .run(gpu(), &x0, 0)
+            .unwrap();
+        assert_eq!(together, x[..n * 2], "seed {seed}, n {n}, pack {pack}");
+    }
+}
+
+#[test]
+fn refinement_without_noise_climbs_the_logit() {
+    // Small steps of plain gradient ascent raise every group's logit.
+    let (mut rng, seed) = rng();
+    let (n, pack) = (100, 2);
+    let (_, d) = tiny_pair(seed, pack, 2.0);
+    let x0: Vec<f32> = (0..n * 2).map(|_| rng.random_range(-1.0f32..1.0)).collect();
+    let cfg = Refine {
+        steps: 20,
+        rate: 1e-3,
+        temperature: 0.0,
+    };
+    let x = Refiner::new(gpu(), &d, pack, 2, n, &cfg, seed)
+        .unwrap()
+        .run(gpu(), &x0, 0)
+        .unwrap();
+    let f = |v: &[f32]| v.iter().map(|&a| a as f64).collect::<Vec<f64>>();
+    let (before, grad) = cpu_logits_and_input_grad(&d, &f(&x0), n / pack);
+    let (after, _) = cpu_logits_and_input_grad(&d, &f(&x), n / pack);
+    for (g, (b, a)) in before.iter().zip(&after).enumerate() {
+        let slope: f64 = grad[g * 2 * pack..(g + 1) * 2 * pack]
+            .iter()
+            .map(|v| v * v)
+            .sum();
+        if slope > 1e-6 {
+            assert!(a > b, "group {g}: logit {b} -> {a} (seed {seed})");
+        }
+    }
+}
+
+#[test]
+fn refinement_of_zero_steps_is_the_identity_and_bad_settings_are_refused() {
+    let (_, d) = tiny_pair(3, 1, 1.0);
+    let x: Vec<f32> = (0..14).map(|i| i as f32 * 0.1).collect();
+    let zero = Refine {
+        steps: 0,
+        ..grid_setting()
+    };
+    let r = Refiner::new(gpu(), &d, 1, 2, 7, &zero, 0).unwrap();
+    assert_eq!(r.run(gpu(), &x, 0).unwrap(), x);
+    let too_many: Vec<f32> = vec![0.0; 16];
+    assert!(r.run(gpu(), &too_many, 0).is_err());
+    for (bad, what) in [
+        (
+            Refine {
+                rate: 0.0,
+                ..grid_setting()
+            },
+            "--refine-rate must be a positive number",
+        ),
+        (
+            Refine {
+                temperature: f32::NAN,
+                ..grid_setting()
+            },
+            "--refine-temperature must be 0 or more",
+        ),
+        (
+            Refine {
+                steps: refine::MAX_STEPS + 1,
+                ..grid_setting()
+            },
+            "--refine-steps",
+        ),
+    ] {
+        let e = Refiner::new(gpu(), &d, 1, 2, 7, &bad, 0)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains(what), "{e}");
+    }
+    let e = Refine::for_data("mnist", None).err().unwrap().to_string();
+    assert!(e.contains("give one with --refine-rate"), "{e}");
+    let grid = grid_setting();
+    assert!((grid.rate - 0.02).abs() < 1e-6, "{grid:?}");
+    let (_, d2) = tiny_pair(3, 2, 1.0);
+    let e = Refiner::new(gpu(), &d2, 1, 2, 7, &grid_setting(), 0)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("the discriminator takes 4 values"), "{e}");
+}
+
+/// The default refinement of a grid model.
+fn grid_setting() -> Refine {
+    Refine::for_data("grid", None).unwrap()
 }

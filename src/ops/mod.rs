@@ -10,6 +10,7 @@ pub mod loss;
 pub mod matmul;
 pub mod random;
 pub mod reduce;
+pub mod refine;
 pub mod softmax;
 
 use crate::error::{Error, Result};

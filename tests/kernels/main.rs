@@ -14,6 +14,7 @@ mod loss;
 mod matmul;
 mod random;
 mod reduce;
+mod refine;
 mod softmax;
 
 use std::sync::OnceLock;
