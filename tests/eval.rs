@@ -270,8 +270,9 @@ fn tiny_pair(seed: u64, pack: usize, sharp: f32) -> (Net, Net) {
     (g, d)
 }
 
-fn cpu_forward(net: &Net, x: &[f64], rows: usize) -> Vec<f64> {
-    let mut state = cpu::MlpState {
+/// The net's weights, read back for the CPU reference.
+fn cpu_state(net: &Net) -> cpu::MlpState {
+    cpu::MlpState {
         params: net
             .params
             .views
@@ -279,7 +280,11 @@ fn cpu_forward(net: &Net, x: &[f64], rows: usize) -> Vec<f64> {
             .map(|t| gpu().read(t).unwrap().iter().map(|&v| v as f64).collect())
             .collect(),
         running: vec![None; net.layers.len()],
-    };
+    }
+}
+
+fn cpu_forward(net: &Net, x: &[f64], rows: usize) -> Vec<f64> {
+    let mut state = cpu_state(net);
     let cache = cpu::mlp_forward(&net.layers, &mut state, x, rows, false);
     cache.values.last().unwrap().clone()
 }
@@ -415,15 +420,7 @@ fn rejection_refuses_a_mismatched_discriminator() {
 
 /// The CPU's D(x) and ∂(Σ logits)/∂x on `rows` groups of x.
 fn cpu_logits_and_input_grad(net: &Net, x: &[f64], rows: usize) -> (Vec<f64>, Vec<f64>) {
-    let mut state = cpu::MlpState {
-        params: net
-            .params
-            .views
-            .iter()
-            .map(|t| gpu().read(t).unwrap().iter().map(|&v| v as f64).collect())
-            .collect(),
-        running: vec![None; net.layers.len()],
-    };
+    let mut state = cpu_state(net);
     let cache = cpu::mlp_forward(&net.layers, &mut state, x, rows, false);
     let logits = cache.values.last().unwrap().clone();
     let (_, dx) = cpu::mlp_backward(&net.layers, &state, &cache, &vec![1.0; rows], rows);
