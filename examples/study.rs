@@ -83,7 +83,7 @@ fn train(gpu: &Gpu, job: &Job, reject: bool, refine: bool) -> anyhow::Result<Run
             None => e.samples(gpu)?,
         };
         let setting = Refine::for_data(&job.data, None)?;
-        Some(e.run_refined(gpu, &t.d, c.pack, &samples, &setting)?.0)
+        Some(e.run_refined(gpu, &t.d, c.pack, &samples, &setting)?)
     } else {
         None
     };

@@ -372,11 +372,10 @@ impl Evaluator {
         pack: usize,
         samples: &[f32],
         cfg: &Refine,
-    ) -> Result<(Quality, Vec<f32>)> {
+    ) -> Result<Quality> {
         let features = self.sampler.output().len() / self.samples;
         let r = Refiner::new(gpu, d, pack, features, self.samples, cfg, self.seed)?;
-        let x = r.run(gpu, samples, 0)?;
-        Ok((self.score(gpu, &x)?, x))
+        self.score(gpu, &r.run(gpu, samples, 0)?)
     }
 
     /// Scores samples (rows of the generator's output).

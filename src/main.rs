@@ -530,12 +530,16 @@ fn eval(a: EvalArgs) -> Result<(), Error> {
     let refinement = match a.refine.setting(&c.data)? {
         Some(r) => {
             let d = ck.discriminator(&gpu)?;
+            let plain;
             let (of, samples) = match &rejection {
-                Some((_, rej)) => ("rejected", rej.samples.clone()),
-                None => ("generator", e.samples(&gpu)?),
+                Some((_, rej)) => ("rejected", &rej.samples),
+                None => {
+                    plain = e.samples(&gpu)?;
+                    ("generator", &plain)
+                }
             };
             let kept = samples.len() / c.shape.iter().product::<usize>().max(1);
-            let (quality, _) = e.run_refined(&gpu, &d, c.pack, &samples, &r)?;
+            let quality = e.run_refined(&gpu, &d, c.pack, samples, &r)?;
             Some(RefinedReport {
                 quality,
                 of: of.into(),
