@@ -71,7 +71,8 @@ fn train(gpu: &Gpu, job: &Job, reject: bool, refine: bool) -> anyhow::Result<Run
     let n = shadergan::eval::default_samples(&c);
     let e = Evaluator::new(gpu, &c, &t.g, n, job.seed, None)?;
     let quality = e.run(gpu)?;
-    let (rejected, kept) = if reject {
+    // Rejection and refinement judge unconditional samples only.
+    let (rejected, kept) = if reject && c.classes == 0 {
         let (q, r) = e.run_rejected(gpu, &t.g, &t.d, c.pack)?;
         (Some(q), Some(r.samples))
     } else {

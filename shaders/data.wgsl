@@ -1,12 +1,13 @@
 // Gather a batch from a data set of 8-bit samples that lives on the GPU
-// (packed four to a u32, little-endian) into f32 rows in [-1, 1]:
-//   out[r, f] = byte(indices[r] · features + f) / 127.5 - 1
+// (packed four to a u32, little-endian) into f32 rows in [-1, 1], rows
+// `stride` elements apart (wider than `features` when labels follow):
+//   out[r · stride + f] = byte(indices[r] · features + f) / 127.5 - 1
 const WG: u32 = 256u;
 
 struct Params {
     rows: u32,
     features: u32,
-    _pad0: u32,
+    stride: u32,
     _pad1: u32,
 }
 
@@ -26,7 +27,7 @@ fn gather(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: ve
     let byte_index = indices[r] * p.features + f;
     let word = data[byte_index / 4u];
     let byte = (word >> (8u * (byte_index % 4u))) & 0xffu;
-    out[i] = f32(byte) / 127.5 - 1.0;
+    out[r * p.stride + f] = f32(byte) / 127.5 - 1.0;
 }
 
 // The same gather from a data set of f32 samples (2-D points), unchanged.
@@ -40,5 +41,5 @@ fn gather_f32(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg
     }
     let r = i / p.features;
     let f = i % p.features;
-    out[i] = data_f32[indices[r] * p.features + f];
+    out[r * p.stride + f] = data_f32[indices[r] * p.features + f];
 }

@@ -307,16 +307,15 @@ impl Checkpoint {
 
     /// The generator alone, for sampling.
     pub fn generator(&self, gpu: &Gpu) -> Result<Net> {
-        let g = Net::new(gpu, &self.config.generator, self.config.latent, 0, 0)?;
+        let g = Net::new(gpu, &self.config.generator, self.config.g_inputs(), 0, 0)?;
         self.load_net(gpu, &g, "generator")?;
         Ok(g)
     }
 
     /// The discriminator alone, for rejection sampling: it takes `pack`
-    /// samples at once.
+    /// samples (each with its label in a conditional GAN) at once.
     pub fn discriminator(&self, gpu: &Gpu) -> Result<Net> {
-        let features: usize = self.config.shape.iter().product();
-        let inputs = features * self.config.pack.max(1);
+        let inputs = self.config.sample_width() * self.config.pack.max(1);
         let d = Net::new(gpu, &self.config.discriminator, inputs, 0, 0)?;
         self.load_net(gpu, &d, "discriminator")?;
         Ok(d)

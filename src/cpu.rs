@@ -3,6 +3,7 @@
 //! checks differentiate the forward functions here.
 
 use crate::ops::adam::Adam;
+use crate::ops::concat::Block;
 use crate::ops::loss::LossKind;
 use crate::ops::matmul::{Activation, Form};
 
@@ -411,6 +412,30 @@ pub fn gather(data: &[u8], features: usize, indices: &[u32]) -> Vec<f64> {
             row.iter().map(|&b| b as f64 / 127.5 - 1.0)
         })
         .collect()
+}
+
+/// Row r of block `to` of `out` becomes the one-hot code of class
+/// table[indices[r]] (zeros for a class of `classes` or more).
+pub fn one_hot(table: &[u32], indices: &[u32], classes: usize, out: &mut [f64], to: Block) {
+    for (r, &i) in indices.iter().enumerate() {
+        for c in 0..classes {
+            out[to.at(r, c)] = if table[i as usize] as usize == c {
+                1.0
+            } else {
+                0.0
+            };
+        }
+    }
+}
+
+/// Copies `rows` × `width` values from block `from` of `src` to block `to`
+/// of `out`.
+pub fn columns(src: &[f64], from: Block, out: &mut [f64], to: Block, rows: usize, width: usize) {
+    for r in 0..rows {
+        for c in 0..width {
+            out[to.at(r, c)] = src[from.at(r, c)];
+        }
+    }
 }
 
 /// What a CPU forward pass keeps for its backward pass.

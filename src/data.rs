@@ -86,6 +86,15 @@ impl Dataset {
         }
     }
 
+    /// The number of classes: one more than the largest label (0 without
+    /// labels).
+    pub fn classes(&self) -> usize {
+        self.labels
+            .as_ref()
+            .and_then(|l| l.iter().max())
+            .map_or(0, |&m| m as usize + 1)
+    }
+
     /// `(channels, height, width)` for image sets, `None` for points.
     pub fn image_shape(&self) -> Option<(usize, usize, usize)> {
         match &self.samples {

@@ -280,6 +280,19 @@ enum Judge {
     Digits(Box<DigitJudge>),
 }
 
+/// The error for discriminator rejection or refinement (`what`) asked of a
+/// class-conditional GAN.
+pub fn conditional_refused(what: &str) -> Error {
+    Error::shape(
+        "eval",
+        format!(
+            "{what} works with unconditional GANs, and this one is class-conditional \
+             (its discriminator judges a sample with its label); leave out {what}, or \
+             train with --unconditional"
+        ),
+    )
+}
+
 /// Scores a generator's samples as DESIGN §7 says, for ring, grid and the
 /// built-in digits: n samples from fixed latents (seed, STREAM_EVAL_Z).
 pub struct Evaluator {
@@ -288,6 +301,8 @@ pub struct Evaluator {
     latents: Vec<f32>,
     seed: u64,
     pub samples: usize,
+    /// The classes of a conditional generator (0: unconditional).
+    classes: usize,
 }
 
 impl Evaluator {
@@ -325,11 +340,21 @@ impl Evaluator {
         };
         Ok(Evaluator {
             judge,
-            sampler: Sampler::new(gpu, g, samples, false)?,
+            sampler: Sampler::for_config(gpu, g, config, samples, false)?,
             latents: gan::latents(seed, STREAM_EVAL_Z, samples, config.latent),
             seed,
             samples,
+            classes: config.classes,
         })
+    }
+
+    /// Rejection and refinement judge samples alone; a conditional GAN's
+    /// discriminator also takes their labels.
+    fn unconditional(&self, what: &str) -> Result<()> {
+        if self.classes > 0 {
+            return Err(conditional_refused(what));
+        }
+        Ok(())
     }
 
     /// The generator's current samples, scored.
@@ -349,6 +374,7 @@ impl Evaluator {
         d: &Net,
         pack: usize,
     ) -> Result<(Quality, Rejected)> {
+        self.unconditional("--reject")?;
         let r = Rejector::new(gpu, g, d, pack, self.samples)?.run(
             gpu,
             self.seed,
@@ -373,6 +399,7 @@ impl Evaluator {
         samples: &[f32],
         cfg: &Refine,
     ) -> Result<Quality> {
+        self.unconditional("--refine")?;
         let features = self.sampler.output().len() / self.samples;
         let r = Refiner::new(gpu, d, pack, features, self.samples, cfg, self.seed)?;
         self.score(gpu, &r.run(gpu, samples, 0)?)

@@ -124,6 +124,14 @@ struct TrainArgs {
     /// Discriminator updates per step, each on a fresh real batch and fresh noise.
     #[arg(long, default_value_t = 1)]
     d_steps: usize,
+    /// A class-conditional GAN: the generator is given a label to draw, the
+    /// discriminator judges each sample with its label [default: on for
+    /// labelled images (mnist, fashion, IDX with labels), off otherwise].
+    #[arg(long, conflicts_with = "unconditional")]
+    conditional: bool,
+    /// An unconditional GAN, even on labelled images.
+    #[arg(long)]
+    unconditional: bool,
     /// The learning rate of batch norm's γ and β as a multiple of --lr
     /// [default: 10 for points, 1 for images].
     #[arg(long)]
@@ -180,6 +188,10 @@ struct SampleArgs {
     /// Batch norm on the batch's own statistics instead of the running ones.
     #[arg(long)]
     batch_stats: bool,
+    /// A conditional GAN: draw only this class [default: sample i draws
+    /// class i mod the number of classes].
+    #[arg(long)]
+    label: Option<u32>,
     /// Discriminator rejection sampling: of 16 × n candidates, keep each with
     /// probability exp(D's logit − the largest logit), the checkpoint's
     /// discriminator judging them (the threshold shifted only if that would
@@ -311,7 +323,7 @@ enum Command {
 
 /// The configuration a fresh run gets from the flags and the data: the
 /// defaults of gan::GanConfig::points or ::images, with what the flags change.
-fn config_for(a: &TrainArgs, data: &data::Dataset) -> GanConfig {
+fn config_for(a: &TrainArgs, data: &data::Dataset) -> Result<GanConfig, Error> {
     let features = data.features();
     let points = matches!(data.samples, Samples::Points { .. });
     let steps = steps_for(a, points);
@@ -350,7 +362,19 @@ fn config_for(a: &TrainArgs, data: &data::Dataset) -> GanConfig {
     c.norm_lr = a.norm_lr.unwrap_or(c.norm_lr);
     c.seed = a.seed;
     let start = a.decay_start.unwrap_or(c.decay.start as u64);
-    c.decaying(start, steps, a.decay_floor)
+    let labelled = data.labels.is_some();
+    let classes = if a.unconditional || !(a.conditional || labelled && !points) {
+        0
+    } else if labelled {
+        data.classes()
+    } else {
+        return Err(Error::Data(format!(
+            "--conditional: {} has no labels to condition on; leave out --conditional, \
+             or give the labels (for IDX images, the labels-idx1 file beside them)",
+            data.name
+        )));
+    };
+    Ok(c.conditional(classes).decaying(start, steps, a.decay_floor))
 }
 
 /// --steps, or the default for the data.
@@ -372,7 +396,7 @@ fn train(a: TrainArgs) -> Result<(), Error> {
         data::load(&data_spec, a.size, a.color, seed).map_err(|e| Error::Data(e.to_string()))?;
     let config = match &resumed {
         Some(ck) => ck.config.clone(),
-        None => config_for(&a, &data),
+        None => config_for(&a, &data)?,
     };
     let steps = steps_for(&a, matches!(data.samples, Samples::Points { .. }));
     let gpu = a.which.open(true)?;
@@ -450,6 +474,28 @@ fn sample(a: SampleArgs) -> Result<(), Error> {
     if n == 0 {
         return Err(Error::shape("sample", "--n must be at least 1"));
     }
+    if c.classes > 0 && (a.reject || a.refine.refine) {
+        let what = if a.reject { "--reject" } else { "--refine" };
+        return Err(eval::conditional_refused(what));
+    }
+    match a.label {
+        Some(l) if c.classes == 0 => {
+            return Err(Error::shape(
+                "sample",
+                format!("--label {l}: this generator is unconditional; leave out --label"),
+            ));
+        }
+        Some(l) if l as usize >= c.classes => {
+            return Err(Error::shape(
+                "sample",
+                format!(
+                    "--label {l}: this generator draws classes 0 to {}",
+                    c.classes - 1
+                ),
+            ));
+        }
+        _ => {}
+    }
     if a.reject && (a.latents.is_some() || a.batch_stats) {
         return Err(Error::shape(
             "sample",
@@ -477,10 +523,11 @@ fn sample(a: SampleArgs) -> Result<(), Error> {
         eprintln!("{}", rejection_line(&r));
         (r.samples, r.kept)
     } else {
-        (
-            Sampler::new(&gpu, &g, n, a.batch_stats)?.run(&gpu, &latents)?,
-            n,
-        )
+        let mut s = Sampler::for_config(&gpu, &g, c, n, a.batch_stats)?;
+        if let Some(l) = a.label {
+            s = s.with_labels(c.classes, vec![l; n])?;
+        }
+        (s.run(&gpu, &latents)?, n)
     };
     let features = values.len() / n.max(1);
     let values = match a.refine.setting(&c.data)? {

@@ -6,6 +6,7 @@ pub const ALL: &[(&str, &str)] = &[
     ("adam.wgsl", ADAM),
     ("batchnorm.wgsl", BATCHNORM),
     ("bench.wgsl", BENCH),
+    ("concat.wgsl", CONCAT),
     ("data.wgsl", DATA),
     ("loss.wgsl", LOSS),
     ("matmul.wgsl", MATMUL),
@@ -19,6 +20,7 @@ pub const ACTIVATION: &str = include_str!("../shaders/activation.wgsl");
 pub const ADAM: &str = include_str!("../shaders/adam.wgsl");
 pub const BENCH: &str = include_str!("../shaders/bench.wgsl");
 pub const BATCHNORM: &str = include_str!("../shaders/batchnorm.wgsl");
+pub const CONCAT: &str = include_str!("../shaders/concat.wgsl");
 pub const DATA: &str = include_str!("../shaders/data.wgsl");
 pub const LOSS: &str = include_str!("../shaders/loss.wgsl");
 pub const MATMUL: &str = include_str!("../shaders/matmul.wgsl");

@@ -15,7 +15,7 @@ use crate::checkpoint::{self, write_atomic};
 use crate::data::{Dataset, Mixture};
 use crate::error::{Error, Result};
 use crate::eval::{self, Evaluator, Quality};
-use crate::gan::{self, GanConfig, Sampler, StepMetrics, Trainer};
+use crate::gan::{self, GanConfig, StepMetrics, Trainer};
 use crate::gpu::Gpu;
 use crate::render;
 
@@ -63,7 +63,12 @@ pub struct Summary {
 /// How a run's samples are drawn: a grid of images, or a scatter plot of
 /// points over the mixture's modes (2,500 points, as the quality protocol).
 pub fn picture_rows(config: &GanConfig) -> usize {
-    if config.shape.len() == 3 { 64 } else { 2500 }
+    match config.classes {
+        _ if config.shape.len() != 3 => 2500,
+        // A conditional GAN's grid: column j draws class j.
+        k @ 2..=16 => k * k,
+        _ => 64,
+    }
 }
 
 /// Draws generator outputs (n rows) as a PNG, as the run's config says.
@@ -119,7 +124,7 @@ pub fn run(gpu: &Gpu, config: &GanConfig, data: &Dataset, opts: &RunOptions) -> 
         .map_err(io(&metrics_path))?;
 
     let rows = picture_rows(config);
-    let sampler = Sampler::new(gpu, &t.g, rows, false)?;
+    let sampler = t.sampler(rows, false)?;
     let fixed_z = gan::latents(config.seed, gan::STREAM_FIXED_Z, rows, config.latent);
     let save_picture = |t: &Trainer<'_>| -> Result<()> {
         let values = sampler.run(gpu, &fixed_z)?;

@@ -186,6 +186,10 @@ fn bad_training_flags_and_files_are_clear_errors() {
             vec!["sample", "--checkpoint", junk.to_str().unwrap()],
             "not a safetensors checkpoint",
         ),
+        (
+            vec!["train", "--conditional", "--unconditional"],
+            "cannot be used with",
+        ),
     ];
     for (args, want) in cases {
         let (ok, _, err) = output(shadergan().args(&args));
@@ -328,6 +332,109 @@ fn a_diverging_run_stops_naming_the_step_and_keeps_a_finite_checkpoint() {
     assert!(
         values.iter().all(|v| v.is_finite()),
         "the kept checkpoint samples non-finite values"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn digits_train_conditional_by_default_and_sample_by_label() {
+    let dir = temp_dir("conditional");
+    let train = |name: &str, extra: &[&str]| -> (bool, String, std::path::PathBuf) {
+        let out = dir.join(name);
+        let mut args = vec![
+            "train",
+            "--steps",
+            "2",
+            "--quiet",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend(extra);
+        let (ok, _, err) = output(shadergan().args(&args));
+        (ok, err, out)
+    };
+    let classes = |out: &std::path::Path| -> serde_json::Value {
+        let config = std::fs::read_to_string(out.join("config.json")).unwrap();
+        serde_json::from_str::<serde_json::Value>(&config).unwrap()["classes"].clone()
+    };
+    let (ok, err, out) = train("digits", &[]);
+    assert!(ok, "train failed: {err}");
+    assert_eq!(classes(&out), 10);
+    // The picture: 10 × 10, column j drawing digit j.
+    let png = image::open(out.join("samples/step_000002.png")).unwrap();
+    assert_eq!(png.width(), png.height());
+    let ck = out.join("checkpoints/last.safetensors");
+    let ck = ck.to_str().unwrap();
+
+    let npy = dir.join("threes.npy");
+    let sample = |extra: &[&str]| {
+        let mut args = vec!["sample", "--checkpoint", ck, "--n", "5"];
+        args.extend(extra);
+        output(shadergan().args(&args))
+    };
+    let (ok, _, err) = sample(&["--label", "3", "--npy", npy.to_str().unwrap()]);
+    assert!(ok, "sample --label failed: {err}");
+    let (threes, shape) = shadergan::npy::read(&npy).unwrap();
+    assert_eq!(shape, vec![5, 784]);
+    let (ok, _, err) = sample(&["--label", "0", "--npy", npy.to_str().unwrap()]);
+    assert!(ok, "sample --label failed: {err}");
+    let (zeros, _) = shadergan::npy::read(&npy).unwrap();
+    assert_ne!(threes, zeros, "the label did not change the samples");
+    for (extra, want) in [
+        (
+            vec!["--label", "10"],
+            "--label 10: this generator draws classes 0 to 9",
+        ),
+        (vec!["--reject"], "--reject works with unconditional GANs"),
+        (
+            vec!["--refine", "--refine-rate", "0.01"],
+            "--refine works with unconditional GANs",
+        ),
+    ] {
+        let (ok, _, err) = sample(&extra);
+        assert!(!ok && err.contains(want), "{extra:?}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    let (ok, _, err) =
+        output(shadergan().args(["eval", "--checkpoint", ck, "--n", "100", "--reject"]));
+    assert!(
+        !ok && err.contains("--reject works with unconditional GANs"),
+        "{err}"
+    );
+
+    let (ok, err, out) = train("plain", &["--unconditional"]);
+    assert!(ok, "train --unconditional failed: {err}");
+    assert_eq!(classes(&out), 0);
+    let ck = out.join("checkpoints/last.safetensors");
+    let (ok, _, err) = output(shadergan().args([
+        "sample",
+        "--checkpoint",
+        ck.to_str().unwrap(),
+        "--label",
+        "1",
+    ]));
+    assert!(
+        !ok && err.contains("this generator is unconditional"),
+        "{err}"
+    );
+
+    // Images without labels: unconditional by default, --conditional refused.
+    let images = dir.join("images-idx3-ubyte.gz");
+    std::fs::copy(
+        "tests/fixtures/fashion1k-fixture-images-idx3-ubyte.gz",
+        &images,
+    )
+    .unwrap();
+    let (ok, err, out) = train("unlabelled", &["--data", images.to_str().unwrap()]);
+    assert!(ok, "train on unlabelled images failed: {err}");
+    assert_eq!(classes(&out), 0);
+    let (ok, err, _) = train(
+        "refused",
+        &["--data", images.to_str().unwrap(), "--conditional"],
+    );
+    assert!(
+        !ok && err.contains("has no labels to condition on"),
+        "{err}"
     );
     std::fs::remove_dir_all(&dir).ok();
 }

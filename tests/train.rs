@@ -5,9 +5,10 @@ use std::sync::OnceLock;
 use shadergan::checkpoint;
 use shadergan::cpu::{self, MlpState};
 use shadergan::data::{Dataset, Samples};
-use shadergan::gan::{GanConfig, Trainer};
+use shadergan::gan::{self, GanConfig, Sampler, Trainer};
 use shadergan::model::{Layer, Net};
 use shadergan::ops::adam::{Adam, Decay};
+use shadergan::ops::concat::Block;
 use shadergan::ops::loss::LossKind;
 use shadergan::{Gpu, GpuOptions};
 
@@ -31,7 +32,7 @@ fn tiny_images() -> Dataset {
             height: 4,
             width: 4,
         },
-        labels: None,
+        labels: Some((0..50).map(|i| (i * 7 % 3) as u8).collect()),
     }
 }
 
@@ -73,6 +74,7 @@ fn tiny_config(pack: usize, loss: LossKind) -> GanConfig {
         real_label: 0.9,
         d_steps: 1,
         norm_lr: 1.0,
+        classes: 0,
         seed: 11,
         data: "tiny".into(),
         shape: vec![1, 4, 4],
@@ -143,6 +145,30 @@ fn reference_step(
     let Samples::Images { bytes, .. } = &data.samples else {
         unreachable!()
     };
+    // A conditional GAN's rows: G's latents, D's samples, each followed by
+    // a one-hot label (k = 0: unconditional).
+    let classes = c.classes;
+    let (gi, w) = (c.latent + classes, features + classes);
+    let identity: Vec<u32> = (0..classes as u32).collect();
+    let table: Vec<u32> = data.labels.iter().flatten().map(|&l| l as u32).collect();
+    let labels_after = |first, stride, offset| Block {
+        first,
+        stride,
+        offset,
+    };
+    let label = |z: &mut Vec<f64>, d_in: &mut Vec<f64>, stream, counter, first| {
+        if classes > 0 {
+            let y = cpu::indices(c.seed, stream, counter, classes as u32, b);
+            cpu::one_hot(&identity, &y, classes, z, labels_after(0, gi, c.latent));
+            cpu::one_hot(
+                &identity,
+                &y,
+                classes,
+                d_in,
+                labels_after(first, w, features),
+            );
+        }
+    };
     // D's updates, numbered u from 1 across steps; D's schedule counts them,
     // so its decay runs over updates (start·k, end·k].
     let k = c.d_steps as u32;
@@ -154,15 +180,28 @@ fn reference_step(
     let mut d_grads_last = vec![];
     for j in 0..k {
         let u = (t - 1) * k + j + 1;
-        let z1 = cpu::normal(c.seed, 1, u, 0.0, 1.0, b * c.latent);
+        let mut z1 = cpu::normal(c.seed, 1, u, 0.0, 1.0, b * gi);
         let idx = cpu::indices(c.seed, 3, u, data.items as u32, b);
         let real = cpu::gather(bytes, features, &idx);
+        let mut d_in = vec![0.0; 2 * b * w];
+        let dense = Block::dense(features);
+        cpu::columns(&real, dense, &mut d_in, labels_after(0, w, 0), b, features);
+        if classes > 0 {
+            cpu::one_hot(
+                &table,
+                &idx,
+                classes,
+                &mut d_in,
+                labels_after(0, w, features),
+            );
+        }
+        label(&mut z1, &mut d_in, gan::STREAM_LABELS_D, u, b);
         let fake1 = cpu::mlp_forward(&c.generator, g, &z1, b, false)
             .values
             .last()
             .unwrap()
             .clone();
-        let d_in: Vec<f64> = real.iter().chain(&fake1).copied().collect();
+        cpu::columns(&fake1, dense, &mut d_in, labels_after(b, w, 0), b, features);
         let rows = 2 * b / m;
         let cache = cpu::mlp_forward(&c.discriminator, d, &d_in, rows, false);
         let logits = logits_of(&cache);
@@ -172,10 +211,21 @@ fn reference_step(
         d_grads_last = d_grads;
     }
 
-    let z2 = cpu::normal(c.seed, 2, t, 0.0, 1.0, b * c.latent);
+    let mut z2 = cpu::normal(c.seed, 2, t, 0.0, 1.0, b * gi);
+    let mut dg_in = vec![0.0; b * w];
+    label(&mut z2, &mut dg_in, gan::STREAM_LABELS_G, t, 0);
     let g_cache = cpu::mlp_forward(&c.generator, g, &z2, b, true);
     let fake2 = g_cache.values.last().unwrap().clone();
-    let dg_cache = cpu::mlp_forward(&c.discriminator, d, &fake2, b / m, false);
+    let dense = Block::dense(features);
+    cpu::columns(
+        &fake2,
+        dense,
+        &mut dg_in,
+        labels_after(0, w, 0),
+        b,
+        features,
+    );
+    let dg_cache = cpu::mlp_forward(&c.discriminator, d, &dg_in, b / m, false);
     let logits = logits_of(&dg_cache);
     let g_kind = if c.loss == LossKind::Hinge {
         LossKind::Linear
@@ -183,7 +233,16 @@ fn reference_step(
         c.loss
     };
     let dl = cpu::loss(g_kind, 1.0, 1.0, b / m, 1.0, &logits).dlogits;
-    let (_, d_fake) = cpu::mlp_backward(&c.discriminator, d, &dg_cache, &dl, b / m);
+    let (_, d_dg_in) = cpu::mlp_backward(&c.discriminator, d, &dg_cache, &dl, b / m);
+    let mut d_fake = vec![0.0; b * features];
+    cpu::columns(
+        &d_dg_in,
+        labels_after(0, w, 0),
+        &mut d_fake,
+        dense,
+        b,
+        features,
+    );
     let (g_grads, _) = cpu::mlp_backward(&c.generator, g, &g_cache, &d_fake, b);
     adam_all(c.lr_g, c.decay, c, &c.generator, t, g, &g_grads, gm);
     (d_grads_last, g_grads)
@@ -253,8 +312,8 @@ fn check_steps(c: &GanConfig, steps: u32) {
     }
     gpu().wait().unwrap();
     let tag = format!(
-        "pack {} loss {:?} d_steps {} decay {:?} norm_lr {} after {steps} steps",
-        c.pack, c.loss, c.d_steps, c.decay, c.norm_lr
+        "pack {} loss {:?} d_steps {} decay {:?} norm_lr {} classes {} after {steps} steps",
+        c.pack, c.loss, c.d_steps, c.decay, c.norm_lr, c.classes
     );
     let (gpu_g, gpu_d) = (read_state(&t.g), read_state(&t.d));
     let grad = |net: &Net| -> Vec<Vec<f64>> {
@@ -375,6 +434,100 @@ fn steps_with_several_d_updates_equal_the_cpu_reference() {
         }
         .decaying(1, 3, 0.25),
         3,
+    );
+}
+
+#[test]
+fn conditional_gpu_steps_equal_the_cpu_reference() {
+    // Labels 0..3 beside the latents and the samples; with packing, and
+    // with several D updates.
+    for (pack, d_steps) in [(1, 1), (2, 2)] {
+        let c = GanConfig {
+            d_steps,
+            ..tiny_config(pack, LossKind::Bce).conditional(3)
+        };
+        check_steps(&c, 3);
+    }
+}
+
+#[test]
+fn a_conditional_sampler_gives_each_row_its_label() {
+    let c = tiny_config(1, LossKind::Bce).conditional(3);
+    let t = Trainer::new(gpu(), &c, &tiny_images()).unwrap();
+    let mut g = read_state(&t.g);
+    let n = 7;
+    let z = gan::latents(5, 6, n, c.latent);
+    let mut forward = |labels: &[u32]| -> Vec<f64> {
+        let mut input = vec![0.0; n * c.g_inputs()];
+        let latent_block = Block::dense(c.g_inputs());
+        cpu::columns(
+            &to64(&z),
+            Block::dense(c.latent),
+            &mut input,
+            latent_block,
+            n,
+            c.latent,
+        );
+        let at = Block {
+            offset: c.latent,
+            ..latent_block
+        };
+        cpu::one_hot(&[0, 1, 2], labels, 3, &mut input, at);
+        cpu::mlp_forward(&c.generator, &mut g, &input, n, false)
+            .values
+            .last()
+            .unwrap()
+            .clone()
+    };
+    // Row i draws class i mod 3, or the labels given (batch norm on the
+    // batch's statistics, as the CPU's forward pass).
+    let got = t.sampler(n, true).unwrap().run(gpu(), &z).unwrap();
+    let e = err(&[to64(&got)], &[forward(&[0, 1, 2, 0, 1, 2, 0])]);
+    assert!(e <= 1e-5, "cycling labels: {e:.2e}");
+    let s = Sampler::for_config(gpu(), &t.g, &c, n, true)
+        .unwrap()
+        .with_labels(3, vec![2; n])
+        .unwrap();
+    let got = s.run(gpu(), &z).unwrap();
+    let e = err(&[to64(&got)], &[forward(&[2; 7])]);
+    assert!(e <= 1e-5, "label 2: {e:.2e}");
+    // Wrong labels and latents are refused by name.
+    let err = t
+        .sampler(n, false)
+        .unwrap()
+        .with_labels(3, vec![3; n])
+        .err()
+        .unwrap();
+    assert!(
+        err.to_string()
+            .contains("label 3 is not one of the 3 classes"),
+        "{err}"
+    );
+    let err = t
+        .sampler(n, false)
+        .unwrap()
+        .run(gpu(), &z[1..])
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("34 latent values for 7 samples of 5"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_conditional_gan_needs_labels_in_range() {
+    let c = tiny_config(1, LossKind::Bce).conditional(3);
+    let mut data = tiny_images();
+    data.labels = None;
+    let err = Trainer::new(gpu(), &c, &data).err().unwrap();
+    assert!(err.to_string().contains("tiny has no labels"), "{err}");
+    data.labels = Some(vec![3; 50]);
+    let err = Trainer::new(gpu(), &c, &data).err().unwrap();
+    assert!(
+        err.to_string()
+            .contains("has a label 3, outside the 3 classes"),
+        "{err}"
     );
 }
 

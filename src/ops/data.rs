@@ -14,7 +14,8 @@ use crate::tensor::Tensor;
 struct Params {
     rows: u32,
     features: u32,
-    _pad: [u32; 2],
+    stride: u32,
+    _pad: u32,
 }
 
 const BINDINGS: &[(u32, Access)] = &[(1, Access::Read), (2, Access::Read), (3, Access::ReadWrite)];
@@ -30,13 +31,27 @@ pub fn gather(
     indices: &Tensor,
     out: &Tensor,
 ) -> Result<Kernel> {
+    gather_strided(gpu, data, items, features, indices, out, features)
+}
+
+/// [`gather`] into rows `stride` ≥ features elements apart: out[r · stride
+/// + f]; the columns past `features` are left alone (labels go there).
+pub fn gather_strided(
+    gpu: &Gpu,
+    data: &Tensor,
+    items: usize,
+    features: usize,
+    indices: &Tensor,
+    out: &Tensor,
+    stride: usize,
+) -> Result<Kernel> {
     let entry = Entry::new("data.wgsl", shaders::DATA, "gather", BINDINGS);
     prepare(
         gpu,
         "gather",
         entry,
         (items * features).div_ceil(4),
-        (data, items, features),
+        (data, items, features, stride),
         indices,
         out,
     )
@@ -55,13 +70,26 @@ pub fn gather_f32(
     indices: &Tensor,
     out: &Tensor,
 ) -> Result<Kernel> {
+    gather_f32_strided(gpu, data, items, features, indices, out, features)
+}
+
+/// [`gather_f32`] into rows `stride` ≥ features elements apart.
+pub fn gather_f32_strided(
+    gpu: &Gpu,
+    data: &Tensor,
+    items: usize,
+    features: usize,
+    indices: &Tensor,
+    out: &Tensor,
+    stride: usize,
+) -> Result<Kernel> {
     let entry = Entry::new("data.wgsl", shaders::DATA, "gather_f32", BINDINGS_F32);
     prepare(
         gpu,
         "gather f32",
         entry,
         items * features,
-        (data, items, features),
+        (data, items, features, stride),
         indices,
         out,
     )
@@ -74,15 +102,21 @@ fn prepare(
     op: &'static str,
     entry: Entry,
     data_len: usize,
-    (data, items, features): (&Tensor, usize, usize),
+    (data, items, features, stride): (&Tensor, usize, usize, usize),
     indices: &Tensor,
     out: &Tensor,
 ) -> Result<Kernel> {
     if features == 0 || items == 0 {
         return Err(Error::shape(op, "the data set is empty"));
     }
+    if stride < features {
+        return Err(Error::shape(
+            op,
+            format!("rows {stride} apart cannot hold {features} features"),
+        ));
+    }
     expect_len(op, "data", data, data_len)?;
-    expect_len(op, "out", out, indices.len() * features)?;
+    expect_len(op, "out", out, indices.len() * stride)?;
     expect_distinct(
         op,
         &[("out", out)],
@@ -91,9 +125,11 @@ fn prepare(
     let p = Params {
         rows: expect_u32(op, "rows", indices.len())?,
         features: expect_u32(op, "features", features)?,
-        _pad: [0; 2],
+        stride: expect_u32(op, "stride", stride)?,
+        _pad: 0,
     };
-    let n = expect_u32(op, "rows x features", out.len())?;
+    expect_u32(op, "rows x stride", out.len())?;
+    let n = expect_u32(op, "rows x features", indices.len() * features)?;
     gpu.kernel(
         &entry,
         bytemuck::bytes_of(&p),

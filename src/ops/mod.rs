@@ -5,6 +5,7 @@
 pub mod activation;
 pub mod adam;
 pub mod batchnorm;
+pub mod concat;
 pub mod data;
 pub mod loss;
 pub mod matmul;

@@ -8,6 +8,7 @@
 mod activation;
 mod adam;
 mod batchnorm;
+mod concat;
 mod data;
 mod determinism;
 mod loss;

@@ -1,0 +1,167 @@
+//! Rows built side by side for the class-conditional GAN
+//! (shaders/concat.wgsl): one-hot labels written beside the latents or the
+//! samples, and blocks of columns copied between row-strided matrices.
+
+use bytemuck::{Pod, Zeroable};
+
+use super::{expect_distinct, expect_u32};
+use crate::error::{Error, Result};
+use crate::gpu::Gpu;
+use crate::kernel::{Access, Entry, Kernel};
+use crate::shaders;
+use crate::tensor::Tensor;
+
+/// Where a block of columns lies in a matrix stored row by row: its rows
+/// begin at row `first`, rows are `stride` elements apart, and the block's
+/// first column is `offset`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Block {
+    pub first: usize,
+    pub stride: usize,
+    pub offset: usize,
+}
+
+impl Block {
+    /// A whole matrix of rows `width` wide, from row 0.
+    pub fn dense(width: usize) -> Block {
+        Block {
+            first: 0,
+            stride: width,
+            offset: 0,
+        }
+    }
+
+    /// The flat index of (row r, column c) of the block.
+    pub fn at(&self, r: usize, c: usize) -> usize {
+        (self.first + r) * self.stride + self.offset + c
+    }
+
+    /// Fails unless `rows` × `width` columns of the block fit in `t`.
+    fn check(
+        &self,
+        op: &'static str,
+        name: &str,
+        t: &Tensor,
+        rows: usize,
+        width: usize,
+    ) -> Result<()> {
+        if self.offset + width > self.stride {
+            return Err(Error::shape(
+                op,
+                format!(
+                    "{name}: columns {}..{} do not fit rows {} wide",
+                    self.offset,
+                    self.offset + width,
+                    self.stride
+                ),
+            ));
+        }
+        let needed = (self.first + rows) * self.stride;
+        if rows > 0 && needed > t.len() {
+            return Err(Error::shape(
+                op,
+                format!(
+                    "{name} has {} elements; rows {}..{} of {} need {needed}",
+                    t.len(),
+                    self.first,
+                    self.first + rows,
+                    self.stride
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct Params {
+    rows: u32,
+    width: u32,
+    first: u32,
+    stride: u32,
+    offset: u32,
+    src_first: u32,
+    src_stride: u32,
+    src_offset: u32,
+}
+
+const WG: u32 = 256;
+const ONE_HOT: &[(u32, Access)] = &[(1, Access::Read), (2, Access::Read), (3, Access::ReadWrite)];
+const COLUMNS: &[(u32, Access)] = &[(4, Access::Read), (3, Access::ReadWrite)];
+
+fn params(op: &'static str, rows: usize, width: usize, to: Block, from: Block) -> Result<Params> {
+    let u = |what, n| expect_u32(op, what, n);
+    u("rows x width", rows * width)?;
+    u("output size", (to.first + rows) * to.stride)?;
+    u("input size", (from.first + rows) * from.stride)?;
+    Ok(Params {
+        rows: u("rows", rows)?,
+        width: u("width", width)?,
+        first: u("first row", to.first)?,
+        stride: u("stride", to.stride)?,
+        offset: u("offset", to.offset)?,
+        src_first: u("first row", from.first)?,
+        src_stride: u("stride", from.stride)?,
+        src_offset: u("offset", from.offset)?,
+    })
+}
+
+/// Row r of block `to` of `out` (`classes` columns) becomes the one-hot
+/// code of class table[indices[r]], for every r < indices.len(). A class
+/// of `classes` or more gives a row of zeros.
+pub fn one_hot(
+    gpu: &Gpu,
+    table: &Tensor,
+    indices: &Tensor,
+    classes: usize,
+    out: &Tensor,
+    to: Block,
+) -> Result<Kernel> {
+    const OP: &str = "one-hot";
+    let rows = indices.len();
+    if classes == 0 || table.is_empty() {
+        return Err(Error::shape(OP, "there are no classes"));
+    }
+    to.check(OP, "out", out, rows, classes)?;
+    expect_distinct(
+        OP,
+        &[("out", out)],
+        &[("out", out), ("table", table), ("indices", indices)],
+    )?;
+    let p = params(OP, rows, classes, to, Block::dense(0))?;
+    let entry = Entry::new("concat.wgsl", shaders::CONCAT, "one_hot", ONE_HOT);
+    gpu.kernel(
+        &entry,
+        bytemuck::bytes_of(&p),
+        &[table, indices, out],
+        gpu.grid((p.rows * p.width).div_ceil(WG)),
+    )
+}
+
+/// Copies `rows` × `width` values from block `from` of `src` to block `to`
+/// of `out`. Forward, it places the generator's samples beside their
+/// labels; backward, the same copy with `from` and `to` swapped takes
+/// their gradient back.
+pub fn columns(
+    gpu: &Gpu,
+    src: &Tensor,
+    from: Block,
+    out: &Tensor,
+    to: Block,
+    rows: usize,
+    width: usize,
+) -> Result<Kernel> {
+    const OP: &str = "columns";
+    from.check(OP, "src", src, rows, width)?;
+    to.check(OP, "out", out, rows, width)?;
+    expect_distinct(OP, &[("out", out)], &[("out", out), ("src", src)])?;
+    let p = params(OP, rows, width, to, from)?;
+    let entry = Entry::new("concat.wgsl", shaders::CONCAT, "columns", COLUMNS);
+    gpu.kernel(
+        &entry,
+        bytemuck::bytes_of(&p),
+        &[src, out],
+        gpu.grid((p.rows * p.width).div_ceil(WG)),
+    )
+}
