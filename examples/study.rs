@@ -5,7 +5,7 @@
 //! as `shadergan eval` scores it.
 //!
 //!     cargo run --release --example study -- [seeds=10] [digit_seeds=3]
-//!         [jobs=1] [only=ring,grid,digits] [packs=1,2,3,4] [steps=N] [digit_steps=N]
+//!         [first_seed=0] [jobs=1] [only=ring,grid,digits] [packs=1,2,3,4] [steps=N] [digit_steps=N]
 //!         [json=study.json] [log=runs.jsonl] [reject=1] [refine=1]
 //!
 //! `reject=1` (the default) also scores the samples that discriminator
@@ -14,7 +14,8 @@
 //! discriminator's gradient as well (`shadergan eval --reject --refine`;
 //! ring and grid only), in a row "+ refine". `jobs` runs that many trainings at once, each on its own device of the
 //! default adapter. `log` gets each run as a JSON line when it finishes;
-//! `from=a.jsonl,b.jsonl adapter=NAME` prints the table of runs logged
+//! `save=DIR` writes each run's final checkpoint and sample picture
+//! there. `from=a.jsonl,b.jsonl adapter=NAME` prints the table of runs logged
 //! earlier (by parts of a study run apart) without training.
 
 use std::collections::HashMap;
@@ -22,11 +23,13 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
-use shadergan::data;
+use std::path::Path;
+
 use shadergan::eval::{DigitScores, Evaluator, Quality};
 use shadergan::gan::{self, GanConfig, Trainer};
 use shadergan::refine::Refine;
 use shadergan::{Gpu, GpuOptions};
+use shadergan::{checkpoint, data, train};
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct Job {
@@ -48,6 +51,10 @@ struct Run {
     /// along the discriminator's gradient (`refine=1`, ring and grid).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     refined: Option<Quality>,
+    /// The classes of a conditional GAN (0: unconditional, and in logs
+    /// that predate it).
+    #[serde(default)]
+    classes: usize,
 }
 
 fn config(job: &Job) -> GanConfig {
@@ -60,13 +67,30 @@ fn config(job: &Job) -> GanConfig {
     c
 }
 
-fn train(gpu: &Gpu, job: &Job, reject: bool, refine: bool) -> anyhow::Result<Run> {
+fn train(
+    gpu: &Gpu,
+    job: &Job,
+    reject: bool,
+    refine: bool,
+    save: Option<&Path>,
+) -> anyhow::Result<Run> {
     let start = Instant::now();
     let c = config(job);
     let data = data::load(&job.data, None, false, job.seed)?;
     let mut t = Trainer::new(gpu, &c, &data)?;
     while t.step < job.steps {
         t.step(false)?;
+    }
+    if let Some(dir) = save {
+        // The final checkpoint and the picture `shadergan train` would
+        // write, for `shadergan eval`, `sample` and the README.
+        std::fs::create_dir_all(dir)?;
+        let name = format!("{}-pack{}-seed{}", job.data, job.pack, job.seed);
+        checkpoint::save(&t, &dir.join(format!("{name}.safetensors")))?;
+        let rows = train::picture_rows(&c);
+        let z = gan::latents(c.seed, gan::STREAM_FIXED_Z, rows, c.latent);
+        let values = t.sampler(rows, false)?.run(gpu, &z)?;
+        train::picture(&c, &values, rows, &dir.join(format!("{name}.png")))?;
     }
     let n = shadergan::eval::default_samples(&c);
     let e = Evaluator::new(gpu, &c, &t.g, n, job.seed, None)?;
@@ -94,6 +118,7 @@ fn train(gpu: &Gpu, job: &Job, reject: bool, refine: bool) -> anyhow::Result<Run
         quality,
         rejected,
         refined,
+        classes: c.classes,
     })
 }
 
@@ -121,6 +146,9 @@ fn main() -> anyhow::Result<()> {
         .collect();
     let num = |k: &str, d: u64| args.get(k).map_or(Ok(d), |v| v.parse()).unwrap();
     let seeds = num("seeds", 10);
+    // Seeds first_seed, first_seed + 1, ...: a study can be run in parts
+    // and printed whole with from=.
+    let first_seed = num("first_seed", 0);
     let digit_seeds = num("digit_seeds", 3);
     let jobs = num("jobs", 1).max(1) as usize;
     let steps = num("steps", gan::POINTS_STEPS);
@@ -167,7 +195,7 @@ fn main() -> anyhow::Result<()> {
     }
     let mut queue = Vec::new();
     if only.iter().any(|o| o == "digits") {
-        for seed in 0..digit_seeds {
+        for seed in first_seed..first_seed + digit_seeds {
             queue.push(Job {
                 data: "mnist".into(),
                 pack: 1,
@@ -179,7 +207,7 @@ fn main() -> anyhow::Result<()> {
     for data in ["ring", "grid"] {
         if only.iter().any(|o| o == data) {
             for &pack in &packs {
-                for seed in 0..seeds {
+                for seed in first_seed..first_seed + seeds {
                     queue.push(Job {
                         data: data.into(),
                         pack,
@@ -195,6 +223,7 @@ fn main() -> anyhow::Result<()> {
     let queue = Mutex::new(queue);
     let runs = Mutex::new(Vec::new());
     let adapter = Mutex::new(String::new());
+    let save = args.get("save").map(Path::new);
     let log = Mutex::new(match args.get("log") {
         Some(p) => Some(std::fs::File::create(p)?),
         None => None,
@@ -210,7 +239,7 @@ fn main() -> anyhow::Result<()> {
                         let Some(job) = queue.lock().unwrap().pop() else {
                             return Ok(());
                         };
-                        let run = train(&gpu, &job, reject, refine)?;
+                        let run = train(&gpu, &job, reject, refine, save)?;
                         if let Some(f) = log.lock().unwrap().as_mut() {
                             use std::io::Write;
                             writeln!(f, "{}", serde_json::to_string(&run)?)?;
@@ -330,8 +359,15 @@ fn table(runs: &[Run], adapter: &str, wall: f64, jobs: usize) -> String {
     }
     let digits: Vec<&Run> = runs.iter().filter(|r| r.job.data == "mnist").collect();
     if !digits.is_empty() {
+        let kind = if digits.iter().all(|r| r.classes > 0) {
+            "class-conditional GAN, sample i drawing digit i mod 10"
+        } else if digits.iter().all(|r| r.classes == 0) {
+            "unconditional GAN"
+        } else {
+            "conditional and unconditional GANs mixed"
+        };
         s += &format!(
-            "digits (built-in MNIST), {} steps, 10,000 samples; mean ± standard error over {} seeds\n",
+            "digits (built-in MNIST), {kind}, {} steps, 10,000 samples; mean ± standard error over {} seeds\n",
             digits[0].job.steps,
             digits.len()
         );
