@@ -27,7 +27,7 @@ use crate::kernel::Kernel;
 use crate::model::{self, Layer, Net, Pass, PassOptions};
 use crate::ops::adam::{self, Adam, Decay};
 use crate::ops::concat::{self, Block};
-use crate::ops::data::{gather_f32_strided, gather_strided};
+use crate::ops::data::{Source, gather_rows};
 use crate::ops::loss::{Loss, LossKind, OutRow, loss};
 use crate::ops::random::{self, Stream};
 use crate::tensor::Tensor;
@@ -524,13 +524,13 @@ impl<'g> Trainer<'g> {
             ..adam_d
         };
         let real = d_input.prefix(b * width);
-        let (n, f) = (data.items, features);
-        let gather_kernel = match &data.samples {
-            Samples::Images { .. } => gather_strided(gpu, &dataset, n, f, &indices, &real, width)?,
-            Samples::Points { .. } => {
-                gather_f32_strided(gpu, &dataset, n, f, &indices, &real, width)?
-            }
+        let source = Source {
+            data: &dataset,
+            items: data.items,
+            features,
+            bytes: matches!(data.samples, Samples::Images { .. }),
         };
+        let gather_kernel = gather_rows(gpu, source, &indices, &real, width)?;
         let d_loss = Loss {
             kind: c.loss,
             label_real: c.real_label,
@@ -973,15 +973,13 @@ impl Conditioning {
         };
         Ok(vec![
             random::indices(gpu, stream, counters, self.classes as u32, &self.g_labels)?,
-            concat::one_hot(
-                gpu,
-                &self.identity,
-                &self.g_labels,
-                self.classes,
-                z,
-                after_latent,
-            )?,
+            self.g_one_hot(gpu, z, after_latent)?,
         ])
+    }
+
+    /// The one-hot codes of G's labels into block `at` of `out`.
+    fn g_one_hot(&self, gpu: &Gpu, out: &Tensor, at: Block) -> Result<Kernel> {
+        concat::one_hot(gpu, &self.identity, &self.g_labels, self.classes, out, at)
     }
 
     /// D's update: G's labels into G's input and beside G(z) in the second
@@ -996,25 +994,17 @@ impl Conditioning {
         z: &Tensor,
         d_input: &Tensor,
     ) -> Result<Vec<Kernel>> {
-        let k = self.classes;
+        let real = self.label_columns(0);
         let mut out = self.draw(gpu, stream, counters, z)?;
         out.push(concat::one_hot(
             gpu,
             &self.table,
             indices,
-            k,
+            self.classes,
             d_input,
-            self.label_columns(0),
+            real,
         )?);
-        let fake = self.label_columns(self.batch);
-        out.push(concat::one_hot(
-            gpu,
-            &self.identity,
-            &self.g_labels,
-            k,
-            d_input,
-            fake,
-        )?);
+        out.push(self.g_one_hot(gpu, d_input, self.label_columns(self.batch))?);
         Ok(out)
     }
 
@@ -1026,17 +1016,8 @@ impl Conditioning {
         counters: &Tensor,
         z: &Tensor,
     ) -> Result<Vec<Kernel>> {
-        let k = self.classes;
         let mut out = self.draw(gpu, stream, counters, z)?;
-        let at = self.label_columns(0);
-        out.push(concat::one_hot(
-            gpu,
-            &self.identity,
-            &self.g_labels,
-            k,
-            &self.dg_input,
-            at,
-        )?);
+        out.push(self.g_one_hot(gpu, &self.dg_input, self.label_columns(0))?);
         Ok(out)
     }
 

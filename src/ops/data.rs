@@ -31,34 +31,14 @@ pub fn gather(
     indices: &Tensor,
     out: &Tensor,
 ) -> Result<Kernel> {
-    gather_strided(gpu, data, items, features, indices, out, features)
+    let src = Source {
+        data,
+        items,
+        features,
+        bytes: true,
+    };
+    gather_rows(gpu, src, indices, out, features)
 }
-
-/// [`gather`] into rows `stride` ≥ features elements apart: out[r · stride
-/// + f]; the columns past `features` are left alone (labels go there).
-pub fn gather_strided(
-    gpu: &Gpu,
-    data: &Tensor,
-    items: usize,
-    features: usize,
-    indices: &Tensor,
-    out: &Tensor,
-    stride: usize,
-) -> Result<Kernel> {
-    let entry = Entry::new("data.wgsl", shaders::DATA, "gather", BINDINGS);
-    prepare(
-        gpu,
-        "gather",
-        entry,
-        (items * features).div_ceil(4),
-        (data, items, features, stride),
-        indices,
-        out,
-    )
-}
-
-const BINDINGS_F32: &[(u32, Access)] =
-    &[(4, Access::Read), (2, Access::Read), (3, Access::ReadWrite)];
 
 /// out[r, f] = data[indices[r] · features + f] for a data set of f32
 /// samples (`items · features` elements).
@@ -70,42 +50,52 @@ pub fn gather_f32(
     indices: &Tensor,
     out: &Tensor,
 ) -> Result<Kernel> {
-    gather_f32_strided(gpu, data, items, features, indices, out, features)
+    let src = Source {
+        data,
+        items,
+        features,
+        bytes: false,
+    };
+    gather_rows(gpu, src, indices, out, features)
 }
 
-/// [`gather_f32`] into rows `stride` ≥ features elements apart.
-pub fn gather_f32_strided(
+/// A data set on the GPU: `items` samples of `features` values, as bytes
+/// packed four to an element (images) or as f32 (points).
+#[derive(Clone, Copy)]
+pub struct Source<'a> {
+    pub data: &'a Tensor,
+    pub items: usize,
+    pub features: usize,
+    pub bytes: bool,
+}
+
+const BINDINGS_F32: &[(u32, Access)] =
+    &[(4, Access::Read), (2, Access::Read), (3, Access::ReadWrite)];
+
+/// [`gather`] or [`gather_f32`] into rows `stride` ≥ features elements
+/// apart: out[r · stride + f]; the columns past `features` are left alone
+/// (a conditional GAN's labels go there).
+pub fn gather_rows(
     gpu: &Gpu,
-    data: &Tensor,
-    items: usize,
-    features: usize,
+    src: Source<'_>,
     indices: &Tensor,
     out: &Tensor,
     stride: usize,
 ) -> Result<Kernel> {
-    let entry = Entry::new("data.wgsl", shaders::DATA, "gather_f32", BINDINGS_F32);
-    prepare(
-        gpu,
-        "gather f32",
-        entry,
-        items * features,
-        (data, items, features, stride),
-        indices,
-        out,
-    )
-}
-
-/// Checks the shapes of either gather (`data` must hold `data_len`
-/// elements) and prepares its dispatch.
-fn prepare(
-    gpu: &Gpu,
-    op: &'static str,
-    entry: Entry,
-    data_len: usize,
-    (data, items, features, stride): (&Tensor, usize, usize, usize),
-    indices: &Tensor,
-    out: &Tensor,
-) -> Result<Kernel> {
+    let n = src.items * src.features;
+    let (op, entry, data_len) = if src.bytes {
+        let e = Entry::new("data.wgsl", shaders::DATA, "gather", BINDINGS);
+        ("gather", e, n.div_ceil(4))
+    } else {
+        let e = Entry::new("data.wgsl", shaders::DATA, "gather_f32", BINDINGS_F32);
+        ("gather f32", e, n)
+    };
+    let Source {
+        data,
+        items,
+        features,
+        ..
+    } = src;
     if features == 0 || items == 0 {
         return Err(Error::shape(op, "the data set is empty"));
     }
