@@ -608,6 +608,7 @@ fn eval(a: EvalArgs) -> Result<(), Error> {
         data: c.data.clone(),
         step: ck.step,
         samples: n,
+        classes: c.classes,
         adapter: gpu.describe(),
         quality: q,
         real_digits: e.real(),
@@ -620,6 +621,12 @@ fn eval(a: EvalArgs) -> Result<(), Error> {
             serde_json::to_string_pretty(&report).expect("serialisable")
         );
     } else {
+        if c.classes > 0 {
+            println!(
+                "class-conditional generator: sample i draws class i mod {}",
+                c.classes
+            );
+        }
         print!(
             "{}",
             eval::table(&report.data, ck.step, n, &q, e.real().as_ref())
@@ -702,6 +709,9 @@ struct EvalReport {
     data: String,
     step: u64,
     samples: usize,
+    /// A conditional GAN's classes (sample i draws class i mod classes);
+    /// 0 for an unconditional one.
+    classes: usize,
     adapter: String,
     quality: Quality,
     real_digits: Option<eval::DigitScores>,

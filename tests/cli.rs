@@ -395,6 +395,9 @@ fn digits_train_conditional_by_default_and_sample_by_label() {
         assert!(!ok && err.contains(want), "{extra:?}: {err}");
         assert!(!err.contains("panicked"), "{err}");
     }
+    let (ok, table, err) = output(shadergan().args(["eval", "--checkpoint", ck, "--n", "100"]));
+    assert!(ok, "eval failed: {err}");
+    assert!(table.contains("sample i draws class i mod 10"), "{table}");
     let (ok, _, err) =
         output(shadergan().args(["eval", "--checkpoint", ck, "--n", "100", "--reject"]));
     assert!(
