@@ -21,6 +21,7 @@ use crate::gpu::Gpu;
 use crate::kernel::{Access, Entry, Kernel};
 use crate::ops::adam::{self, Adam};
 use crate::ops::batchnorm::{self, BatchNorm};
+use crate::ops::concat::{self, Block};
 use crate::ops::loss::{Loss, LossKind, OutRow, loss};
 use crate::ops::matmul::{Activation, Form, Matmul, matmul};
 use crate::ops::{activation, random, reduce};
@@ -474,6 +475,18 @@ pub fn run(gpu: &Gpu, opts: &Options) -> Result<Report> {
         &k,
         None,
         Some(64.0 * 784.0 * 5.0),
+    )?;
+    // A conditional GAN's samples placed beside their labels (and, the
+    // same copy, their gradient taken back).
+    let wide = t(64 * 794)?;
+    let (from, to) = (Block::dense(784), Block::dense(794));
+    let k = concat::columns(gpu, &batch_out, from, &wide, to, 64, 784)?;
+    add(
+        "place beside labels",
+        "64x784".into(),
+        &k,
+        None,
+        Some(64.0 * 784.0 * 8.0),
     )?;
 
     // The full step.
