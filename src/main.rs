@@ -170,9 +170,10 @@ struct SampleArgs {
     /// A checkpoint written by `shadergan train`.
     #[arg(long)]
     checkpoint: PathBuf,
-    /// How many samples.
-    #[arg(long, default_value_t = 64)]
-    n: usize,
+    /// How many samples [default: 64; for a conditional GAN of 10 classes
+    /// 100, a 10 × 10 grid whose column j draws class j].
+    #[arg(long)]
+    n: Option<usize>,
     /// Latents drawn from this seed (the GPU's own generator, computed on the CPU).
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -468,7 +469,14 @@ fn sample(a: SampleArgs) -> Result<(), Error> {
             }
             values
         }
-        None => gan::latents(a.seed, gan::STREAM_FIXED_Z, a.n, c.latent),
+        None => {
+            // The grid `train` draws: for a conditional GAN, one column a class.
+            let n = match c.shape.len() {
+                3 => train::picture_rows(c),
+                _ => 64,
+            };
+            gan::latents(a.seed, gan::STREAM_FIXED_Z, a.n.unwrap_or(n), c.latent)
+        }
     };
     let n = latents.len() / c.latent;
     if n == 0 {

@@ -380,6 +380,11 @@ fn digits_train_conditional_by_default_and_sample_by_label() {
     assert!(ok, "sample --label failed: {err}");
     let (zeros, _) = shadergan::npy::read(&npy).unwrap();
     assert_ne!(threes, zeros, "the label did not change the samples");
+    // Without --n, the 10 × 10 grid of `train`'s pictures.
+    let (ok, _, err) =
+        output(shadergan().args(["sample", "--checkpoint", ck, "--npy", npy.to_str().unwrap()]));
+    assert!(ok, "sample failed: {err}");
+    assert_eq!(shadergan::npy::read(&npy).unwrap().1, vec![100, 784]);
     for (extra, want) in [
         (
             vec!["--label", "10"],
