@@ -352,11 +352,8 @@ impl GanConfig {
                 "the generator makes {g_out} values per sample, the data has {features}"
             ));
         }
-        let d_out = model::check_layers(
-            &self.discriminator,
-            (features + self.classes) * self.pack,
-            "discriminator",
-        )?;
+        let d_in = self.sample_width() * self.pack;
+        let d_out = model::check_layers(&self.discriminator, d_in, "discriminator")?;
         if d_out != 1 {
             return bad(format!(
                 "the discriminator must end in 1 logit, not {d_out}"
