@@ -7,7 +7,8 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use shadergan::bench::STEP_FLOP_PER_SAMPLE;
 use shadergan::data;
 use shadergan::gan::{GanConfig, Trainer};
-use shadergan::ops::matmul::{Activation, Form, Matmul, matmul};
+use shadergan::ops::activation::Activation;
+use shadergan::ops::matmul::{Form, Matmul, matmul};
 use shadergan::{Gpu, GpuOptions};
 
 fn kernels(c: &mut Criterion) {

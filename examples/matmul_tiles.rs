@@ -5,9 +5,8 @@
 //!
 //! With QUICK=1 only the adapter's default shape is timed.
 
-use std::time::Instant;
-
-use shadergan::ops::matmul::{Form, Matmul, MatmulTiles, matmul};
+use shadergan::ops::matmul::tiles::time;
+use shadergan::ops::matmul::{Form, MatmulTiles, tiles};
 use shadergan::{Gpu, GpuOptions};
 
 fn main() -> anyhow::Result<()> {
@@ -16,13 +15,9 @@ fn main() -> anyhow::Result<()> {
     let repeats: usize = args.next().map(|s| s.parse()).transpose()?.unwrap_or(5);
     let gpu = Gpu::new(&GpuOptions::default())?;
     println!("{}", gpu.describe());
-    println!("default tile: {}", gpu.tiles);
-    let (m, n, k) = (size, size, size);
-    let a = gpu.upload(&vec![0.5; m * k])?;
-    let b = gpu.upload(&vec![0.25; n * k])?;
-    let c = gpu.zeros(m * n)?;
+    println!("default tile: {}", tiles(&gpu));
     let quick = std::env::var("QUICK").is_ok();
-    let mut candidates = vec![gpu.tiles];
+    let mut candidates = vec![tiles(&gpu)];
     if let Ok(list) = std::env::var("TILES") {
         // "wx,wy,tm,tn,bk;..."
         for t in list.split(';') {
@@ -39,24 +34,15 @@ fn main() -> anyhow::Result<()> {
         }
     }
 
+    let flop = 2.0 * (size as f64).powi(3);
     for form in [Form::NT, Form::NN, Form::TN] {
         for t in candidates.iter().copied().filter(|t| t.fits(&gpu.limits)) {
-            let spec = Matmul::new(form, m, n, k).tiles(t);
-            let kern = matmul(&gpu, &spec, &a, &b, None, &c)?;
-            gpu.run(&[&kern])?; // compile and warm up
-            let mut times = Vec::new();
-            for _ in 0..repeats {
-                let start = Instant::now();
-                gpu.run(&[&kern])?;
-                times.push(start.elapsed().as_secs_f64());
-            }
-            times.sort_by(f64::total_cmp);
-            let median = times[times.len() / 2];
+            let seconds = time(&gpu, t, &[(form, size, size, size)], repeats)?[0];
             println!(
                 "{form:?} {size}^3  {:<58} {:7.2} ms  {:6.1} GFLOP/s",
                 t.to_string(),
-                median * 1e3,
-                spec.flops() / median / 1e9
+                seconds * 1e3,
+                flop / seconds / 1e9
             );
         }
     }

@@ -8,8 +8,8 @@
 
 use shadergan::data::{self, Samples};
 use shadergan::eval::mixture_quality;
+use shadergan::gan::presets::POINTS;
 use shadergan::gan::{self, GanConfig, Sampler, Trainer};
-use shadergan::model;
 use shadergan::ops::adam::Decay;
 use shadergan::{Gpu, GpuOptions};
 
@@ -38,22 +38,8 @@ fn main() -> anyhow::Result<()> {
     c.lr_g = num("lr", c.lr_g as f64) as f32;
     c.lr_d = num("lr_d", c.lr_g as f64) as f32;
     c.beta1 = num("beta1", c.beta1 as f64) as f32;
-    c.generator = model::mlp(
-        c.latent,
-        &widths("g", &gan::POINTS_G_HIDDEN),
-        2,
-        true,
-        0.0,
-        None,
-    );
-    c.discriminator = model::mlp(
-        2 * c.pack,
-        &widths("d", &gan::POINTS_D_HIDDEN),
-        1,
-        false,
-        0.2,
-        None,
-    );
+    c.generator = POINTS.generator_of(&widths("g", POINTS.g_hidden), c.latent, 2);
+    c.discriminator = POINTS.discriminator_of(&widths("d", POINTS.d_hidden), 2 * c.pack);
     if let Some(start) = get("decay_start") {
         c.decay = Decay {
             start: start.parse()?,
@@ -69,7 +55,7 @@ fn main() -> anyhow::Result<()> {
     };
     let mut t = Trainer::new(&gpu, &c, &data)?;
     let sampler = Sampler::new(&gpu, &t.g, 2500, false)?;
-    let z = gan::latents(c.seed, gan::STREAM_FIXED_Z, 2500, c.latent);
+    let z = gan::latents(c.seed, gan::streams::FIXED_Z, 2500, c.latent);
     let start = std::time::Instant::now();
     while t.step < steps {
         t.step(false)?;

@@ -5,8 +5,9 @@
 //!     cargo run --release --example soak -- [steps] [ring|mnist]
 
 use shadergan::data;
+use shadergan::gan::checkpoint;
 use shadergan::gan::{self, GanConfig, Sampler, Trainer};
-use shadergan::{Gpu, GpuOptions, checkpoint};
+use shadergan::{Gpu, GpuOptions};
 
 fn rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
@@ -36,7 +37,7 @@ fn main() -> anyhow::Result<()> {
     };
     let mut t = Trainer::new(&gpu, &c, &data)?;
     let sampler = Sampler::new(&gpu, &t.g, 64, false)?;
-    let z = gan::latents(0, gan::STREAM_FIXED_Z, 64, c.latent);
+    let z = gan::latents(0, gan::streams::FIXED_Z, 64, c.latent);
     let dir = std::env::temp_dir().join(format!("shadergan-soak-{}", std::process::id()));
     let mut logged = 0usize;
     let mut first = None;

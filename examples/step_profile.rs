@@ -23,7 +23,7 @@ fn main() -> anyhow::Result<()> {
             data::load(points, None, false, 0)?,
             GanConfig {
                 batch,
-                ..GanConfig::points_for(points, shadergan::gan::POINTS_STEPS)
+                ..GanConfig::points_for(points, shadergan::gan::presets::POINTS.steps)
             },
         ),
     };

@@ -26,10 +26,11 @@ use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 use shadergan::eval::{DigitScores, Evaluator, Quality};
-use shadergan::gan::{self, GanConfig, Trainer};
-use shadergan::refine::Refine;
+use shadergan::gan::presets::{IMAGES, POINTS};
+use shadergan::gan::{self, GanConfig, Trainer, checkpoint};
+use shadergan::sample::refine_for;
 use shadergan::{Gpu, GpuOptions};
-use shadergan::{checkpoint, data, train};
+use shadergan::{data, train};
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct Job {
@@ -88,7 +89,7 @@ fn train(
         let name = format!("{}-pack{}-seed{}", job.data, job.pack, job.seed);
         checkpoint::save(&t, &dir.join(format!("{name}.safetensors")))?;
         let rows = train::picture_rows(&c);
-        let z = gan::latents(c.seed, gan::STREAM_FIXED_Z, rows, c.latent);
+        let z = gan::latents(c.seed, gan::streams::FIXED_Z, rows, c.latent);
         let values = t.sampler(rows, false)?.run(gpu, &z)?;
         train::picture(&c, &values, rows, &dir.join(format!("{name}.png")))?;
     }
@@ -107,7 +108,7 @@ fn train(
             Some(x) => x,
             None => e.samples(gpu)?,
         };
-        let setting = Refine::for_data(&job.data, None)?;
+        let setting = refine_for(&job.data, None)?;
         Some(e.run_refined(gpu, &t.d, c.pack, &samples, &setting)?)
     } else {
         None
@@ -151,8 +152,8 @@ fn main() -> anyhow::Result<()> {
     let first_seed = num("first_seed", 0);
     let digit_seeds = num("digit_seeds", 3);
     let jobs = num("jobs", 1).max(1) as usize;
-    let steps = num("steps", gan::POINTS_STEPS);
-    let digit_steps = num("digit_steps", gan::DIGITS_STEPS);
+    let steps = num("steps", POINTS.steps);
+    let digit_steps = num("digit_steps", IMAGES.steps);
     let reject = num("reject", 1) != 0;
     let refine = num("refine", 1) != 0;
     let only: Vec<String> = args

@@ -11,21 +11,23 @@
 
 use std::time::Instant;
 
-use bytemuck::{Pod, Zeroable};
 use serde::Serialize;
 
 use crate::data;
 use crate::error::Result;
 use crate::gan::{GanConfig, Trainer};
 use crate::gpu::Gpu;
-use crate::kernel::{Access, Entry, Kernel};
+use crate::gpu::kernel::{Entry, Kernel};
+use crate::ops::activation::Activation;
 use crate::ops::adam::{self, Adam};
 use crate::ops::batchnorm::{self, BatchNorm};
 use crate::ops::concat::{self, Block};
 use crate::ops::loss::{Loss, LossKind, OutRow, loss};
-use crate::ops::matmul::{Activation, Form, Matmul, matmul};
+use crate::ops::matmul::{self as mm, Form, Matmul, matmul};
 use crate::ops::{activation, random, reduce};
-use crate::shaders;
+
+/// The ceilings' shader: a chain of FMAs per thread, and a copy.
+pub const WGSL: &str = include_str!("bench.wgsl");
 
 /// FLOP of one reference step per sample (../shared/bench/flops.md).
 pub const STEP_FLOP_PER_SAMPLE: f64 = 18_737_152.0;
@@ -197,14 +199,6 @@ impl<'g> Clock<'g> {
     }
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct MicroParams {
-    n: u32,
-    iterations: u32,
-    _pad: [u32; 2],
-}
-
 /// Runs the whole benchmark on one adapter.
 pub fn run(gpu: &Gpu, opts: &Options) -> Result<Report> {
     let clock = Clock::new(gpu);
@@ -217,18 +211,12 @@ pub fn run(gpu: &Gpu, opts: &Options) -> Result<Report> {
     let src = gpu.zeros(threads * 4)?;
     let out = gpu.zeros(threads * 4)?;
     let fma = gpu.kernel(
-        &Entry::new(
-            "bench.wgsl",
-            shaders::BENCH,
-            "fma_peak",
-            &[(1, Access::Read), (2, Access::ReadWrite)],
-        ),
-        bytemuck::bytes_of(&MicroParams {
-            n: threads as u32,
-            iterations,
-            _pad: [0; 2],
-        }),
-        &[&src, &out],
+        &Entry::new("bench.wgsl", WGSL, "fma_peak"),
+        &[
+            ("n", (threads as u32).into()),
+            ("iterations", iterations.into()),
+        ],
+        &[("src", &src), ("out", &out)],
         gpu.grid((threads / 64) as u32),
     )?;
     let (ms, _, _) = clock.time(&fma, repeats)?;
@@ -236,18 +224,12 @@ pub fn run(gpu: &Gpu, opts: &Options) -> Result<Report> {
     let words = 4 << 20; // 16 MiB each way
     let (big_src, big_out) = (gpu.zeros(words)?, gpu.zeros(words)?);
     let copy = gpu.kernel(
-        &Entry::new(
-            "bench.wgsl",
-            shaders::BENCH,
-            "copy",
-            &[(1, Access::Read), (2, Access::ReadWrite)],
-        ),
-        bytemuck::bytes_of(&MicroParams {
-            n: (words / 4) as u32,
-            iterations: 0,
-            _pad: [0; 2],
-        }),
-        &[&big_src, &big_out],
+        &Entry::new("bench.wgsl", WGSL, "copy"),
+        &[
+            ("n", ((words / 4) as u32).into()),
+            ("iterations", 0u32.into()),
+        ],
+        &[("src", &big_src), ("out", &big_out)],
         gpu.grid((words / 4 / 64) as u32),
     )?;
     let (ms, _, _) = clock.time(&copy, repeats)?;
@@ -439,10 +421,10 @@ pub fn run(gpu: &Gpu, opts: &Options) -> Result<Report> {
     )?;
     add("bce loss", "128".into(), &k, None, Some(2.0 * 128.0 * 4.0))?;
     // As many parameters as the reference generator has.
-    let n: usize = crate::model::reference_generator(100, 784)
+    let n: usize = crate::nn::reference_generator(100, 784)
         .iter()
-        .flat_map(|l| l.params())
-        .map(|(_, len)| len)
+        .flat_map(|l| l.kind().params())
+        .map(|(_, shape)| shape.iter().product::<usize>())
         .sum();
     let (p, g, m1, m2) = (t(n)?, t(n)?, t(n)?, t(n)?);
     let k = adam::step(gpu, &Adam::default(), &p, &g, &m1, &m2, &counters, 0)?;
@@ -508,7 +490,7 @@ pub fn run(gpu: &Gpu, opts: &Options) -> Result<Report> {
             .trim()
             .to_string(),
         kernel_clock: clock.name().to_string(),
-        matmul_tile: gpu.tiles.to_string(),
+        matmul_tile: mm::tiles(gpu).to_string(),
         peak_gflops,
         copy_gbps,
         kernels,

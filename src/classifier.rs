@@ -12,16 +12,18 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::checkpoint;
 use crate::data::{Dataset, Samples};
 use crate::error::{Error, Result};
+use crate::files::{self, parse_tensors, write_atomic};
+use crate::gan::streams;
 use crate::gpu::Gpu;
-use crate::model::{self, Layer, Net, Pass, PassOptions};
+use crate::gpu::tensor::Tensor;
+use crate::nn::net::read_entries;
+use crate::nn::{self, Layer, Net, Pass, PassOptions};
 use crate::ops::adam::{self, Adam, Decay};
 use crate::ops::data::{gather, gather_f32};
 use crate::ops::random::{self, Stream};
 use crate::ops::softmax;
-use crate::tensor::Tensor;
 
 pub const FORMAT: &str = "shadergan-classifier-1";
 pub const CLASSES: usize = 10;
@@ -62,7 +64,7 @@ impl Default for TrainConfig {
 
 impl TrainConfig {
     pub fn layers(&self) -> Vec<Layer> {
-        model::mlp(FEATURES, &self.hidden, CLASSES, false, 0.2, None)
+        nn::mlp(FEATURES, &self.hidden, CLASSES, false, 0.2, None)
     }
 }
 
@@ -126,25 +128,25 @@ impl Classifier {
     }
 
     fn parse(gpu: &Gpu, bytes: &[u8], path: &Path) -> Result<Self> {
-        let file = checkpoint::parse_tensors(bytes, path, FORMAT)?;
+        let file = parse_tensors(bytes, path, FORMAT)?;
         let bad = |m: String| Error::file(path, m);
         let config: TrainConfig = serde_json::from_value(file.info["config"].clone())
             .map_err(|e| bad(format!("the config in the metadata does not parse: {e}")))?;
         let acc = file.info["held_out_accuracy"].as_f64().unwrap_or(f64::NAN);
         let net = Net::new(gpu, &config.layers(), FEATURES, config.seed, 0)?;
-        checkpoint::load_net(&file.tensors, gpu, &net, "classifier")?;
+        net.load(gpu, &file.tensors, "classifier")?;
         Self::new(gpu, config, acc, net)
     }
 
     /// Writes the weights and the training config, atomically.
     pub fn save(&self, gpu: &Gpu, path: &Path) -> Result<()> {
-        let data = checkpoint::read_f32(gpu, checkpoint::net_entries(&self.net, "classifier"))?;
+        let data = read_entries(gpu, &self.net.state_in("classifier"))?;
         let info = serde_json::json!({
             "format": FORMAT,
             "config": self.config,
             "held_out_accuracy": self.held_out_accuracy,
         });
-        checkpoint::write_atomic(path, &checkpoint::encode(path, data, info)?)
+        write_atomic(path, &files::encode(path, data, info)?)
     }
 
     /// Probabilities and penultimate features of n images of 784 values in
@@ -157,7 +159,8 @@ impl Classifier {
             ));
         }
         let n = images.len() / FEATURES;
-        let feats = &self.pass.dense_outputs[self.pass.dense_outputs.len() - 2];
+        // After the last hidden layer's activation.
+        let feats = self.pass.output_of(self.net.layers.len() - 2);
         let width = feats.len() / EVAL_BATCH;
         let mut probs = Vec::with_capacity(n * CLASSES);
         let mut features = Vec::with_capacity(n * width);
@@ -270,7 +273,13 @@ pub fn train(
     );
     let items = train_labels.len();
     let b = config.batch;
-    let net = Net::new(gpu, &config.layers(), FEATURES, config.seed, 0)?;
+    let net = Net::new(
+        gpu,
+        &config.layers(),
+        FEATURES,
+        config.seed,
+        streams::CLASSIFIER_INIT,
+    )?;
     let images = gpu.upload_bytes(&train_bytes)?;
     let label_values = gpu.upload(&train_labels.iter().map(|&l| l as f32).collect::<Vec<_>>())?;
     let counters = gpu.upload_u32(&[0])?;
@@ -297,7 +306,7 @@ pub fn train(
     };
     let stream = Stream {
         seed: config.seed,
-        stream: 1,
+        stream: streams::CLASSIFIER_BATCHES,
         slot: 0,
     };
     let mut program = vec![

@@ -881,6 +881,17 @@ impl Mixture {
     }
 }
 
+/// The length scale of a built-in data set's samples, where one is known:
+/// the mixtures' component standard deviation (discriminator refinement's
+/// step size follows it).
+pub fn length_scale(data: &str) -> Option<f32> {
+    match data {
+        "ring" => Some(Mixture::ring().std),
+        "grid" => Some(Mixture::grid().std),
+        _ => None,
+    }
+}
+
 /// A data set of [`MIXTURE_POINTS`] points from `mixture`, labelled with the
 /// mode each was drawn from.
 fn mixture_dataset(name: &str, mixture: Mixture, seed: u64) -> Dataset {
@@ -891,5 +902,30 @@ fn mixture_dataset(name: &str, mixture: Mixture, seed: u64) -> Dataset {
         items: MIXTURE_POINTS,
         samples: Samples::Points { xy, mixture },
         labels,
+    }
+}
+
+impl crate::gan::TrainingData for Dataset {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn items(&self) -> usize {
+        self.items
+    }
+
+    fn features(&self) -> usize {
+        Dataset::features(self)
+    }
+
+    fn values(&self) -> crate::gan::Values<'_> {
+        match &self.samples {
+            Samples::Images { bytes, .. } => crate::gan::Values::Bytes(bytes),
+            Samples::Points { xy, .. } => crate::gan::Values::Floats(xy),
+        }
+    }
+
+    fn labels(&self) -> Option<&[u8]> {
+        self.labels.as_deref()
     }
 }

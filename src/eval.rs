@@ -6,11 +6,12 @@ use serde::Serialize;
 use crate::classifier::{self, Classifier};
 use crate::data::{self, Mixture};
 use crate::error::{Error, Result};
-use crate::gan::{self, GanConfig, Sampler};
+use crate::gan::checkpoint::Checkpoint;
+use crate::gan::refine::{Refine, Refiner};
+use crate::gan::reject::{Rejected, Rejector};
+use crate::gan::{self, GanConfig, Sampler, streams};
 use crate::gpu::Gpu;
-use crate::model::Net;
-use crate::refine::{Refine, Refiner};
-use crate::reject::{Rejected, Rejector};
+use crate::nn::Net;
 
 /// The mode-collapse metrics of a set of 2-D samples.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, serde::Deserialize)]
@@ -216,9 +217,6 @@ pub fn digit_scores(
     }
 }
 
-/// The latents of an evaluation: (seed, this stream).
-pub const STREAM_EVAL_Z: u32 = 10;
-
 /// Samples an evaluation draws by default: PacGAN's 2,500 on the mixtures,
 /// 10,000 digits.
 pub fn default_samples(config: &GanConfig) -> usize {
@@ -294,7 +292,7 @@ pub fn conditional_refused(what: &str) -> Error {
 }
 
 /// Scores a generator's samples as DESIGN §7 says, for ring, grid and the
-/// built-in digits: n samples from fixed latents (seed, STREAM_EVAL_Z).
+/// built-in digits: n samples from fixed latents (seed, streams::EVAL_Z).
 pub struct Evaluator {
     judge: Judge,
     sampler: Sampler,
@@ -341,7 +339,7 @@ impl Evaluator {
         Ok(Evaluator {
             judge,
             sampler: Sampler::for_config(gpu, g, config, samples, false)?,
-            latents: gan::latents(seed, STREAM_EVAL_Z, samples, config.latent),
+            latents: gan::latents(seed, streams::EVAL_Z, samples, config.latent),
             seed,
             samples,
             classes: config.classes,
@@ -378,7 +376,7 @@ impl Evaluator {
         let r = Rejector::new(gpu, g, d, pack, self.samples)?.run(
             gpu,
             self.seed,
-            STREAM_EVAL_Z,
+            streams::EVAL_Z,
             self.samples,
         )?;
         Ok((self.score(gpu, &r.samples)?, r))
@@ -476,4 +474,145 @@ pub fn table(
         }
     }
     s
+}
+
+/// What `shadergan eval` is asked.
+pub struct Options {
+    /// Samples (None: [`default_samples`]).
+    pub n: Option<usize>,
+    /// The latents' seed.
+    pub seed: u64,
+    /// A digit classifier other than the built-in one.
+    pub classifier: Option<Classifier>,
+    /// Also score what discriminator rejection keeps.
+    pub reject: bool,
+    /// Also score the samples (rejected ones, with `reject`) refined.
+    pub refine: Option<Refine>,
+}
+
+/// The scores of the samples discriminator rejection kept.
+#[derive(Serialize)]
+pub struct RejectedReport {
+    pub quality: Quality,
+    pub kept: usize,
+    pub examined: usize,
+    pub drawn: usize,
+    pub shift: f64,
+}
+
+/// The scores of refined samples.
+#[derive(Serialize)]
+pub struct RefinedReport {
+    pub quality: Quality,
+    /// "generator" or "rejected": the samples that were refined.
+    pub of: String,
+    pub samples: usize,
+    pub setting: Refine,
+}
+
+/// Everything `eval` measured of a checkpoint (its JSON is `eval --json`).
+#[derive(Serialize)]
+pub struct Report {
+    pub checkpoint: String,
+    pub data: String,
+    pub step: u64,
+    pub samples: usize,
+    /// A conditional GAN's classes (sample i draws class i mod classes);
+    /// 0 for an unconditional one.
+    pub classes: usize,
+    pub adapter: String,
+    pub quality: Quality,
+    pub real_digits: Option<DigitScores>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rejected: Option<RejectedReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refined: Option<RefinedReport>,
+    /// The rejection's own line, for the text report.
+    #[serde(skip)]
+    rejection_line: Option<String>,
+}
+
+/// Scores the checkpoint at `path` as `opts` asks.
+pub fn report(gpu: &Gpu, ck: &Checkpoint, path: &str, opts: Options) -> Result<Report> {
+    let c = &ck.config;
+    let g = ck.generator(gpu)?;
+    let n = opts.n.unwrap_or(default_samples(c));
+    let e = Evaluator::new(gpu, c, &g, n, opts.seed, opts.classifier)?;
+    let quality = e.run(gpu)?;
+    let rejection = if opts.reject {
+        let d = ck.discriminator(gpu)?;
+        Some(e.run_rejected(gpu, &g, &d, c.pack)?)
+    } else {
+        None
+    };
+    let refined = match opts.refine {
+        Some(setting) => {
+            let d = ck.discriminator(gpu)?;
+            let plain;
+            let (of, samples) = match &rejection {
+                Some((_, rej)) => ("rejected", &rej.samples),
+                None => {
+                    plain = e.samples(gpu)?;
+                    ("generator", &plain)
+                }
+            };
+            let kept = samples.len() / c.shape.iter().product::<usize>().max(1);
+            let quality = e.run_refined(gpu, &d, c.pack, samples, &setting)?;
+            Some(RefinedReport {
+                quality,
+                of: of.into(),
+                samples: kept,
+                setting,
+            })
+        }
+        None => None,
+    };
+    Ok(Report {
+        checkpoint: path.to_string(),
+        data: c.data.clone(),
+        step: ck.step,
+        samples: n,
+        classes: c.classes,
+        adapter: gpu.describe(),
+        quality,
+        real_digits: e.real(),
+        rejection_line: rejection.as_ref().map(|(_, r)| r.to_string()),
+        rejected: rejection.map(|(quality, r)| RejectedReport {
+            quality,
+            kept: r.kept,
+            examined: r.examined,
+            drawn: r.drawn,
+            shift: r.shift,
+        }),
+        refined,
+    })
+}
+
+impl Report {
+    /// The plain-text report.
+    pub fn text(&self) -> String {
+        let real = self.real_digits.as_ref();
+        let mut s = String::new();
+        if self.classes > 0 {
+            s += &format!(
+                "class-conditional generator: sample i draws class i mod {}\n",
+                self.classes
+            );
+        }
+        s += &table(&self.data, self.step, self.samples, &self.quality, real);
+        if let (Some(r), Some(line)) = (&self.rejected, &self.rejection_line) {
+            s += &format!("with {line}\n");
+            s += &table(&self.data, self.step, r.kept, &r.quality, real);
+        }
+        if let Some(r) = &self.refined {
+            let of = if r.of == "rejected" {
+                "the rejected samples"
+            } else {
+                "the generator's samples"
+            };
+            s += &format!("with {} (of {of})\n", r.setting);
+            s += &table(&self.data, self.step, r.samples, &r.quality, real);
+        }
+        s
+    }
 }

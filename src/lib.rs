@@ -1,36 +1,37 @@
 //! shadergan: a GAN trainer in which every tensor operation is a WGSL
 //! compute shader dispatched through wgpu.
 //!
-//! The layers of the crate, bottom up:
-//! - [`gpu`]: the instance, the adapter choice, the device and its limits;
-//! - [`tensor`]: f32 / u32 buffers on the GPU and their transfers;
-//! - [`kernel`]: shader sources, specialisation, the pipeline cache and the
-//!   prepared dispatch ([`kernel::Kernel`]) that every op produces;
-//! - [`ops`]: one thin wrapper per shader family;
-//! - [`cpu`]: plain f64 references of every op, for tests and checks.
+//! The crate is built in floors, each importing only the floors below it
+//! (docs/design.md draws them):
+//! 1. [`gpu`]: the adapter and device, tensors, WGSL made into prepared
+//!    dispatches (with the prelude every shader shares);
+//! 2. [`ops`]: one module per shader family, its WGSL, wrapper and f64
+//!    reference side by side;
+//! 3. [`nn`]: layers (one file per kind) and nets, their passes and their
+//!    whole-net reference;
+//! 4. [`gan`]: configurations and presets, the training step, samplers,
+//!    checkpoints;
+//! 5. [`data`], [`eval`], [`classifier`], [`train`] (a run and its folder),
+//!    [`bench`], [`render`]; the command line sits on top, in main.rs.
+//!
+//! [`error`], [`files`] and [`npy`] serve every floor.
 
 pub mod bench;
-pub mod checkpoint;
 pub mod classifier;
-pub mod cpu;
 pub mod data;
 pub mod error;
 pub mod eval;
+pub mod files;
 pub mod gan;
 pub mod gpu;
-pub mod kernel;
-pub mod model;
+pub mod nn;
 pub mod npy;
 pub mod ops;
-pub mod refine;
-pub mod reject;
 pub mod render;
-pub mod shaders;
-pub mod tensor;
+pub mod sample;
 pub mod train;
-pub mod tune;
 
 pub use error::{Error, Result};
+pub use gpu::kernel::Kernel;
+pub use gpu::tensor::Tensor;
 pub use gpu::{BackendChoice, Gpu, GpuOptions};
-pub use kernel::Kernel;
-pub use tensor::Tensor;

@@ -5,20 +5,36 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand};
-use shadergan::checkpoint::{self, write_atomic};
 use shadergan::classifier::{self, Classifier};
 use shadergan::data::{self, Samples};
-use shadergan::eval::{self, Evaluator, Quality};
-use shadergan::gan::{self, GanConfig, Sampler};
+use shadergan::eval;
+use shadergan::files::write_atomic;
+use shadergan::gan::GanConfig;
+use shadergan::gan::checkpoint;
+use shadergan::gan::presets::{IMAGES, POINTS, Preset};
+use shadergan::gan::refine::{self, Refine};
 use shadergan::gpu::{self, BackendChoice, GpuOptions};
-use shadergan::model::{self, Layer};
 use shadergan::ops::loss::LossKind;
-use shadergan::refine::{self, Refine, Refiner};
-use shadergan::reject::{Rejected, Rejector};
+use shadergan::ops::matmul::{self, Tuning, tune};
+use shadergan::sample::{Draw, refine_for};
 use shadergan::train::{self, RunOptions};
-use shadergan::tune::{Tuning, tune};
 use shadergan::{Error, Gpu, bench, npy};
+
+/// `--backend`'s value: one of BackendChoice::NAMES.
+fn backend_parser() -> impl TypedValueParser<Value = BackendChoice> {
+    PossibleValuesParser::new(BackendChoice::NAMES).map(|s| s.parse().expect("one of the names"))
+}
+
+/// `--loss`'s value: one of LossKind::NAMES.
+fn loss_parser() -> impl TypedValueParser<Value = LossKind> {
+    PossibleValuesParser::new(LossKind::NAMES).map(|s| match s.as_str() {
+        "lsgan" => LossKind::LeastSquares,
+        "hinge" => LossKind::Hinge,
+        _ => LossKind::Bce,
+    })
+}
 
 #[derive(Parser)]
 #[command(
@@ -35,7 +51,7 @@ struct Cli {
 #[derive(Args, Clone, Debug, Default)]
 struct AdapterArgs {
     /// Graphics API: vulkan, metal, dx12 or gl (default: WGPU_BACKEND, else all).
-    #[arg(long, value_enum, global = true)]
+    #[arg(long, value_parser = backend_parser(), global = true)]
     backend: Option<BackendChoice>,
     /// A part of the adapter's name, as `shadergan adapters` prints it.
     #[arg(long, global = true)]
@@ -56,13 +72,13 @@ impl AdapterArgs {
     /// Opens the adapter and sets its matmul tile: cached, else searched
     /// (`search`) or the default.
     fn open(&self, search: bool) -> Result<Gpu, Error> {
-        let mut gpu = Gpu::new(&self.options())?;
-        tuned(&mut gpu, self.retune, search)?;
+        let gpu = Gpu::new(&self.options())?;
+        tuned(&gpu, self.retune, search)?;
         Ok(gpu)
     }
 }
 
-fn tuned(gpu: &mut Gpu, retune: bool, search: bool) -> Result<(), Error> {
+fn tuned(gpu: &Gpu, retune: bool, search: bool) -> Result<(), Error> {
     let mode = match (retune, search) {
         (true, _) => Tuning::Search,
         (false, true) => Tuning::CacheOrSearch,
@@ -116,7 +132,7 @@ struct TrainArgs {
     /// Read the losses back every N steps (at most 256).
     #[arg(long, default_value_t = 50)]
     log_every: u64,
-    #[arg(long, value_enum, default_value = "bce")]
+    #[arg(long, value_parser = loss_parser(), default_value = "bce")]
     loss: LossKind,
     /// PacGAN: the discriminator judges m samples concatenated.
     #[arg(long, default_value_t = 1)]
@@ -233,7 +249,7 @@ impl RefineArgs {
         let r = Refine {
             steps: self.refine_steps,
             temperature: self.refine_temperature,
-            ..Refine::for_data(data, self.refine_rate)?
+            ..refine_for(data, self.refine_rate)?
         };
         r.check()?;
         Ok(Some(r))
@@ -322,33 +338,30 @@ enum Command {
     },
 }
 
+/// The preset a fresh run on this data starts from.
+fn preset_for(points: bool) -> &'static Preset {
+    if points { &POINTS } else { &IMAGES }
+}
+
 /// The configuration a fresh run gets from the flags and the data: the
-/// defaults of gan::GanConfig::points or ::images, with what the flags change.
+/// preset's (gan::presets), with what the flags change.
 fn config_for(a: &TrainArgs, data: &data::Dataset) -> Result<GanConfig, Error> {
     let features = data.features();
     let points = matches!(data.samples, Samples::Points { .. });
+    let preset = preset_for(points);
     let steps = steps_for(a, points);
-    // The defaults for the data, their learning-rate schedule included.
-    let mut c = match data.image_shape() {
-        Some((ch, h, w)) if !points => GanConfig::images(&a.data, [ch, h, w], steps),
-        _ => {
-            let mut c = GanConfig::points_for(&a.data, steps);
-            c.shape = vec![features];
-            c
-        }
+    let shape = match data.image_shape() {
+        Some((ch, h, w)) if !points => vec![ch, h, w],
+        _ => vec![features],
     };
+    let mut c = preset.scheduled(&a.data, &shape, steps);
     if a.latent.is_some() || a.g_hidden.is_some() {
         c.latent = a.latent.unwrap_or(c.latent);
-        c.generator = if points {
-            let g = a.g_hidden.clone().unwrap_or(gan::POINTS_G_HIDDEN.to_vec());
-            model::mlp(c.latent, &g, features, true, 0.0, None)
-        } else {
-            let g = a.g_hidden.clone().unwrap_or(gan::IMAGES_G_HIDDEN.to_vec());
-            model::mlp(c.latent, &g, features, true, 0.2, Some(Layer::Tanh))
-        };
+        let hidden = a.g_hidden.as_deref().unwrap_or(preset.g_hidden);
+        c.generator = preset.generator_of(hidden, c.latent, features);
     }
     if let Some(d) = &a.d_hidden {
-        c.discriminator = model::mlp(features, d, 1, false, 0.2, None);
+        c.discriminator = preset.discriminator_of(d, features);
     }
     // A --batch given is kept as it is (and refused if --pack does not
     // divide it); the default is rounded down to a multiple of --pack.
@@ -378,13 +391,9 @@ fn config_for(a: &TrainArgs, data: &data::Dataset) -> Result<GanConfig, Error> {
     Ok(c.conditional(classes).decaying(start, steps, a.decay_floor))
 }
 
-/// --steps, or the default for the data.
+/// --steps, or the preset's default for the data.
 fn steps_for(a: &TrainArgs, points: bool) -> u64 {
-    a.steps.unwrap_or(if points {
-        gan::POINTS_STEPS
-    } else {
-        gan::DIGITS_STEPS
-    })
+    a.steps.unwrap_or(preset_for(points).steps)
 }
 
 fn train(a: TrainArgs) -> Result<(), Error> {
@@ -467,97 +476,35 @@ fn sample(a: SampleArgs) -> Result<(), Error> {
                     ),
                 ));
             }
-            values
+            Some(values)
         }
-        None => {
-            // The grid `train` draws: for a conditional GAN, one column a class.
-            let n = match c.shape.len() {
-                3 => train::picture_rows(c),
-                _ => 64,
-            };
-            gan::latents(a.seed, gan::STREAM_FIXED_Z, a.n.unwrap_or(n), c.latent)
-        }
+        None => None,
     };
-    let n = latents.len() / c.latent;
-    if n == 0 {
-        return Err(Error::shape("sample", "--n must be at least 1"));
-    }
-    if c.classes > 0 && (a.reject || a.refine.refine) {
-        let what = if a.reject { "--reject" } else { "--refine" };
-        return Err(eval::conditional_refused(what));
-    }
-    match a.label {
-        Some(l) if c.classes == 0 => {
-            return Err(Error::shape(
-                "sample",
-                format!("--label {l}: this generator is unconditional; leave out --label"),
-            ));
-        }
-        Some(l) if l as usize >= c.classes => {
-            return Err(Error::shape(
-                "sample",
-                format!(
-                    "--label {l}: this generator draws classes 0 to {}",
-                    c.classes - 1
-                ),
-            ));
-        }
-        _ => {}
-    }
-    if a.reject && (a.latents.is_some() || a.batch_stats) {
-        return Err(Error::shape(
-            "sample",
-            "--reject draws its own pool of latents with the running statistics; \
-             leave out --latents and --batch-stats",
-        ));
-    }
-    if a.batch_stats
-        && n < 2
-        && c.generator
-            .iter()
-            .any(|l| matches!(l, Layer::BatchNorm { .. }))
-    {
-        return Err(Error::shape(
-            "sample",
-            "--batch-stats needs at least 2 samples",
-        ));
-    }
+    let draw = Draw {
+        latents,
+        n: a.n,
+        seed: a.seed,
+        batch_stats: a.batch_stats,
+        label: a.label,
+        reject: a.reject,
+        refine: a.refine.setting(&c.data)?,
+    };
+    draw.check(&ck)?;
     let gpu = a.which.open(false)?;
-    let g = ck.generator(&gpu)?;
-    let (values, n) = if a.reject {
-        let d = ck.discriminator(&gpu)?;
-        let r =
-            Rejector::new(&gpu, &g, &d, c.pack, n)?.run(&gpu, a.seed, gan::STREAM_FIXED_Z, n)?;
-        eprintln!("{}", rejection_line(&r));
-        (r.samples, r.kept)
-    } else {
-        let mut s = Sampler::for_config(&gpu, &g, c, n, a.batch_stats)?;
-        if let Some(l) = a.label {
-            s = s.with_labels(c.classes, vec![l; n])?;
-        }
-        (s.run(&gpu, &latents)?, n)
-    };
-    let features = values.len() / n.max(1);
-    let values = match a.refine.setting(&c.data)? {
-        Some(r) => {
-            let d = ck.discriminator(&gpu)?;
-            let refined =
-                Refiner::new(&gpu, &d, c.pack, features, n, &r, a.seed)?.run(&gpu, &values, 0)?;
-            eprintln!("{}", refine_line(&r));
-            refined
-        }
-        None => values,
-    };
+    let d = draw.run(&gpu, &ck)?;
+    for note in &d.notes {
+        eprintln!("{note}");
+    }
     if let Some(p) = &a.npy {
-        write_atomic(p, &npy::encode(&values, &[n, features]))?;
-        eprintln!("wrote {} ({n} x {features} float32)", p.display());
+        write_atomic(p, &npy::encode(&d.values, &[d.n, d.features]))?;
+        eprintln!("wrote {} ({} x {} float32)", p.display(), d.n, d.features);
     }
     let png = a
         .out
         .clone()
         .or_else(|| a.npy.is_none().then(|| PathBuf::from("samples.png")));
     if let Some(p) = png {
-        train::picture(c, &values, n, &p)?;
+        train::picture(c, &d.values, d.n, &p)?;
         eprintln!("wrote {}", p.display());
     }
     Ok(())
@@ -565,168 +512,29 @@ fn sample(a: SampleArgs) -> Result<(), Error> {
 
 fn eval(a: EvalArgs) -> Result<(), Error> {
     let ck = checkpoint::read(&a.checkpoint)?;
-    let c = &ck.config;
     let gpu = a.which.open(false)?;
-    let g = ck.generator(&gpu)?;
     let classifier = a
         .classifier
         .as_ref()
         .map(|p| Classifier::load(&gpu, p))
         .transpose()?;
-    let n = a.n.unwrap_or(eval::default_samples(c));
-    let e = Evaluator::new(&gpu, c, &g, n, a.seed, classifier)?;
-    let q = e.run(&gpu)?;
-    let rejection = if a.reject {
-        let d = ck.discriminator(&gpu)?;
-        Some(e.run_rejected(&gpu, &g, &d, c.pack)?)
-    } else {
-        None
+    let opts = eval::Options {
+        n: a.n,
+        seed: a.seed,
+        classifier,
+        reject: a.reject,
+        refine: a.refine.setting(&ck.config.data)?,
     };
-    let refinement = match a.refine.setting(&c.data)? {
-        Some(r) => {
-            let d = ck.discriminator(&gpu)?;
-            let plain;
-            let (of, samples) = match &rejection {
-                Some((_, rej)) => ("rejected", &rej.samples),
-                None => {
-                    plain = e.samples(&gpu)?;
-                    ("generator", &plain)
-                }
-            };
-            let kept = samples.len() / c.shape.iter().product::<usize>().max(1);
-            let quality = e.run_refined(&gpu, &d, c.pack, samples, &r)?;
-            Some(RefinedReport {
-                quality,
-                of: of.into(),
-                samples: kept,
-                setting: r,
-            })
-        }
-        None => None,
-    };
-    let rejected = rejection.as_ref().map(|(quality, r)| RejectedReport {
-        quality: *quality,
-        kept: r.kept,
-        examined: r.examined,
-        drawn: r.drawn,
-        shift: r.shift,
-    });
-    let report = EvalReport {
-        checkpoint: a.checkpoint.display().to_string(),
-        data: c.data.clone(),
-        step: ck.step,
-        samples: n,
-        classes: c.classes,
-        adapter: gpu.describe(),
-        quality: q,
-        real_digits: e.real(),
-        rejected,
-        refined: refinement,
-    };
+    let report = eval::report(&gpu, &ck, &a.checkpoint.display().to_string(), opts)?;
     if a.json {
         println!(
             "{}",
             serde_json::to_string_pretty(&report).expect("serialisable")
         );
     } else {
-        if c.classes > 0 {
-            println!(
-                "class-conditional generator: sample i draws class i mod {}",
-                c.classes
-            );
-        }
-        print!(
-            "{}",
-            eval::table(&report.data, ck.step, n, &q, e.real().as_ref())
-        );
-        if let Some((quality, r)) = &rejection {
-            println!("with {}", rejection_line(r));
-            print!(
-                "{}",
-                eval::table(&report.data, ck.step, r.kept, quality, e.real().as_ref())
-            );
-        }
-        if let Some(r) = &report.refined {
-            let of = if r.of == "rejected" {
-                "the rejected samples"
-            } else {
-                "the generator's samples"
-            };
-            println!("with {} (of {of})", refine_line(&r.setting));
-            print!(
-                "{}",
-                eval::table(
-                    &report.data,
-                    ck.step,
-                    r.samples,
-                    &r.quality,
-                    e.real().as_ref()
-                )
-            );
-        }
+        print!("{}", report.text());
     }
     Ok(())
-}
-
-fn refine_line(r: &Refine) -> String {
-    format!(
-        "discriminator refinement: {} steps of {} at temperature {}",
-        r.steps, r.rate, r.temperature
-    )
-}
-
-fn rejection_line(r: &Rejected) -> String {
-    let shift = if r.shift > 0.0 {
-        format!(
-            "; threshold shifted by {:.2}, as the exact rule would keep too few",
-            r.shift
-        )
-    } else {
-        String::new()
-    };
-    format!(
-        "discriminator rejection: kept {} of {} candidates ({:.1}%; pool {}{shift})",
-        r.kept,
-        r.examined,
-        100.0 * r.acceptance(),
-        r.drawn
-    )
-}
-
-#[derive(serde::Serialize)]
-struct RejectedReport {
-    quality: Quality,
-    kept: usize,
-    examined: usize,
-    drawn: usize,
-    shift: f64,
-}
-
-#[derive(serde::Serialize)]
-struct RefinedReport {
-    quality: Quality,
-    /// "generator" or "rejected": the samples that were refined.
-    of: String,
-    samples: usize,
-    setting: Refine,
-}
-
-#[derive(serde::Serialize)]
-struct EvalReport {
-    checkpoint: String,
-    data: String,
-    step: u64,
-    samples: usize,
-    /// A conditional GAN's classes (sample i draws class i mod classes);
-    /// 0 for an unconditional one.
-    classes: usize,
-    adapter: String,
-    quality: Quality,
-    real_digits: Option<eval::DigitScores>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    rejected: Option<RejectedReport>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    refined: Option<RefinedReport>,
 }
 
 fn classifier(a: ClassifierArgs) -> Result<(), Error> {
@@ -763,7 +571,7 @@ fn bench(a: BenchArgs) -> Result<(), Error> {
         quick: a.quick,
         batches: a.batch.clone(),
     };
-    if a.batch.iter().any(|&b| b == 0) {
+    if a.batch.contains(&0) {
         return Err(Error::shape("bench", "--batch sizes must be at least 1"));
     }
     let gpus = if a.all {
@@ -773,11 +581,11 @@ fn bench(a: BenchArgs) -> Result<(), Error> {
                 backends: "all backends".into(),
             });
         }
-        let mut gpus = adapters
+        let gpus = adapters
             .into_iter()
             .map(Gpu::from_adapter)
             .collect::<Result<Vec<_>, _>>()?;
-        for gpu in &mut gpus {
+        for gpu in &gpus {
             tuned(gpu, a.which.retune, true)?;
         }
         gpus
@@ -828,14 +636,15 @@ fn run(cli: Cli) -> Result<(), Error> {
                     "{}",
                     gpu::adapter_report(a).replacen('\n', &format!("{mark}\n"), 1)
                 );
-                println!();
+                let tile = matmul::MatmulTiles::for_adapter(&a.get_info(), &a.limits());
+                println!("  matmul tile:                  {tile}\n");
             }
             Ok(())
         }
         Command::Info { which } => {
             let gpu = which.open(which.retune)?;
             println!("{}", gpu.describe());
-            println!("matmul tile: {}", gpu.tiles);
+            println!("matmul tile: {}", matmul::tiles(&gpu));
             Ok(())
         }
     }

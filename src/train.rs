@@ -11,10 +11,11 @@ use std::time::Instant;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
-use crate::checkpoint::{self, write_atomic};
 use crate::data::{Dataset, Mixture};
 use crate::error::{Error, Result};
 use crate::eval::{self, Evaluator, Quality};
+use crate::files::write_atomic;
+use crate::gan::checkpoint;
 use crate::gan::{self, GanConfig, StepMetrics, Trainer};
 use crate::gpu::Gpu;
 use crate::render;
@@ -125,7 +126,7 @@ pub fn run(gpu: &Gpu, config: &GanConfig, data: &Dataset, opts: &RunOptions) -> 
 
     let rows = picture_rows(config);
     let sampler = t.sampler(rows, false)?;
-    let fixed_z = gan::latents(config.seed, gan::STREAM_FIXED_Z, rows, config.latent);
+    let fixed_z = gan::latents(config.seed, gan::streams::FIXED_Z, rows, config.latent);
     let save_picture = |t: &Trainer<'_>| -> Result<()> {
         let values = sampler.run(gpu, &fixed_z)?;
         picture(

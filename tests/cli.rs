@@ -254,7 +254,7 @@ fn ctrl_c_saves_a_checkpoint_and_exits_cleanly() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "exit {:?}: {err}", o.status);
     assert!(err.contains("interrupted: saving a checkpoint"), "{err}");
-    let ck = shadergan::checkpoint::read(&out.join("checkpoints/last.safetensors")).unwrap();
+    let ck = shadergan::gan::checkpoint::read(&out.join("checkpoints/last.safetensors")).unwrap();
     assert!(ck.step >= 20, "checkpoint at step {}", ck.step);
     std::fs::remove_dir_all(&dir).ok();
 }
@@ -275,8 +275,8 @@ fn sigkill_at_any_moment_leaves_the_newest_checkpoint_loadable() {
             let path = e.unwrap().path();
             let name = path.file_name().unwrap().to_string_lossy().into_owned();
             if name.ends_with(".safetensors") && !name.starts_with('.') {
-                let ck =
-                    shadergan::checkpoint::read(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
+                let ck = shadergan::gan::checkpoint::read(&path)
+                    .unwrap_or_else(|e| panic!("{name}: {e}"));
                 newest = newest.max(ck.step);
             }
         }

@@ -3,13 +3,15 @@
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use shadergan::classifier::{self, Classifier, TrainConfig};
-use shadergan::cpu;
 use shadergan::data::{self, Mixture};
 use shadergan::eval::{FeatureStats, digit_scores, frechet_distance, mixture_quality};
-use shadergan::gan::{self, Sampler};
-use shadergan::model::{Layer, Net};
-use shadergan::refine::{self, Refine, Refiner};
-use shadergan::reject::{self, Rejector};
+use shadergan::gan::refine::{self, Refine, Refiner};
+use shadergan::gan::reject::{self, Rejector};
+use shadergan::gan::{self, Sampler, streams};
+use shadergan::nn::{Layer, Net, reference};
+use shadergan::ops::random::reference::{normal, uniform};
+use shadergan::ops::refine::reference::ascend;
+use shadergan::sample::refine_for;
 use shadergan::{Gpu, GpuOptions};
 
 fn gpu() -> &'static Gpu {
@@ -236,27 +238,15 @@ fn classifier_training_learns_and_is_reproducible_bit_for_bit() {
 /// spread over several units and rejection has something to reject.
 fn tiny_pair(seed: u64, pack: usize, sharp: f32) -> (Net, Net) {
     let g_layers = [
-        Layer::Linear {
-            inputs: 3,
-            outputs: 7,
-        },
-        Layer::LeakyRelu { slope: 0.2 },
-        Layer::Linear {
-            inputs: 7,
-            outputs: 2,
-        },
+        Layer::linear(3, 7),
+        Layer::leaky_relu(0.2),
+        Layer::linear(7, 2),
         Layer::Tanh,
     ];
     let d_layers = [
-        Layer::Linear {
-            inputs: 2 * pack,
-            outputs: 5,
-        },
-        Layer::LeakyRelu { slope: 0.2 },
-        Layer::Linear {
-            inputs: 5,
-            outputs: 1,
-        },
+        Layer::linear(2 * pack, 5),
+        Layer::leaky_relu(0.2),
+        Layer::linear(5, 1),
     ];
     let g = Net::new(gpu(), &g_layers, 3, seed, 1).unwrap();
     let d = Net::new(gpu(), &d_layers, 2 * pack, seed, 2).unwrap();
@@ -271,21 +261,21 @@ fn tiny_pair(seed: u64, pack: usize, sharp: f32) -> (Net, Net) {
 }
 
 /// The net's weights, read back for the CPU reference.
-fn cpu_state(net: &Net) -> cpu::MlpState {
-    cpu::MlpState {
+fn cpu_state(net: &Net) -> reference::State {
+    reference::State {
         params: net
             .params
             .views
             .iter()
             .map(|t| gpu().read(t).unwrap().iter().map(|&v| v as f64).collect())
             .collect(),
-        running: vec![None; net.layers.len()],
+        buffers: vec![vec![]; net.layers.len()],
     }
 }
 
 fn cpu_forward(net: &Net, x: &[f64], rows: usize) -> Vec<f64> {
     let mut state = cpu_state(net);
-    let cache = cpu::mlp_forward(&net.layers, &mut state, x, rows, false);
+    let cache = reference::forward(&net.layers, net.input, &mut state, x, rows, false);
     cache.values.last().unwrap().clone()
 }
 
@@ -345,14 +335,7 @@ fn rejection_keeps_what_the_acceptance_rule_keeps() {
         let mut want = Vec::new();
         let mut examined = 0;
         'pool: for (i, (x, logits)) in pool.iter().enumerate() {
-            let u = cpu::uniform(
-                seed,
-                reject::STREAM_ACCEPT,
-                i as u32,
-                0.0,
-                1.0,
-                chunk / pack,
-            );
+            let u = uniform(seed, streams::ACCEPT, i as u32, 0.0, 1.0, chunk / pack);
             for (k, l) in logits.iter().enumerate() {
                 examined += pack;
                 if u[k] < ((l - max) as f64 + shift).exp() {
@@ -421,9 +404,9 @@ fn rejection_refuses_a_mismatched_discriminator() {
 /// The CPU's D(x) and ∂(Σ logits)/∂x on `rows` groups of x.
 fn cpu_logits_and_input_grad(net: &Net, x: &[f64], rows: usize) -> (Vec<f64>, Vec<f64>) {
     let mut state = cpu_state(net);
-    let cache = cpu::mlp_forward(&net.layers, &mut state, x, rows, false);
+    let cache = reference::forward(&net.layers, net.input, &mut state, x, rows, false);
     let logits = cache.values.last().unwrap().clone();
-    let (_, dx) = cpu::mlp_backward(&net.layers, &state, &cache, &vec![1.0; rows], rows);
+    let (_, dx) = reference::backward(&net.layers, &state, &cache, &vec![1.0; rows], rows);
     (logits, dx)
 }
 
@@ -458,8 +441,8 @@ fn refinement_steps_follow_the_cpu_gradient_and_noise() {
             let got = r1.run(gpu(), &x, k).unwrap();
             let here: Vec<f64> = x.iter().map(|&v| v as f64).collect();
             let (_, grad) = cpu_logits_and_input_grad(&d, &here, rows / pack);
-            let noise = cpu::normal(seed, refine::STREAM_REFINE, k, 0.0, std, rows * 2);
-            let want = cpu::ascend(rate as f64, &here, &grad, &noise);
+            let noise = normal(seed, streams::REFINE, k, 0.0, std, rows * 2);
+            let want = ascend(rate as f64, &here, &grad, &noise);
             let err = got
                 .iter()
                 .zip(&want)
@@ -560,7 +543,7 @@ fn refinement_of_zero_steps_is_the_identity_and_bad_settings_are_refused() {
             .to_string();
         assert!(e.contains(what), "{e}");
     }
-    let e = Refine::for_data("mnist", None).err().unwrap().to_string();
+    let e = refine_for("mnist", None).err().unwrap().to_string();
     assert!(e.contains("give one with --refine-rate"), "{e}");
     let grid = grid_setting();
     assert!((grid.rate - 0.02).abs() < 1e-6, "{grid:?}");
@@ -574,5 +557,5 @@ fn refinement_of_zero_steps_is_the_identity_and_bad_settings_are_refused() {
 
 /// The default refinement of a grid model.
 fn grid_setting() -> Refine {
-    Refine::for_data("grid", None).unwrap()
+    refine_for("grid", None).unwrap()
 }

@@ -2,14 +2,18 @@
 
 use std::sync::OnceLock;
 
-use shadergan::checkpoint;
-use shadergan::cpu::{self, MlpState};
 use shadergan::data::{Dataset, Samples};
-use shadergan::gan::{self, GanConfig, Sampler, Trainer};
-use shadergan::model::{Layer, Net};
-use shadergan::ops::adam::{Adam, Decay};
-use shadergan::ops::concat::Block;
-use shadergan::ops::loss::LossKind;
+use shadergan::gan::{self, GanConfig, Sampler, Trainer, checkpoint, streams};
+use shadergan::nn::reference::{self, Cache, State as MlpState};
+use shadergan::nn::{Layer, Net};
+use shadergan::ops::adam::{Adam, Decay, reference::adam};
+use shadergan::ops::concat::{
+    Block,
+    reference::{columns, one_hot},
+};
+use shadergan::ops::data::reference::gather;
+use shadergan::ops::loss::{LossKind, reference::loss};
+use shadergan::ops::random::reference::{indices, normal, uniform};
 use shadergan::{Gpu, GpuOptions};
 
 fn gpu() -> &'static Gpu {
@@ -19,7 +23,7 @@ fn gpu() -> &'static Gpu {
 
 /// 50 random 4×4 images.
 fn tiny_images() -> Dataset {
-    let bytes: Vec<u8> = cpu::uniform(7, 0, 0, 0.0, 256.0, 50 * 16)
+    let bytes: Vec<u8> = uniform(7, 0, 0, 0.0, 256.0, 50 * 16)
         .iter()
         .map(|&v| v as u8)
         .collect();
@@ -40,28 +44,16 @@ fn tiny_config(pack: usize, loss: LossKind) -> GanConfig {
     GanConfig {
         latent: 5,
         generator: vec![
-            Layer::Linear {
-                inputs: 5,
-                outputs: 7,
-            },
-            Layer::BatchNorm { features: 7 },
-            Layer::LeakyRelu { slope: 0.2 },
-            Layer::Linear {
-                inputs: 7,
-                outputs: 16,
-            },
+            Layer::linear(5, 7),
+            Layer::batch_norm(7),
+            Layer::leaky_relu(0.2),
+            Layer::linear(7, 16),
             Layer::Tanh,
         ],
         discriminator: vec![
-            Layer::Linear {
-                inputs: 16 * pack,
-                outputs: 9,
-            },
-            Layer::LeakyRelu { slope: 0.2 },
-            Layer::Linear {
-                inputs: 9,
-                outputs: 1,
-            },
+            Layer::linear(16 * pack, 9),
+            Layer::leaky_relu(0.2),
+            Layer::linear(9, 1),
         ],
         batch: 6,
         pack,
@@ -90,13 +82,10 @@ fn read_state(net: &Net) -> MlpState {
             .iter()
             .map(|t| to64(&g.read(t).unwrap()))
             .collect(),
-        running: net
-            .running
+        buffers: net
+            .buffers
             .iter()
-            .map(|r| {
-                r.as_ref()
-                    .map(|(m, v)| (to64(&g.read(m).unwrap()), to64(&g.read(v).unwrap())))
-            })
+            .map(|own| own.iter().map(|t| to64(&g.read(t).unwrap())).collect())
             .collect(),
     }
 }
@@ -118,9 +107,14 @@ fn err(got: &[Vec<f64>], want: &[Vec<f64>]) -> f64 {
         )
 }
 
+/// The whole-net reference forward pass on `rows` flat samples.
+fn forward(layers: &[Layer], state: &mut MlpState, x: &[f64], rows: usize, update: bool) -> Cache {
+    reference::forward(layers, x.len() / rows, state, x, rows, update)
+}
+
 /// D's output (the last activation of a forward pass) as the f32 logits
 /// the loss takes.
-fn logits_of(cache: &cpu::MlpCache) -> Vec<f32> {
+fn logits_of(cache: &Cache) -> Vec<f32> {
     cache
         .values
         .last()
@@ -158,9 +152,9 @@ fn reference_step(
     };
     let label = |z: &mut Vec<f64>, d_in: &mut Vec<f64>, stream, counter, first| {
         if classes > 0 {
-            let y = cpu::indices(c.seed, stream, counter, classes as u32, b);
-            cpu::one_hot(&identity, &y, classes, z, labels_after(0, gi, c.latent));
-            cpu::one_hot(
+            let y = indices(c.seed, stream, counter, classes as u32, b);
+            one_hot(&identity, &y, classes, z, labels_after(0, gi, c.latent));
+            one_hot(
                 &identity,
                 &y,
                 classes,
@@ -180,14 +174,14 @@ fn reference_step(
     let mut d_grads_last = vec![];
     for j in 0..k {
         let u = (t - 1) * k + j + 1;
-        let mut z1 = cpu::normal(c.seed, 1, u, 0.0, 1.0, b * gi);
-        let idx = cpu::indices(c.seed, 3, u, data.items as u32, b);
-        let real = cpu::gather(bytes, features, &idx);
+        let mut z1 = normal(c.seed, 1, u, 0.0, 1.0, b * gi);
+        let idx = indices(c.seed, 3, u, data.items as u32, b);
+        let real = gather(bytes, features, &idx);
         let mut d_in = vec![0.0; 2 * b * w];
         let dense = Block::dense(features);
-        cpu::columns(&real, dense, &mut d_in, labels_after(0, w, 0), b, features);
+        columns(&real, dense, &mut d_in, labels_after(0, w, 0), b, features);
         if classes > 0 {
-            cpu::one_hot(
+            one_hot(
                 &table,
                 &idx,
                 classes,
@@ -195,29 +189,29 @@ fn reference_step(
                 labels_after(0, w, features),
             );
         }
-        label(&mut z1, &mut d_in, gan::STREAM_LABELS_D, u, b);
-        let fake1 = cpu::mlp_forward(&c.generator, g, &z1, b, false)
+        label(&mut z1, &mut d_in, streams::LABELS_D, u, b);
+        let fake1 = forward(&c.generator, g, &z1, b, false)
             .values
             .last()
             .unwrap()
             .clone();
-        cpu::columns(&fake1, dense, &mut d_in, labels_after(b, w, 0), b, features);
+        columns(&fake1, dense, &mut d_in, labels_after(b, w, 0), b, features);
         let rows = 2 * b / m;
-        let cache = cpu::mlp_forward(&c.discriminator, d, &d_in, rows, false);
+        let cache = forward(&c.discriminator, d, &d_in, rows, false);
         let logits = logits_of(&cache);
-        let dl = cpu::loss(c.loss, c.real_label as f64, 0.0, b / m, 1.0, &logits).dlogits;
-        let (d_grads, _) = cpu::mlp_backward(&c.discriminator, d, &cache, &dl, rows);
+        let dl = loss(c.loss, c.real_label as f64, 0.0, b / m, 1.0, &logits).dlogits;
+        let (d_grads, _) = reference::backward(&c.discriminator, d, &cache, &dl, rows);
         adam_all(c.lr_d, d_decay, c, &c.discriminator, u, d, &d_grads, dm);
         d_grads_last = d_grads;
     }
 
-    let mut z2 = cpu::normal(c.seed, 2, t, 0.0, 1.0, b * gi);
+    let mut z2 = normal(c.seed, 2, t, 0.0, 1.0, b * gi);
     let mut dg_in = vec![0.0; b * w];
-    label(&mut z2, &mut dg_in, gan::STREAM_LABELS_G, t, 0);
-    let g_cache = cpu::mlp_forward(&c.generator, g, &z2, b, true);
+    label(&mut z2, &mut dg_in, streams::LABELS_G, t, 0);
+    let g_cache = forward(&c.generator, g, &z2, b, true);
     let fake2 = g_cache.values.last().unwrap().clone();
     let dense = Block::dense(features);
-    cpu::columns(
+    columns(
         &fake2,
         dense,
         &mut dg_in,
@@ -225,17 +219,17 @@ fn reference_step(
         b,
         features,
     );
-    let dg_cache = cpu::mlp_forward(&c.discriminator, d, &dg_in, b / m, false);
+    let dg_cache = forward(&c.discriminator, d, &dg_in, b / m, false);
     let logits = logits_of(&dg_cache);
     let g_kind = if c.loss == LossKind::Hinge {
         LossKind::Linear
     } else {
         c.loss
     };
-    let dl = cpu::loss(g_kind, 1.0, 1.0, b / m, 1.0, &logits).dlogits;
-    let (_, d_dg_in) = cpu::mlp_backward(&c.discriminator, d, &dg_cache, &dl, b / m);
+    let dl = loss(g_kind, 1.0, 1.0, b / m, 1.0, &logits).dlogits;
+    let (_, d_dg_in) = reference::backward(&c.discriminator, d, &dg_cache, &dl, b / m);
     let mut d_fake = vec![0.0; b * features];
-    cpu::columns(
+    columns(
         &d_dg_in,
         labels_after(0, w, 0),
         &mut d_fake,
@@ -243,7 +237,7 @@ fn reference_step(
         b,
         features,
     );
-    let (g_grads, _) = cpu::mlp_backward(&c.generator, g, &g_cache, &d_fake, b);
+    let (g_grads, _) = reference::backward(&c.generator, g, &g_cache, &d_fake, b);
     adam_all(c.lr_g, c.decay, c, &c.generator, t, g, &g_grads, gm);
     (d_grads_last, g_grads)
 }
@@ -275,13 +269,13 @@ fn adam_all(
     };
     let is_norm: Vec<bool> = layers
         .iter()
-        .flat_map(|l| vec![matches!(l, Layer::BatchNorm { .. }); l.params().len()])
+        .flat_map(|l| vec![l.kind().is_norm(); l.kind().params().len()])
         .collect();
     let n = net.params.len();
     assert_eq!(is_norm.len(), n);
     let (ms, vs) = moments.params.split_at_mut(n);
     for i in 0..n {
-        cpu::adam(
+        adam(
             if is_norm[i] { &norm } else { &cfg },
             t,
             &mut net.params[i],
@@ -296,7 +290,7 @@ fn zeros_like(s: &MlpState) -> MlpState {
     let z: Vec<Vec<f64>> = s.params.iter().map(|p| vec![0.0; p.len()]).collect();
     MlpState {
         params: z.iter().chain(&z).cloned().collect(),
-        running: vec![],
+        buffers: vec![],
     }
 }
 
@@ -330,8 +324,8 @@ fn check_steps(c: &GanConfig, steps: u32) {
     let noise_only = |net: &Net| -> Vec<bool> {
         let mut out = Vec::new();
         for (i, l) in net.layers.iter().enumerate() {
-            let before_norm = matches!(net.layers.get(i + 1), Some(Layer::BatchNorm { .. }));
-            for (suffix, _) in l.params() {
+            let before_norm = net.layers.get(i + 1).is_some_and(|n| n.kind().is_norm());
+            for (suffix, _) in l.kind().params() {
                 out.push(before_norm && suffix == "bias");
             }
         }
@@ -366,19 +360,7 @@ fn check_steps(c: &GanConfig, steps: u32) {
         ),
         (
             "G running statistics",
-            err(
-                &gpu_g
-                    .running
-                    .iter()
-                    .flatten()
-                    .flat_map(|(a, b)| [a.clone(), b.clone()])
-                    .collect::<Vec<_>>(),
-                &g.running
-                    .iter()
-                    .flatten()
-                    .flat_map(|(a, b)| [a.clone(), b.clone()])
-                    .collect::<Vec<_>>(),
-            ),
+            err(&gpu_g.buffers.concat(), &g.buffers.concat()),
         ),
     ];
     for (what, e) in checks {
@@ -460,7 +442,7 @@ fn a_conditional_sampler_gives_each_row_its_label() {
     let mut forward = |labels: &[u32]| -> Vec<f64> {
         let mut input = vec![0.0; n * c.g_inputs()];
         let latent_block = Block::dense(c.g_inputs());
-        cpu::columns(
+        columns(
             &to64(&z),
             Block::dense(c.latent),
             &mut input,
@@ -472,8 +454,8 @@ fn a_conditional_sampler_gives_each_row_its_label() {
             offset: c.latent,
             ..latent_block
         };
-        cpu::one_hot(&[0, 1, 2], labels, 3, &mut input, at);
-        cpu::mlp_forward(&c.generator, &mut g, &input, n, false)
+        one_hot(&[0, 1, 2], labels, 3, &mut input, at);
+        forward(&c.generator, &mut g, &input, n, false)
             .values
             .last()
             .unwrap()
@@ -546,7 +528,8 @@ fn all_state(t: &Trainer<'_>) -> Vec<(String, Vec<u32>)> {
                 gpu().read_u32(&a.whole).unwrap(),
             ));
         }
-        for (m, v) in net.running.iter().flatten() {
+        for own in &net.buffers {
+            let [m, v] = &own[..] else { continue };
             out.push((
                 format!("{net_name} running mean"),
                 gpu().read_u32(m).unwrap(),
@@ -625,7 +608,7 @@ fn a_checkpoint_written_and_read_back_is_the_same() {
     assert_eq!(w.1, gpu().read(t.g.param(0, 0)).unwrap());
     assert_eq!(
         ck.tensors["generator.1.running_var"].1,
-        gpu().read(&t.g.running[1].as_ref().unwrap().1).unwrap()
+        gpu().read(&t.g.buffers[1][1]).unwrap()
     );
     assert_eq!(ck.tensors["discriminator.2.bias"].0, vec![1]);
     assert!(
@@ -668,18 +651,9 @@ fn a_checkpoint_of_another_architecture_names_the_tensor() {
     let path = temp("arch");
     checkpoint::save(&t, &path).unwrap();
     let mut other_cfg = tiny_config(1, LossKind::Bce);
-    other_cfg.generator[0] = Layer::Linear {
-        inputs: 5,
-        outputs: 7,
-    };
-    other_cfg.discriminator[0] = Layer::Linear {
-        inputs: 16,
-        outputs: 10,
-    };
-    other_cfg.discriminator[2] = Layer::Linear {
-        inputs: 10,
-        outputs: 1,
-    };
+    other_cfg.generator[0] = Layer::linear(5, 7);
+    other_cfg.discriminator[0] = Layer::linear(16, 10);
+    other_cfg.discriminator[2] = Layer::linear(10, 1);
     let mut other = Trainer::new(gpu(), &other_cfg, &data).unwrap();
     let err = checkpoint::read(&path)
         .unwrap()
@@ -711,7 +685,7 @@ fn a_short_run_on_the_ring_finds_all_8_modes() {
     for _ in 0..2000 {
         t.step(false).unwrap();
     }
-    let z = gan::latents(1, gan::STREAM_FIXED_Z, 2500, 2);
+    let z = gan::latents(1, streams::FIXED_Z, 2500, 2);
     let xy = Sampler::new(gpu(), &t.g, 2500, false)
         .unwrap()
         .run(gpu(), &z)

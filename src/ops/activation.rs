@@ -1,35 +1,59 @@
-//! LeakyReLU, tanh and sigmoid on their own (shaders/activation.wgsl), for
-//! where they are not fused into a matmul.
+//! Elementwise activations (activation.wgsl, with the functions themselves
+//! in the shared prelude): LeakyReLU, tanh and sigmoid on their own, for
+//! where they are not fused into the matmul before them.
 
-use bytemuck::{Pod, Zeroable};
-
-use super::matmul::Activation;
 use super::{expect_distinct, expect_len, expect_u32};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
-use crate::kernel::{Access, Entry, Kernel};
-use crate::shaders;
-use crate::tensor::Tensor;
+use crate::gpu::kernel::{Entry, Kernel};
+use crate::gpu::tensor::Tensor;
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct Params {
-    n: u32,
-    slope: f32,
-    _pad: [u32; 2],
+pub const WGSL: &str = include_str!("activation.wgsl");
+
+/// An elementwise function fused after a matmul or dispatched on its own.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Activation {
+    None,
+    LeakyRelu(f32),
+    Tanh,
+    Sigmoid,
+}
+
+impl Activation {
+    /// Its code in the shaders (ACT_* in src/gpu/prelude.wgsl).
+    pub fn code(self) -> u32 {
+        match self {
+            Activation::None => 0,
+            Activation::LeakyRelu(_) => 1,
+            Activation::Tanh => 2,
+            Activation::Sigmoid => 3,
+        }
+    }
+
+    pub fn slope(self) -> f32 {
+        match self {
+            Activation::LeakyRelu(s) => s,
+            _ => 0.0,
+        }
+    }
 }
 
 const WG: u32 = 256;
-const FORWARD: &[(u32, Access)] = &[(1, Access::Read), (2, Access::ReadWrite)];
-const BACKWARD: &[(u32, Access)] = &[(3, Access::Read), (4, Access::Read), (5, Access::ReadWrite)];
 
-fn names(act: Activation) -> Result<(&'static str, &'static str)> {
-    match act {
-        Activation::LeakyRelu(_) => Ok(("leaky_relu_forward", "leaky_relu_backward")),
-        Activation::Tanh => Ok(("tanh_forward", "tanh_backward")),
-        Activation::Sigmoid => Ok(("sigmoid_forward", "sigmoid_backward")),
-        Activation::None => Err(Error::shape("activation", "no activation to apply")),
+fn prepare(
+    gpu: &Gpu,
+    op: &'static str,
+    name: &'static str,
+    act: Activation,
+    tensors: &[(&str, &Tensor)],
+) -> Result<Kernel> {
+    if act == Activation::None {
+        return Err(Error::shape(op, "no activation to apply"));
     }
+    let n = expect_u32(op, "n", tensors[0].1.len())?;
+    let entry = Entry::new("activation.wgsl", WGSL, name).with("ACT", format!("{}u", act.code()));
+    let uniforms = [("n", n.into()), ("slope", act.slope().into())];
+    gpu.kernel(&entry, &uniforms, tensors, gpu.grid(n.div_ceil(WG)))
 }
 
 /// y = f(x).
@@ -37,24 +61,7 @@ pub fn forward(gpu: &Gpu, act: Activation, x: &Tensor, y: &Tensor) -> Result<Ker
     const OP: &str = "activation forward";
     expect_len(OP, "y", y, x.len())?;
     expect_distinct(OP, &[("y", y)], &[("x", x)])?;
-    let n = expect_u32(OP, "n", x.len())?;
-    let entry = Entry::new(
-        "activation.wgsl",
-        shaders::ACTIVATION,
-        names(act)?.0,
-        FORWARD,
-    );
-    let p = Params {
-        n,
-        slope: act.slope(),
-        _pad: [0; 2],
-    };
-    gpu.kernel(
-        &entry,
-        bytemuck::bytes_of(&p),
-        &[x, y],
-        gpu.grid(n.div_ceil(WG)),
-    )
+    prepare(gpu, OP, "forward", act, &[("x", x), ("y", y)])
 }
 
 /// dx = dy · f'(x), from the forward output y.
@@ -69,22 +76,47 @@ pub fn backward(
     expect_len(OP, "dy", dy, y.len())?;
     expect_len(OP, "dx", dx, y.len())?;
     expect_distinct(OP, &[("dx", dx)], &[("y", y), ("dy", dy)])?;
-    let n = expect_u32(OP, "n", y.len())?;
-    let entry = Entry::new(
-        "activation.wgsl",
-        shaders::ACTIVATION,
-        names(act)?.1,
-        BACKWARD,
-    );
-    let p = Params {
-        n,
-        slope: act.slope(),
-        _pad: [0; 2],
-    };
-    gpu.kernel(
-        &entry,
-        bytemuck::bytes_of(&p),
-        &[y, dy, dx],
-        gpu.grid(n.div_ceil(WG)),
+    prepare(
+        gpu,
+        OP,
+        "backward",
+        act,
+        &[("y_in", y), ("dy", dy), ("dx", dx)],
     )
+}
+
+/// The f64 references.
+pub mod reference {
+    use super::Activation;
+
+    pub fn activate(act: Activation, x: f64) -> f64 {
+        match act {
+            Activation::None => x,
+            Activation::LeakyRelu(s) => {
+                if x > 0.0 {
+                    x
+                } else {
+                    x * s as f64
+                }
+            }
+            Activation::Tanh => x.tanh(),
+            Activation::Sigmoid => 1.0 / (1.0 + (-x).exp()),
+        }
+    }
+
+    /// f'(x) expressed through y = f(x), as the backward kernels compute it.
+    pub fn grad_from_output(act: Activation, y: f64) -> f64 {
+        match act {
+            Activation::None => 1.0,
+            Activation::LeakyRelu(s) => {
+                if y > 0.0 {
+                    1.0
+                } else {
+                    s as f64
+                }
+            }
+            Activation::Tanh => 1.0 - y * y,
+            Activation::Sigmoid => y * (1.0 - y),
+        }
+    }
 }

@@ -1,13 +1,13 @@
-//! Adam over one flat parameter buffer (shaders/adam.wgsl).
-
-use bytemuck::{Pod, Zeroable};
+//! Adam over one flat parameter buffer (adam.wgsl), and the step counter
+//! on the GPU that it and the noise draws read.
 
 use super::{expect_distinct, expect_len, expect_u32};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
-use crate::kernel::{Access, Entry, Kernel};
-use crate::shaders;
-use crate::tensor::Tensor;
+use crate::gpu::kernel::{Entry, Kernel, Value};
+use crate::gpu::tensor::Tensor;
+
+pub const WGSL: &str = include_str!("adam.wgsl");
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Adam {
@@ -68,32 +68,6 @@ impl Default for Adam {
     }
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct Params {
-    n: u32,
-    step_slot: u32,
-    lr: f32,
-    beta1: f32,
-    beta2: f32,
-    eps: f32,
-    weight_decay: f32,
-    ln_beta1: f32,
-    ln_beta2: f32,
-    decay_start: u32,
-    decay_end: u32,
-    decay_floor: f32,
-}
-
-const STEP4: &[(u32, Access)] = &[
-    (7, Access::ReadWrite),
-    (8, Access::Read),
-    (9, Access::ReadWrite),
-    (10, Access::ReadWrite),
-    (5, Access::Read),
-];
-const TICK: &[(u32, Access)] = &[(6, Access::ReadWrite)];
-
 fn slot_params(op: &'static str, counters: &Tensor, slot: usize) -> Result<u32> {
     if slot >= counters.len() {
         return Err(Error::shape(
@@ -148,59 +122,67 @@ pub fn step(
         }
     }
     // Whole vec4s when the length allows: a quarter of the memory operations.
-    let vec4 = n % 4 == 0;
-    let p = Params {
-        n: expect_u32(OP, "n", if vec4 { n / 4 } else { n })?,
-        step_slot: slot_params(OP, counters, slot)?,
-        lr: cfg.lr,
-        beta1: cfg.beta1,
-        beta2: cfg.beta2,
-        eps: cfg.eps,
-        weight_decay: cfg.weight_decay,
-        ln_beta1: (cfg.beta1 as f64).ln() as f32,
-        ln_beta2: (cfg.beta2 as f64).ln() as f32,
-        decay_start: cfg.decay.start,
-        decay_end: cfg.decay.end,
-        decay_floor: cfg.decay.floor,
-    };
-    let entry = if vec4 {
-        Entry::new("adam.wgsl", shaders::ADAM, "step4", STEP4)
+    let vec4 = n.is_multiple_of(4);
+    let n = expect_u32(OP, "n", if vec4 { n / 4 } else { n })?;
+    let uniforms = uniforms(n, slot_params(OP, counters, slot)?, cfg);
+    let (entry, names) = if vec4 {
+        ("step4", ["param4", "grad4", "m14", "m24"])
     } else {
-        Entry::new("adam.wgsl", shaders::ADAM, "step", STEP)
+        ("step", ["param", "grad", "m1", "m2"])
     };
-    gpu.kernel(
-        &entry,
-        bytemuck::bytes_of(&p),
-        &[param, grad, m, v, counters],
-        gpu.grid(p.n.div_ceil(256)),
-    )
+    let tensors = [
+        (names[0], param),
+        (names[1], grad),
+        (names[2], m),
+        (names[3], v),
+        ("counters", counters),
+    ];
+    let entry = Entry::new("adam.wgsl", WGSL, entry);
+    gpu.kernel(&entry, &uniforms, &tensors, gpu.grid(n.div_ceil(256)))
 }
-
-const STEP: &[(u32, Access)] = &[
-    (1, Access::ReadWrite),
-    (2, Access::Read),
-    (3, Access::ReadWrite),
-    (4, Access::ReadWrite),
-    (5, Access::Read),
-];
 
 /// counters[slot] += 1: advances the step number once per training step.
 pub fn tick(gpu: &Gpu, counters: &Tensor, slot: usize) -> Result<Kernel> {
     const OP: &str = "adam tick";
-    let p = Params {
-        n: 1,
-        step_slot: slot_params(OP, counters, slot)?,
-        lr: 0.0,
-        beta1: 0.0,
-        beta2: 0.0,
-        eps: 0.0,
-        weight_decay: 0.0,
-        ln_beta1: 0.0,
-        ln_beta2: 0.0,
-        decay_start: 0,
-        decay_end: 0,
-        decay_floor: 1.0,
-    };
-    let entry = Entry::new("adam.wgsl", shaders::ADAM, "tick", TICK);
-    gpu.kernel(&entry, bytemuck::bytes_of(&p), &[counters], [1, 1, 1])
+    let slot = slot_params(OP, counters, slot)?;
+    let entry = Entry::new("adam.wgsl", WGSL, "tick");
+    let uniforms = uniforms(1, slot, &Adam::default());
+    gpu.kernel(&entry, &uniforms, &[("counters_rw", counters)], [1, 1, 1])
+}
+
+/// The uniform block of every entry point (`tick` reads only the slot).
+fn uniforms(n: u32, slot: u32, cfg: &Adam) -> [(&'static str, Value); 12] {
+    [
+        ("n", n.into()),
+        ("step_slot", slot.into()),
+        ("lr", cfg.lr.into()),
+        ("beta1", cfg.beta1.into()),
+        ("beta2", cfg.beta2.into()),
+        ("eps", cfg.eps.into()),
+        ("weight_decay", cfg.weight_decay.into()),
+        ("ln_beta1", ((cfg.beta1 as f64).ln() as f32).into()),
+        ("ln_beta2", ((cfg.beta2 as f64).ln() as f32).into()),
+        ("decay_start", cfg.decay.start.into()),
+        ("decay_end", cfg.decay.end.into()),
+        ("decay_floor", cfg.decay.floor.into()),
+    ]
+}
+
+/// The f64 reference.
+pub mod reference {
+    use super::Adam;
+
+    /// One Adam step at 1-based step t, in place, as torch.optim.Adam.
+    pub fn adam(cfg: &Adam, t: u32, param: &mut [f64], grad: &[f64], m: &mut [f64], v: &mut [f64]) {
+        let (b1, b2) = (cfg.beta1 as f64, cfg.beta2 as f64);
+        let bc1 = 1.0 - b1.powi(t as i32);
+        let bc2 = 1.0 - b2.powi(t as i32);
+        let lr = cfg.lr as f64 * cfg.decay.factor(t) as f64;
+        for i in 0..param.len() {
+            let g = grad[i] + cfg.weight_decay as f64 * param[i];
+            m[i] = b1 * m[i] + (1.0 - b1) * g;
+            v[i] = b2 * v[i] + (1.0 - b2) * g * g;
+            param[i] -= lr / bc1 * m[i] / (v[i].sqrt() / bc2.sqrt() + cfg.eps as f64);
+        }
+    }
 }

@@ -1,14 +1,13 @@
-//! Batch normalisation over the batch dimension (shaders/batchnorm.wgsl),
-//! the computation of torch.nn.BatchNorm1d.
-
-use bytemuck::{Pod, Zeroable};
+//! Batch normalisation over the batch dimension (batchnorm.wgsl), the
+//! computation of torch.nn.BatchNorm1d.
 
 use super::{expect_distinct, expect_len, expect_u32};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
-use crate::kernel::{Access, Entry, Kernel};
-use crate::shaders;
-use crate::tensor::Tensor;
+use crate::gpu::kernel::{Entry, Kernel, Value};
+use crate::gpu::tensor::Tensor;
+
+pub const WGSL: &str = include_str!("batchnorm.wgsl");
 
 /// rows = batch, cols = features.
 #[derive(Clone, Copy, Debug)]
@@ -30,31 +29,23 @@ impl BatchNorm {
         }
     }
 
-    fn params(&self, op: &'static str, update_running: bool) -> Result<Params> {
-        Ok(Params {
-            rows: expect_u32(op, "rows", self.rows)?,
-            cols: expect_u32(op, "cols", self.cols)?,
-            eps: self.eps,
-            momentum: self.momentum,
-            update_running: update_running as u32,
-            _pad: [0; 3],
-        })
+    fn uniforms(
+        &self,
+        op: &'static str,
+        update_running: bool,
+    ) -> Result<[(&'static str, Value); 5]> {
+        Ok([
+            ("rows", expect_u32(op, "rows", self.rows)?.into()),
+            ("cols", expect_u32(op, "cols", self.cols)?.into()),
+            ("eps", self.eps.into()),
+            ("momentum", self.momentum.into()),
+            ("update_running", (update_running as u32).into()),
+        ])
     }
 
     fn groups(&self) -> [u32; 3] {
         [(self.cols as u32).div_ceil(COLUMNS_PER_GROUP), 1, 1]
     }
-}
-
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct Params {
-    rows: u32,
-    cols: u32,
-    eps: f32,
-    momentum: f32,
-    update_running: u32,
-    _pad: [u32; 3],
 }
 
 const COLUMNS_PER_GROUP: u32 = 16;
@@ -70,17 +61,6 @@ pub struct TrainForward<'a> {
     pub running_mean: &'a Tensor,
     pub running_var: &'a Tensor,
 }
-
-const TRAIN: &[(u32, Access)] = &[
-    (1, Access::Read),
-    (2, Access::Read),
-    (3, Access::Read),
-    (4, Access::ReadWrite),
-    (5, Access::ReadWrite),
-    (6, Access::ReadWrite),
-    (7, Access::ReadWrite),
-    (8, Access::ReadWrite),
-];
 
 /// Normalises with the batch's statistics, saves them for backward and,
 /// if `update_running`, folds them into the running statistics.
@@ -124,33 +104,9 @@ pub fn train_forward(
         ("running_var", t.running_var),
     ];
     expect_distinct(OP, &all[3..], &all)?;
-    let entry = Entry::new("batchnorm.wgsl", shaders::BATCHNORM, "train_forward", TRAIN);
-    let p = bn.params(OP, update_running)?;
-    gpu.kernel(
-        &entry,
-        bytemuck::bytes_of(&p),
-        &[
-            t.x,
-            t.gamma,
-            t.beta,
-            t.y,
-            t.saved_mean,
-            t.saved_inv_std,
-            t.running_mean,
-            t.running_var,
-        ],
-        bn.groups(),
-    )
+    let entry = Entry::new("batchnorm.wgsl", WGSL, "train_forward");
+    gpu.kernel(&entry, &bn.uniforms(OP, update_running)?, &all, bn.groups())
 }
-
-const EVAL: &[(u32, Access)] = &[
-    (1, Access::Read),
-    (2, Access::Read),
-    (3, Access::Read),
-    (4, Access::ReadWrite),
-    (7, Access::ReadWrite),
-    (8, Access::ReadWrite),
-];
 
 /// Normalises with the running statistics (inference).
 #[allow(clippy::too_many_arguments)]
@@ -185,15 +141,10 @@ pub fn eval_forward(
         ("running_var", running_var),
     ];
     expect_distinct(OP, &all[3..], &all)?;
-    let entry = Entry::new("batchnorm.wgsl", shaders::BATCHNORM, "eval_forward", EVAL);
-    let p = bn.params(OP, false)?;
+    let entry = Entry::new("batchnorm.wgsl", WGSL, "eval_forward");
     let n = expect_u32(OP, "rows x cols", r * c)?;
-    gpu.kernel(
-        &entry,
-        bytemuck::bytes_of(&p),
-        &[x, gamma, beta, y, running_mean, running_var],
-        gpu.grid(n.div_ceil(256)),
-    )
+    let groups = gpu.grid(n.div_ceil(256));
+    gpu.kernel(&entry, &bn.uniforms(OP, false)?, &all, groups)
 }
 
 /// The tensors of a backward pass.
@@ -207,17 +158,6 @@ pub struct Backward<'a> {
     pub dgamma: &'a Tensor,
     pub dbeta: &'a Tensor,
 }
-
-const BACKWARD: &[(u32, Access)] = &[
-    (1, Access::Read),
-    (2, Access::Read),
-    (9, Access::Read),
-    (10, Access::Read),
-    (11, Access::Read),
-    (12, Access::ReadWrite),
-    (13, Access::ReadWrite),
-    (14, Access::ReadWrite),
-];
 
 /// dx, dγ and dβ of a training-mode forward pass.
 pub fn backward(gpu: &Gpu, bn: &BatchNorm, t: &Backward<'_>) -> Result<Kernel> {
@@ -238,29 +178,118 @@ pub fn backward(gpu: &Gpu, bn: &BatchNorm, t: &Backward<'_>) -> Result<Kernel> {
     let all = [
         ("x", t.x),
         ("gamma", t.gamma),
-        ("saved_mean", t.saved_mean),
-        ("saved_inv_std", t.saved_inv_std),
+        ("mean_in", t.saved_mean),
+        ("inv_std_in", t.saved_inv_std),
         ("dy", t.dy),
         ("dx", t.dx),
         ("dgamma", t.dgamma),
         ("dbeta", t.dbeta),
     ];
     expect_distinct(OP, &all[5..], &all)?;
-    let entry = Entry::new("batchnorm.wgsl", shaders::BATCHNORM, "backward", BACKWARD);
-    let p = bn.params(OP, false)?;
-    gpu.kernel(
-        &entry,
-        bytemuck::bytes_of(&p),
-        &[
-            t.x,
-            t.gamma,
-            t.saved_mean,
-            t.saved_inv_std,
-            t.dy,
-            t.dx,
-            t.dgamma,
-            t.dbeta,
-        ],
-        bn.groups(),
-    )
+    let entry = Entry::new("batchnorm.wgsl", WGSL, "backward");
+    gpu.kernel(&entry, &bn.uniforms(OP, false)?, &all, bn.groups())
+}
+
+/// The f64 references.
+pub mod reference {
+
+    /// The outputs of a training-mode batch-norm forward pass.
+    pub struct BatchNormTrain {
+        pub y: Vec<f64>,
+        pub mean: Vec<f64>,
+        pub inv_std: Vec<f64>,
+        pub running_mean: Vec<f64>,
+        pub running_var: Vec<f64>,
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn batchnorm_train<T: Copy + Into<f64>>(
+        rows: usize,
+        cols: usize,
+        eps: f64,
+        momentum: f64,
+        x: &[T],
+        gamma: &[T],
+        beta: &[T],
+        running_mean: &[T],
+        running_var: &[T],
+    ) -> BatchNormTrain {
+        let n = rows as f64;
+        let mut out = BatchNormTrain {
+            y: vec![0.0; rows * cols],
+            mean: vec![0.0; cols],
+            inv_std: vec![0.0; cols],
+            running_mean: vec![0.0; cols],
+            running_var: vec![0.0; cols],
+        };
+        for c in 0..cols {
+            let col = || (0..rows).map(|r| x[r * cols + c].into());
+            let mean = col().sum::<f64>() / n;
+            let var = col().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n;
+            let inv_std = 1.0 / (var + eps).sqrt();
+            for r in 0..rows {
+                out.y[r * cols + c] =
+                    (x[r * cols + c].into() - mean) * inv_std * gamma[c].into() + beta[c].into();
+            }
+            out.mean[c] = mean;
+            out.inv_std[c] = inv_std;
+            out.running_mean[c] = (1.0 - momentum) * running_mean[c].into() + momentum * mean;
+            out.running_var[c] =
+                (1.0 - momentum) * running_var[c].into() + momentum * var * n / (n - 1.0).max(1.0);
+        }
+        out
+    }
+
+    pub fn batchnorm_eval<T: Copy + Into<f64>>(
+        cols: usize,
+        eps: f64,
+        x: &[T],
+        gamma: &[T],
+        beta: &[T],
+        running_mean: &[T],
+        running_var: &[T],
+    ) -> Vec<f64> {
+        x.iter()
+            .enumerate()
+            .map(|(i, &v)| {
+                let c = i % cols;
+                (v.into() - running_mean[c].into()) / (running_var[c].into() + eps).sqrt()
+                    * gamma[c].into()
+                    + beta[c].into()
+            })
+            .collect()
+    }
+
+    /// (dx, dγ, dβ) of the training-mode forward pass, by the closed form.
+    pub fn batchnorm_backward<T: Copy + Into<f64>>(
+        rows: usize,
+        cols: usize,
+        eps: f64,
+        x: &[T],
+        gamma: &[T],
+        dy: &[T],
+    ) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+        let n = rows as f64;
+        let mut dx = vec![0.0; rows * cols];
+        let mut dgamma = vec![0.0; cols];
+        let mut dbeta = vec![0.0; cols];
+        for c in 0..cols {
+            let mean = (0..rows).map(|r| x[r * cols + c].into()).sum::<f64>() / n;
+            let var = (0..rows)
+                .map(|r| (x[r * cols + c].into() - mean).powi(2))
+                .sum::<f64>()
+                / n;
+            let inv_std = 1.0 / (var + eps).sqrt();
+            let xhat = |r: usize| (x[r * cols + c].into() - mean) * inv_std;
+            let db: f64 = (0..rows).map(|r| dy[r * cols + c].into()).sum();
+            let dg: f64 = (0..rows).map(|r| dy[r * cols + c].into() * xhat(r)).sum();
+            for r in 0..rows {
+                dx[r * cols + c] = gamma[c].into() * inv_std / n
+                    * (n * dy[r * cols + c].into() - db - xhat(r) * dg);
+            }
+            dgamma[c] = dg;
+            dbeta[c] = db;
+        }
+        (dx, dgamma, dbeta)
+    }
 }

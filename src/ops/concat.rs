@@ -1,15 +1,14 @@
 //! Rows built side by side for the class-conditional GAN
-//! (shaders/concat.wgsl): one-hot labels written beside the latents or the
+//! (concat.wgsl): one-hot labels written beside the latents or the
 //! samples, and blocks of columns copied between row-strided matrices.
-
-use bytemuck::{Pod, Zeroable};
 
 use super::{expect_distinct, expect_u32};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
-use crate::kernel::{Access, Entry, Kernel};
-use crate::shaders;
-use crate::tensor::Tensor;
+use crate::gpu::kernel::{Entry, Kernel, Value};
+use crate::gpu::tensor::Tensor;
+
+pub const WGSL: &str = include_str!("concat.wgsl");
 
 /// Where a block of columns lies in a matrix stored row by row: its rows
 /// begin at row `first`, rows are `stride` elements apart, and the block's
@@ -73,38 +72,34 @@ impl Block {
     }
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct Params {
-    rows: u32,
-    width: u32,
-    first: u32,
-    stride: u32,
-    offset: u32,
-    src_first: u32,
-    src_stride: u32,
-    src_offset: u32,
-}
-
 const WG: u32 = 256;
-const ONE_HOT: &[(u32, Access)] = &[(1, Access::Read), (2, Access::Read), (3, Access::ReadWrite)];
-const COLUMNS: &[(u32, Access)] = &[(4, Access::Read), (3, Access::ReadWrite)];
+/// A kernel's uniform values, and the workgroups that cover them.
+type Launch = ([(&'static str, Value); 8], [u32; 3]);
 
-fn params(op: &'static str, rows: usize, width: usize, to: Block, from: Block) -> Result<Params> {
-    let u = |what, n| expect_u32(op, what, n);
-    u("rows x width", rows * width)?;
+/// The uniform block, and the workgroups that cover rows × width.
+fn uniforms(
+    gpu: &Gpu,
+    op: &'static str,
+    rows: usize,
+    width: usize,
+    to: Block,
+    from: Block,
+) -> Result<Launch> {
+    let u = |what, n| expect_u32(op, what, n).map(Value::from);
+    let all = expect_u32(op, "rows x width", rows * width)?;
     u("output size", (to.first + rows) * to.stride)?;
     u("input size", (from.first + rows) * from.stride)?;
-    Ok(Params {
-        rows: u("rows", rows)?,
-        width: u("width", width)?,
-        first: u("first row", to.first)?,
-        stride: u("stride", to.stride)?,
-        offset: u("offset", to.offset)?,
-        src_first: u("first row", from.first)?,
-        src_stride: u("stride", from.stride)?,
-        src_offset: u("offset", from.offset)?,
-    })
+    let values = [
+        ("rows", u("rows", rows)?),
+        ("width", u("width", width)?),
+        ("first", u("first row", to.first)?),
+        ("stride", u("stride", to.stride)?),
+        ("offset", u("offset", to.offset)?),
+        ("src_first", u("first row", from.first)?),
+        ("src_stride", u("stride", from.stride)?),
+        ("src_offset", u("offset", from.offset)?),
+    ];
+    Ok((values, gpu.grid(all.div_ceil(WG))))
 }
 
 /// Row r of block `to` of `out` (`classes` columns) becomes the one-hot
@@ -129,14 +124,10 @@ pub fn one_hot(
         &[("out", out)],
         &[("out", out), ("table", table), ("indices", indices)],
     )?;
-    let p = params(OP, rows, classes, to, Block::dense(0))?;
-    let entry = Entry::new("concat.wgsl", shaders::CONCAT, "one_hot", ONE_HOT);
-    gpu.kernel(
-        &entry,
-        bytemuck::bytes_of(&p),
-        &[table, indices, out],
-        gpu.grid((p.rows * p.width).div_ceil(WG)),
-    )
+    let (values, groups) = uniforms(gpu, OP, rows, classes, to, Block::dense(0))?;
+    let entry = Entry::new("concat.wgsl", WGSL, "one_hot");
+    let tensors = [("table", table), ("indices", indices), ("out", out)];
+    gpu.kernel(&entry, &values, &tensors, groups)
 }
 
 /// Copies `rows` × `width` values from block `from` of `src` to block `to`
@@ -156,12 +147,43 @@ pub fn columns(
     from.check(OP, "src", src, rows, width)?;
     to.check(OP, "out", out, rows, width)?;
     expect_distinct(OP, &[("out", out)], &[("out", out), ("src", src)])?;
-    let p = params(OP, rows, width, to, from)?;
-    let entry = Entry::new("concat.wgsl", shaders::CONCAT, "columns", COLUMNS);
-    gpu.kernel(
-        &entry,
-        bytemuck::bytes_of(&p),
-        &[src, out],
-        gpu.grid((p.rows * p.width).div_ceil(WG)),
-    )
+    let (values, groups) = uniforms(gpu, OP, rows, width, to, from)?;
+    let entry = Entry::new("concat.wgsl", WGSL, "columns");
+    gpu.kernel(&entry, &values, &[("src", src), ("out", out)], groups)
+}
+
+/// The f64 references.
+pub mod reference {
+    use super::Block;
+
+    /// Row r of block `to` of `out` becomes the one-hot code of class
+    /// table[indices[r]] (zeros for a class of `classes` or more).
+    pub fn one_hot(table: &[u32], indices: &[u32], classes: usize, out: &mut [f64], to: Block) {
+        for (r, &i) in indices.iter().enumerate() {
+            for c in 0..classes {
+                out[to.at(r, c)] = if table[i as usize] as usize == c {
+                    1.0
+                } else {
+                    0.0
+                };
+            }
+        }
+    }
+
+    /// Copies `rows` × `width` values from block `from` of `src` to block `to`
+    /// of `out`.
+    pub fn columns(
+        src: &[f64],
+        from: Block,
+        out: &mut [f64],
+        to: Block,
+        rows: usize,
+        width: usize,
+    ) {
+        for r in 0..rows {
+            for c in 0..width {
+                out[to.at(r, c)] = src[from.at(r, c)];
+            }
+        }
+    }
 }

@@ -1,24 +1,12 @@
-//! Batches gathered on the GPU from an 8-bit data set (shaders/data.wgsl).
-
-use bytemuck::{Pod, Zeroable};
+//! Batches gathered on the GPU from a data set (data.wgsl).
 
 use super::{expect_distinct, expect_len, expect_u32};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
-use crate::kernel::{Access, Entry, Kernel};
-use crate::shaders;
-use crate::tensor::Tensor;
+use crate::gpu::kernel::{Entry, Kernel};
+use crate::gpu::tensor::Tensor;
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct Params {
-    rows: u32,
-    features: u32,
-    stride: u32,
-    _pad: u32,
-}
-
-const BINDINGS: &[(u32, Access)] = &[(1, Access::Read), (2, Access::Read), (3, Access::ReadWrite)];
+pub const WGSL: &str = include_str!("data.wgsl");
 
 /// out[r, f] = data[indices[r] · features + f] / 127.5 − 1, where `data`
 /// holds `items · features` bytes packed four to an element (see
@@ -69,9 +57,6 @@ pub struct Source<'a> {
     pub bytes: bool,
 }
 
-const BINDINGS_F32: &[(u32, Access)] =
-    &[(4, Access::Read), (2, Access::Read), (3, Access::ReadWrite)];
-
 /// [`gather`] or [`gather_f32`] into rows `stride` ≥ features elements
 /// apart: out[r · stride + f]; the columns past `features` are left alone
 /// (a conditional GAN's labels go there).
@@ -83,12 +68,10 @@ pub fn gather_rows(
     stride: usize,
 ) -> Result<Kernel> {
     let n = src.items * src.features;
-    let (op, entry, data_len) = if src.bytes {
-        let e = Entry::new("data.wgsl", shaders::DATA, "gather", BINDINGS);
-        ("gather", e, n.div_ceil(4))
+    let (op, entry, data_name, data_len) = if src.bytes {
+        ("gather", "gather", "data", n.div_ceil(4))
     } else {
-        let e = Entry::new("data.wgsl", shaders::DATA, "gather_f32", BINDINGS_F32);
-        ("gather f32", e, n)
+        ("gather f32", "gather_f32", "data_f32", n)
     };
     let Source {
         data,
@@ -112,18 +95,29 @@ pub fn gather_rows(
         &[("out", out)],
         &[("data", data), ("indices", indices), ("out", out)],
     )?;
-    let p = Params {
-        rows: expect_u32(op, "rows", indices.len())?,
-        features: expect_u32(op, "features", features)?,
-        stride: expect_u32(op, "stride", stride)?,
-        _pad: 0,
-    };
+    let uniforms = [
+        ("rows", expect_u32(op, "rows", indices.len())?.into()),
+        ("features", expect_u32(op, "features", features)?.into()),
+        ("stride", expect_u32(op, "stride", stride)?.into()),
+    ];
     expect_u32(op, "rows x stride", out.len())?;
     let n = expect_u32(op, "rows x features", indices.len() * features)?;
-    gpu.kernel(
-        &entry,
-        bytemuck::bytes_of(&p),
-        &[data, indices, out],
-        gpu.grid(n.div_ceil(256)),
-    )
+    let tensors = [(data_name, data), ("indices", indices), ("out", out)];
+    let entry = Entry::new("data.wgsl", WGSL, entry);
+    gpu.kernel(&entry, &uniforms, &tensors, gpu.grid(n.div_ceil(256)))
+}
+
+/// The f64 references.
+pub mod reference {
+
+    /// A batch of rows of a u8 data set mapped to [-1, 1].
+    pub fn gather(data: &[u8], features: usize, indices: &[u32]) -> Vec<f64> {
+        indices
+            .iter()
+            .flat_map(|&i| {
+                let row = &data[i as usize * features..(i as usize + 1) * features];
+                row.iter().map(|&b| b as f64 / 127.5 - 1.0)
+            })
+            .collect()
+    }
 }

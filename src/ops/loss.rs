@@ -1,25 +1,20 @@
-//! Fused GAN losses (shaders/loss.wgsl): the mean loss, D's mean output on
-//! the real and the fake part, and the gradient of the logits, in one
-//! dispatch.
-
-use bytemuck::{Pod, Zeroable};
+//! Fused GAN losses (loss.wgsl): the mean loss, the mean sigmoid of the
+//! logits of each part, and the gradient of the logits, in one dispatch.
 
 use super::{expect_distinct, expect_len, expect_u32};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
-use crate::kernel::{Access, Entry, Kernel};
-use crate::shaders;
-use crate::tensor::Tensor;
+use crate::gpu::kernel::{Entry, Kernel};
+use crate::gpu::tensor::Tensor;
 
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
-)]
+pub const WGSL: &str = include_str!("loss.wgsl");
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum LossKind {
     /// Binary cross-entropy on logits (the classic GAN).
     Bce,
     /// Least squares (LSGAN): ½ (x − y)².
-    #[value(name = "lsgan")]
     #[serde(rename = "lsgan")]
     LeastSquares,
     /// Hinge, the discriminator's side: max(0, 1 − x) or max(0, 1 + x).
@@ -29,6 +24,10 @@ pub enum LossKind {
 }
 
 impl LossKind {
+    /// The names the command line takes for the losses a GAN is trained
+    /// with (Linear is hinge's generator side).
+    pub const NAMES: [&'static str; 3] = ["bce", "lsgan", "hinge"];
+
     pub(crate) fn code(self) -> u32 {
         match self {
             LossKind::Bce => 0,
@@ -68,7 +67,9 @@ impl Loss {
 }
 
 /// Where the three means go: row `base + (counters[slot] % ring) · stride`
-/// of `out`.
+/// of `out`, so that a program run again and again (a training step, with
+/// its step number in counters[slot]) writes a ring of rows that the host
+/// reads now and then.
 #[derive(Clone, Copy, Debug)]
 pub struct OutRow<'a> {
     pub counters: &'a Tensor,
@@ -90,28 +91,6 @@ impl<'a> OutRow<'a> {
         }
     }
 }
-
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct Params {
-    n: u32,
-    split: u32,
-    out_base: u32,
-    ring: u32,
-    stride: u32,
-    counter_slot: u32,
-    label_a: f32,
-    label_b: f32,
-    grad_scale: f32,
-    _pad: [u32; 3],
-}
-
-const BINDINGS: &[(u32, Access)] = &[
-    (1, Access::Read),
-    (2, Access::ReadWrite),
-    (3, Access::ReadWrite),
-    (4, Access::Read),
-];
 
 /// Writes dlogits and, in the row `at` names, the mean loss, the mean
 /// sigmoid of the real part and that of the fake part.
@@ -163,24 +142,99 @@ pub fn loss(
             ("counters", at.counters),
         ],
     )?;
-    let entry = Entry::new("loss.wgsl", shaders::LOSS, "main", BINDINGS)
-        .with("KIND", format!("{}u", spec.kind.code()));
-    let p = Params {
-        n: expect_u32(OP, "n", n)?,
-        split: spec.split as u32,
-        out_base: expect_u32(OP, "base", at.base)?,
-        ring: expect_u32(OP, "ring", at.ring)?,
-        stride: expect_u32(OP, "stride", at.stride)?,
-        counter_slot: at.slot as u32,
-        label_a: spec.label_real,
-        label_b: spec.label_fake,
-        grad_scale: spec.grad_scale,
-        _pad: [0; 3],
-    };
-    gpu.kernel(
-        &entry,
-        bytemuck::bytes_of(&p),
-        &[logits, dlogits, out, at.counters],
-        [1, 1, 1],
-    )
+    let entry =
+        Entry::new("loss.wgsl", WGSL, "main").with("KIND", format!("{}u", spec.kind.code()));
+    let uniforms = [
+        ("n", expect_u32(OP, "n", n)?.into()),
+        ("split", (spec.split as u32).into()),
+        ("out_base", expect_u32(OP, "base", at.base)?.into()),
+        ("ring", expect_u32(OP, "ring", at.ring)?.into()),
+        ("stride", expect_u32(OP, "stride", at.stride)?.into()),
+        ("counter_slot", (at.slot as u32).into()),
+        ("label_a", spec.label_real.into()),
+        ("label_b", spec.label_fake.into()),
+        ("grad_scale", spec.grad_scale.into()),
+    ];
+    let tensors = [
+        ("logits", logits),
+        ("dlogits", dlogits),
+        ("out", out),
+        ("counters", at.counters),
+    ];
+    gpu.kernel(&entry, &uniforms, &tensors, [1, 1, 1])
+}
+
+/// The f64 references.
+pub mod reference {
+    use super::LossKind;
+
+    /// (loss, dloss/dx) of one logit; see loss.wgsl.
+    pub fn loss_and_grad(kind: LossKind, x: f64, y: f64) -> (f64, f64) {
+        let sigmoid = 1.0 / (1.0 + (-x).exp());
+        match kind {
+            LossKind::Bce => (x.max(0.0) - x * y + (-x.abs()).exp().ln_1p(), sigmoid - y),
+            LossKind::LeastSquares => (0.5 * (x - y) * (x - y), x - y),
+            LossKind::Hinge => {
+                if y >= 0.5 {
+                    if x < 1.0 { (1.0 - x, -1.0) } else { (0.0, 0.0) }
+                } else if x > -1.0 {
+                    (1.0 + x, 1.0)
+                } else {
+                    (0.0, 0.0)
+                }
+            }
+            LossKind::Linear => {
+                if y >= 0.5 {
+                    (-x, -1.0)
+                } else {
+                    (x, 1.0)
+                }
+            }
+        }
+    }
+
+    /// What the fused loss kernel computes.
+    pub struct LossOut {
+        pub loss: f64,
+        /// Mean sigmoid of logits [0, split).
+        pub prob_real: f64,
+        /// Mean sigmoid of logits [split, n), 0 if there are none.
+        pub prob_fake: f64,
+        pub dlogits: Vec<f64>,
+    }
+
+    /// The fused loss: logits [0, split) against label_real, the rest against
+    /// label_fake; dlogits is the gradient of grad_scale · mean(loss).
+    pub fn loss(
+        kind: LossKind,
+        label_real: f64,
+        label_fake: f64,
+        split: usize,
+        grad_scale: f64,
+        logits: &[f32],
+    ) -> LossOut {
+        let n = logits.len() as f64;
+        let sigmoid = |x: f64| 1.0 / (1.0 + (-x).exp());
+        let mut total = 0.0;
+        let mut dlogits = Vec::with_capacity(logits.len());
+        for (i, &x) in logits.iter().enumerate() {
+            let y = if i < split { label_real } else { label_fake };
+            let (l, g) = loss_and_grad(kind, x as f64, y);
+            total += l;
+            dlogits.push(grad_scale * g / n);
+        }
+        let mean = |v: &[f32]| {
+            if v.is_empty() {
+                0.0
+            } else {
+                v.iter().map(|&x| sigmoid(x as f64)).sum::<f64>() / v.len() as f64
+            }
+        };
+        LossOut {
+            loss: total / n,
+            prob_real: mean(&logits[..split]),
+            prob_fake: mean(&logits[split..]),
+            dlogits,
+        }
+    }
 }

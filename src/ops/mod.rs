@@ -1,6 +1,8 @@
-//! One thin wrapper per shader family. Each function checks shapes, then
-//! returns a prepared [`Kernel`](crate::kernel::Kernel): nothing runs until
-//! it is recorded.
+//! The ops, the second floor: one module per shader family, each with its
+//! WGSL beside it (`<op>.wgsl`), a thin Rust wrapper and its f64 reference
+//! (`<op>::reference`). A wrapper checks shapes, then returns a prepared
+//! [`Kernel`](crate::gpu::kernel::Kernel): nothing runs until it is
+//! recorded. An op knows tensors and counters, never the model above it.
 
 pub mod activation;
 pub mod adam;
@@ -14,8 +16,23 @@ pub mod reduce;
 pub mod refine;
 pub mod softmax;
 
+/// (file name, source) of every op's shader, and of the prelude they share.
+pub const SHADERS: &[(&str, &str)] = &[
+    ("activation.wgsl", activation::WGSL),
+    ("adam.wgsl", adam::WGSL),
+    ("batchnorm.wgsl", batchnorm::WGSL),
+    ("concat.wgsl", concat::WGSL),
+    ("data.wgsl", data::WGSL),
+    ("loss.wgsl", loss::WGSL),
+    ("matmul.wgsl", matmul::WGSL),
+    ("random.wgsl", random::WGSL),
+    ("reduce.wgsl", reduce::WGSL),
+    ("refine.wgsl", refine::WGSL),
+    ("softmax.wgsl", softmax::WGSL),
+];
+
 use crate::error::{Error, Result};
-use crate::tensor::Tensor;
+use crate::gpu::tensor::Tensor;
 
 /// Fails unless `t` holds exactly `len` elements.
 pub(crate) fn expect_len(op: &'static str, name: &str, t: &Tensor, len: usize) -> Result<()> {

@@ -1,26 +1,15 @@
-//! One step of discriminator-gradient refinement (shaders/refine.wgsl):
+//! One step of discriminator-gradient refinement (refine.wgsl):
 //! x ← x + rate · grad + noise, in place.
-
-use bytemuck::{Pod, Zeroable};
 
 use super::{expect_distinct, expect_len, expect_u32};
 use crate::error::Result;
 use crate::gpu::Gpu;
-use crate::kernel::{Access, Entry, Kernel};
-use crate::shaders;
-use crate::tensor::Tensor;
+use crate::gpu::kernel::{Entry, Kernel};
+use crate::gpu::tensor::Tensor;
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct Params {
-    n: u32,
-    rate: f32,
-    _pad: [u32; 2],
-}
+pub const WGSL: &str = include_str!("refine.wgsl");
 
 const WG: u32 = 256;
-const BINDINGS: &[(u32, Access)] = &[(1, Access::Read), (2, Access::Read), (3, Access::ReadWrite)];
-
 /// x ← (x + rate · grad) + noise, element by element.
 pub fn ascend(gpu: &Gpu, rate: f32, grad: &Tensor, noise: &Tensor, x: &Tensor) -> Result<Kernel> {
     const OP: &str = "refine step";
@@ -32,16 +21,21 @@ pub fn ascend(gpu: &Gpu, rate: f32, grad: &Tensor, noise: &Tensor, x: &Tensor) -
         &[("x", x), ("grad", grad), ("noise", noise)],
     )?;
     let n = expect_u32(OP, "n", x.len())?;
-    let entry = Entry::new("refine.wgsl", shaders::REFINE, "ascend", BINDINGS);
-    let p = Params {
-        n,
-        rate,
-        _pad: [0; 2],
-    };
-    gpu.kernel(
-        &entry,
-        bytemuck::bytes_of(&p),
-        &[grad, noise, x],
-        gpu.grid(n.div_ceil(WG)),
-    )
+    let entry = Entry::new("refine.wgsl", WGSL, "ascend");
+    let uniforms = [("n", n.into()), ("rate", rate.into())];
+    let tensors = [("grad", grad), ("noise", noise), ("x", x)];
+    gpu.kernel(&entry, &uniforms, &tensors, gpu.grid(n.div_ceil(WG)))
+}
+
+/// The f64 references.
+pub mod reference {
+
+    /// One refinement step (refine.wgsl): x + rate · grad + noise.
+    pub fn ascend(rate: f64, x: &[f64], grad: &[f64], noise: &[f64]) -> Vec<f64> {
+        x.iter()
+            .zip(grad)
+            .zip(noise)
+            .map(|((&x, &g), &e)| x + rate * g + e)
+            .collect()
+    }
 }

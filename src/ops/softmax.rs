@@ -1,25 +1,21 @@
 //! Softmax and the fused softmax cross-entropy loss with its gradient
-//! (shaders/softmax.wgsl), for the digit classifier.
-
-use bytemuck::{Pod, Zeroable};
+//! (softmax.wgsl), for the digit classifier.
 
 use super::{expect_distinct, expect_len, expect_u32};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
-use crate::kernel::{Access, Entry, Kernel};
-use crate::shaders;
-use crate::tensor::Tensor;
+use crate::gpu::kernel::{Entry, Kernel, Value};
+use crate::gpu::tensor::Tensor;
 
-#[repr(C)]
-#[derive(Clone, Copy, Pod, Zeroable)]
-struct Params {
-    n: u32,
-    classes: u32,
+pub const WGSL: &str = include_str!("softmax.wgsl");
+
+/// The number of rows, and the uniform block.
+fn uniforms(
+    op: &'static str,
+    logits: &Tensor,
+    classes: usize,
     grad_scale: f32,
-    _pad: u32,
-}
-
-fn params(op: &'static str, logits: &Tensor, classes: usize, grad_scale: f32) -> Result<Params> {
+) -> Result<(u32, [(&'static str, Value); 3])> {
     if classes == 0 || logits.is_empty() || !logits.len().is_multiple_of(classes) {
         return Err(Error::shape(
             op,
@@ -29,41 +25,29 @@ fn params(op: &'static str, logits: &Tensor, classes: usize, grad_scale: f32) ->
             ),
         ));
     }
-    Ok(Params {
-        n: expect_u32(op, "rows", logits.len() / classes)?,
-        classes: classes as u32,
-        grad_scale,
-        _pad: 0,
-    })
+    let n = expect_u32(op, "rows", logits.len() / classes)?;
+    let values = [
+        ("n", n.into()),
+        ("classes", (classes as u32).into()),
+        ("grad_scale", grad_scale.into()),
+    ];
+    Ok((n, values))
 }
-
-const PROBS: &[(u32, Access)] = &[(1, Access::Read), (2, Access::ReadWrite)];
 
 /// probs[i, j] = softmax over the `classes` logits of row i.
 pub fn probs(gpu: &Gpu, logits: &Tensor, classes: usize, probs: &Tensor) -> Result<Kernel> {
     const OP: &str = "softmax";
-    let p = params(OP, logits, classes, 1.0)?;
+    let (n, uniforms) = uniforms(OP, logits, classes, 1.0)?;
     expect_len(OP, "probs", probs, logits.len())?;
     expect_distinct(
         OP,
         &[("probs", probs)],
         &[("logits", logits), ("probs", probs)],
     )?;
-    let entry = Entry::new("softmax.wgsl", shaders::SOFTMAX, "probs", PROBS);
-    gpu.kernel(
-        &entry,
-        bytemuck::bytes_of(&p),
-        &[logits, probs],
-        gpu.grid(p.n.div_ceil(256)),
-    )
+    let entry = Entry::new("softmax.wgsl", WGSL, "probs");
+    let tensors = [("logits", logits), ("probs_out", probs)];
+    gpu.kernel(&entry, &uniforms, &tensors, gpu.grid(n.div_ceil(256)))
 }
-
-const CROSS_ENTROPY: &[(u32, Access)] = &[
-    (1, Access::Read),
-    (3, Access::Read),
-    (4, Access::ReadWrite),
-    (5, Access::ReadWrite),
-];
 
 /// The mean softmax cross-entropy of n rows of `classes` logits against
 /// `labels` (n class numbers as f32, each below `classes`), fused with its
@@ -79,32 +63,72 @@ pub fn cross_entropy(
     out: &Tensor,
 ) -> Result<Kernel> {
     const OP: &str = "cross entropy";
-    let p = params(OP, logits, classes, grad_scale)?;
-    expect_len(OP, "labels", labels, p.n as usize)?;
+    let (n, uniforms) = uniforms(OP, logits, classes, grad_scale)?;
+    expect_len(OP, "labels", labels, n as usize)?;
     expect_len(OP, "dlogits", dlogits, logits.len())?;
     if out.len() < 2 {
         return Err(Error::shape(OP, "out needs 2 elements (loss, accuracy)"));
     }
-    expect_distinct(
-        OP,
-        &[("dlogits", dlogits), ("out", out)],
-        &[
-            ("logits", logits),
-            ("labels", labels),
-            ("dlogits", dlogits),
-            ("out", out),
-        ],
-    )?;
-    let entry = Entry::new(
-        "softmax.wgsl",
-        shaders::SOFTMAX,
-        "cross_entropy",
-        CROSS_ENTROPY,
-    );
-    gpu.kernel(
-        &entry,
-        bytemuck::bytes_of(&p),
-        &[logits, labels, dlogits, out],
-        [1, 1, 1],
-    )
+    let tensors = [
+        ("logits", logits),
+        ("labels", labels),
+        ("dlogits", dlogits),
+        ("out", out),
+    ];
+    expect_distinct(OP, &tensors[2..], &tensors)?;
+    let entry = Entry::new("softmax.wgsl", WGSL, "cross_entropy");
+    gpu.kernel(&entry, &uniforms, &tensors, [1, 1, 1])
+}
+
+/// The f64 references.
+pub mod reference {
+
+    /// Softmax over each row of `classes` logits.
+    pub fn softmax(logits: &[f32], classes: usize) -> Vec<f64> {
+        let mut out = Vec::with_capacity(logits.len());
+        for row in logits.chunks_exact(classes) {
+            let m = row.iter().fold(f64::NEG_INFINITY, |m, &x| m.max(x as f64));
+            let s: f64 = row.iter().map(|&x| (x as f64 - m).exp()).sum();
+            out.extend(row.iter().map(|&x| (x as f64 - m).exp() / s));
+        }
+        out
+    }
+
+    /// What the fused cross-entropy kernel computes.
+    pub struct CrossEntropyOut {
+        pub loss: f64,
+        /// Fraction of rows whose first largest logit is the label.
+        pub accuracy: f64,
+        pub dlogits: Vec<f64>,
+    }
+
+    /// Mean softmax cross-entropy against `labels`; dlogits is the gradient of
+    /// grad_scale · mean loss.
+    pub fn cross_entropy(
+        logits: &[f32],
+        classes: usize,
+        labels: &[usize],
+        grad_scale: f64,
+    ) -> CrossEntropyOut {
+        let n = labels.len() as f64;
+        let p = softmax(logits, classes);
+        let (mut loss, mut hits) = (0.0, 0.0);
+        let mut dlogits = Vec::with_capacity(logits.len());
+        for (i, &y) in labels.iter().enumerate() {
+            let row = &p[i * classes..(i + 1) * classes];
+            let x = &logits[i * classes..(i + 1) * classes];
+            // log Σ exp(x) - x_y, never the log of an underflowed probability.
+            let m = x.iter().fold(f64::NEG_INFINITY, |m, &v| m.max(v as f64));
+            let s: f64 = x.iter().map(|&v| (v as f64 - m).exp()).sum();
+            loss += m + s.ln() - x[y] as f64;
+            let arg = (0..classes).fold(0, |a, j| if x[j] > x[a] { j } else { a });
+            hits += (arg == y) as u8 as f64;
+            dlogits.extend((0..classes).map(|j| grad_scale * (row[j] - (j == y) as u8 as f64) / n));
+        }
+        CrossEntropyOut {
+            loss: loss / n,
+            accuracy: hits / n,
+            dlogits,
+        }
+    }
 }

@@ -1,6 +1,6 @@
-use shadergan::cpu;
 use shadergan::ops::activation;
-use shadergan::ops::matmul::Activation;
+use shadergan::ops::activation::Activation;
+use shadergan::ops::activation::reference as activation_ref;
 
 use crate::*;
 
@@ -17,7 +17,10 @@ fn check(act: Activation) {
         let f = activation::forward(gpu(), act, &upload(&x), &y).unwrap();
         let b = activation::backward(gpu(), act, &y, &tdy, &dx).unwrap();
         run(&[&f, &b]);
-        let want_y: Vec<f64> = x.iter().map(|&v| cpu::activate(act, v as f64)).collect();
+        let want_y: Vec<f64> = x
+            .iter()
+            .map(|&v| activation_ref::activate(act, v as f64))
+            .collect();
         assert_close(
             &format!("{act:?} forward n={n}"),
             seed,
@@ -28,7 +31,7 @@ fn check(act: Activation) {
         let want_dx: Vec<f64> = want_y
             .iter()
             .zip(&dy)
-            .map(|(&y, &d)| d as f64 * cpu::activation_grad_from_output(act, y))
+            .map(|(&y, &d)| d as f64 * activation_ref::grad_from_output(act, y))
             .collect();
         assert_close(
             &format!("{act:?} backward n={n}"),
@@ -78,7 +81,10 @@ fn activation_backward_matches_finite_differences() {
         run(&[&f, &b]);
         let c = coords(&mut rng, n, 40);
         let fd = finite_differences(&x, &c, 1e-3, |x| {
-            let y: Vec<f64> = x.iter().map(|&v| cpu::activate(act, v as f64)).collect();
+            let y: Vec<f64> = x
+                .iter()
+                .map(|&v| activation_ref::activate(act, v as f64))
+                .collect();
             dot(&y, &dy)
         });
         assert_gradient(&format!("{act:?}"), seed, &read(&dx), &c, &fd, 1e-3);
@@ -92,7 +98,10 @@ fn tanh_and_sigmoid_stay_finite_and_saturate_for_huge_inputs() {
         let y = nan_tensor(x.len());
         run(&[&activation::forward(gpu(), act, &upload(&x), &y).unwrap()]);
         let got = read(&y);
-        let want: Vec<f64> = x.iter().map(|&v| cpu::activate(act, v as f64)).collect();
+        let want: Vec<f64> = x
+            .iter()
+            .map(|&v| activation_ref::activate(act, v as f64))
+            .collect();
         assert_close(&format!("{act:?} saturation"), 0, &got, &want, 1e-6);
     }
 }

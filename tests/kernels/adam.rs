@@ -1,4 +1,4 @@
-use shadergan::cpu;
+use shadergan::ops::adam::reference as adam_ref;
 use shadergan::ops::adam::{self, Adam, Decay};
 
 use crate::*;
@@ -46,7 +46,7 @@ fn adam_matches_reference_over_several_steps_with_bias_correction() {
             gpu().write(&g, &grad).unwrap();
             // tick first: the step number is 1-based.
             run(&[&tick, &step]);
-            cpu::adam(&cfg, t, &mut rp, &to64(&grad), &mut rm, &mut rv);
+            adam_ref::adam(&cfg, t, &mut rp, &to64(&grad), &mut rm, &mut rv);
         }
         assert_eq!(gpu().read_u32(&counters).unwrap(), vec![0, 5]);
         let tag = format!("n={n} wd={weight_decay} {decay:?}");
@@ -88,7 +88,7 @@ fn adam_updates_a_flat_arena_and_leaves_its_padding_at_zero() {
     run(&[&step]);
     for (i, &len) in lens.iter().enumerate() {
         let (mut rp, mut rm, mut rv) = (to64(&p0[i]), vec![0.0; len], vec![0.0; len]);
-        cpu::adam(&cfg, 1, &mut rp, &to64(&g0[i]), &mut rm, &mut rv);
+        adam_ref::adam(&cfg, 1, &mut rp, &to64(&g0[i]), &mut rm, &mut rv);
         assert_close(
             &format!("adam arena view {i} ({len})"),
             seed,

@@ -1,4 +1,4 @@
-use shadergan::cpu;
+use shadergan::ops::batchnorm::reference as batchnorm_ref;
 use shadergan::ops::batchnorm::{self, BatchNorm};
 
 use crate::*;
@@ -70,8 +70,9 @@ fn train_forward_matches_reference_with_saved_and_running_statistics() {
         for cols in [1, 7, 100, 257] {
             let c = case(&mut rng, rows, cols, 0.3);
             let got = train_forward(rows, cols, &c, true);
-            let want =
-                cpu::batchnorm_train(rows, cols, 1e-5, 0.1, &c.x, &c.gamma, &c.beta, &c.rm, &c.rv);
+            let want = batchnorm_ref::batchnorm_train(
+                rows, cols, 1e-5, 0.1, &c.x, &c.gamma, &c.beta, &c.rm, &c.rv,
+            );
             let tag = format!("{rows}x{cols}");
             for (what, g, w) in [
                 ("y", &got.y, &want.y),
@@ -127,7 +128,9 @@ fn variance_is_accurate_far_from_zero_two_pass() {
     let (rows, cols) = (1000, 7);
     let c = case(&mut rng, rows, cols, 1000.0);
     let got = train_forward(rows, cols, &c, true);
-    let want = cpu::batchnorm_train(rows, cols, 1e-5, 0.1, &c.x, &c.gamma, &c.beta, &c.rm, &c.rv);
+    let want = batchnorm_ref::batchnorm_train(
+        rows, cols, 1e-5, 0.1, &c.x, &c.gamma, &c.beta, &c.rm, &c.rv,
+    );
     assert_close(
         "batch norm inv_std at offset 1000",
         seed,
@@ -156,7 +159,7 @@ fn eval_forward_uses_running_statistics() {
         )
         .unwrap();
         run(&[&k]);
-        let want = cpu::batchnorm_eval(cols, 1e-5, &c.x, &c.gamma, &c.beta, &c.rm, &c.rv);
+        let want = batchnorm_ref::batchnorm_eval(cols, 1e-5, &c.x, &c.gamma, &c.beta, &c.rm, &c.rv);
         assert_close(
             &format!("batch norm eval {rows}x{cols}"),
             seed,
@@ -213,7 +216,7 @@ fn gpu_backward(rows: usize, cols: usize, c: &Case, dy: &[f32]) -> (Vec<f32>, Ve
 /// term taken by its absolute value (dβ = Σ dy, dγ = Σ dy·x̂, and dx's three
 /// terms).
 fn backward_scales(rows: usize, cols: usize, c: &Case, dy: &[f32]) -> (f64, f64, f64) {
-    let fwd = cpu::batchnorm_train(
+    let fwd = batchnorm_ref::batchnorm_train(
         rows,
         cols,
         1e-5,
@@ -248,7 +251,8 @@ fn backward_matches_reference() {
             let c = case(&mut rng, rows, cols, 0.3);
             let dy = random(&mut rng, rows * cols, -1.0, 1.0);
             let (dx, dg, db) = gpu_backward(rows, cols, &c, &dy);
-            let (wx, wg, wb) = cpu::batchnorm_backward(rows, cols, 1e-5, &c.x, &c.gamma, &dy);
+            let (wx, wg, wb) =
+                batchnorm_ref::batchnorm_backward(rows, cols, 1e-5, &c.x, &c.gamma, &dy);
             let (sx, sg, sb) = backward_scales(rows, cols, &c, &dy);
             let tag = format!("{rows}x{cols}");
             assert_close_scaled(&format!("batch norm dx {tag}"), seed, &dx, &wx, sx, 1e-5);
@@ -275,7 +279,7 @@ fn backward_matches_finite_differences() {
         let (dx, dg, db) = gpu_backward(rows, cols, &c, &dy);
         let loss = |x: &[f32], g: &[f32], b: &[f32]| {
             dot(
-                &cpu::batchnorm_train(rows, cols, 1e-5, 0.1, x, g, b, &c.rm, &c.rv).y,
+                &batchnorm_ref::batchnorm_train(rows, cols, 1e-5, 0.1, x, g, b, &c.rm, &c.rv).y,
                 &dy,
             )
         };

@@ -1,5 +1,6 @@
-use shadergan::cpu;
+use shadergan::ops::concat::reference as concat_ref;
 use shadergan::ops::concat::{Block, columns, one_hot};
+use shadergan::ops::data::reference as data_ref;
 use shadergan::ops::data::{Source, gather_rows};
 
 use crate::*;
@@ -53,7 +54,7 @@ fn one_hot_writes_its_block_and_nothing_else() {
             .unwrap();
             run(&[&k]);
             let mut want = to64(&before);
-            cpu::one_hot(&table, &idx, classes, &mut want, to);
+            concat_ref::one_hot(&table, &idx, classes, &mut want, to);
             assert_close(
                 &format!("one-hot {rows} rows of {classes} at {to:?}"),
                 seed,
@@ -78,7 +79,7 @@ fn columns_copy_a_block_and_their_backward_is_the_adjoint() {
             run(&[&k]);
             let y = read(&out);
             let mut want = to64(&before);
-            cpu::columns(&to64(&x), from, &mut want, to, rows, width);
+            concat_ref::columns(&to64(&x), from, &mut want, to, rows, width);
             let what = format!("columns {rows}x{width} from {from:?} to {to:?}");
             assert_close(&what, seed, &y, &want, 0.0);
 
@@ -93,11 +94,11 @@ fn columns_copy_a_block_and_their_backward_is_the_adjoint() {
             run(&[&k]);
             let got = read(&grad);
             let mut want = vec![0.0; x.len()];
-            cpu::columns(&to64(&w), to, &mut want, from, rows, width);
+            concat_ref::columns(&to64(&w), to, &mut want, from, rows, width);
             assert_close(&format!("{what}, backward"), seed, &got, &want, 0.0);
             let loss = |x: &[f64]| -> f64 {
                 let mut y = vec![0.0; w.len()];
-                cpu::columns(x, from, &mut y, to, rows, width);
+                concat_ref::columns(x, from, &mut y, to, rows, width);
                 (0..rows)
                     .flat_map(|r| (0..width).map(move |c| to.at(r, c)))
                     .map(|i| w[i] as f64 * y[i])
@@ -150,7 +151,7 @@ fn gather_into_wider_rows_leaves_the_other_columns_alone() {
             let placed = |rows_of: &[f64]| {
                 let mut want = to64(&before);
                 let (from, to) = (Block::dense(features), Block::dense(stride));
-                cpu::columns(rows_of, from, &mut want, to, rows, features);
+                concat_ref::columns(rows_of, from, &mut want, to, rows, features);
                 want
             };
             let gathered = |data: &shadergan::Tensor, bytes| {
@@ -166,7 +167,7 @@ fn gather_into_wider_rows_leaves_the_other_columns_alone() {
             };
 
             let got = gathered(&gpu().upload_bytes(&bytes).unwrap(), true);
-            let want = placed(&cpu::gather(&bytes, features, &idx));
+            let want = placed(&data_ref::gather(&bytes, features, &idx));
             let what = format!("gather {rows}x{features} into rows of {stride}");
             assert_close_scaled(&what, seed, &got, &want, 1.0, 1.2e-7);
 

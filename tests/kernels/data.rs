@@ -1,5 +1,5 @@
-use shadergan::cpu;
 use shadergan::ops::data::gather;
+use shadergan::ops::data::reference as data_ref;
 
 use crate::*;
 
@@ -27,7 +27,7 @@ fn gather_maps_bytes_to_minus_one_one_at_awkward_sizes() {
             )
             .unwrap();
             run(&[&k]);
-            let want = cpu::gather(&bytes, features, &idx);
+            let want = data_ref::gather(&bytes, features, &idx);
             // Outputs lie in [-1, 1]: one f32 rounding is 6e-8 of that range.
             assert_close_scaled(
                 &format!("gather {rows}x{features}"),

@@ -1,9 +1,10 @@
 //! Same inputs, same sequence of kernels: the same bits, every time.
 
+use shadergan::ops::activation::Activation;
 use shadergan::ops::adam::{self, Adam};
 use shadergan::ops::batchnorm::{self, BatchNorm};
 use shadergan::ops::loss::{Loss, LossKind, OutRow, loss};
-use shadergan::ops::matmul::{Activation, Form, Matmul, matmul};
+use shadergan::ops::matmul::{Form, Matmul, matmul};
 use shadergan::ops::{random, reduce};
 
 use crate::*;

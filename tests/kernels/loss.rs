@@ -1,4 +1,4 @@
-use shadergan::cpu;
+use shadergan::ops::loss::reference as loss_ref;
 use shadergan::ops::loss::{Loss, LossKind, OutRow, loss};
 
 use crate::*;
@@ -24,7 +24,7 @@ fn check(kind: LossKind, labels: (f32, f32), split: usize, logits: &[f32], seed:
         &OutRow::fixed(&counters, 2),
     )
     .unwrap()]);
-    let want = cpu::loss(kind, labels.0 as f64, labels.1 as f64, split, 0.5, logits);
+    let want = loss_ref::loss(kind, labels.0 as f64, labels.1 as f64, split, 0.5, logits);
     let got = read(&out);
     let tag = format!("{kind:?} labels {labels:?} split {split} n={n}");
     // The linear loss is a signed mean of the logits, which can cancel to
@@ -169,7 +169,7 @@ fn loss_gradient_matches_finite_differences() {
         .unwrap()]);
         let c = coords(&mut rng, n, 25);
         let fd = finite_differences(&logits, &c, 1e-3, |x| {
-            cpu::loss(kind, 1.0, 0.0, 37, 1.0, x).loss
+            loss_ref::loss(kind, 1.0, 0.0, 37, 1.0, x).loss
         });
         assert_gradient(&format!("{kind:?}"), seed, &read(&d), &c, &fd, 1e-3);
     }

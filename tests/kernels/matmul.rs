@@ -1,5 +1,6 @@
-use shadergan::cpu;
-use shadergan::ops::matmul::{Activation, Form, Matmul, MatmulTiles, matmul};
+use shadergan::ops::activation::Activation;
+use shadergan::ops::matmul::reference as matmul_ref;
+use shadergan::ops::matmul::{Form, Matmul, MatmulTiles, matmul};
 use shadergan::ops::{activation, reduce};
 
 use crate::*;
@@ -28,8 +29,8 @@ fn check_form(form: Form) {
             let c = nan_tensor(m * n);
             let kern = matmul(gpu(), &Matmul::new(form, m, n, k), &ta, &tb, None, &c).unwrap();
             run(&[&kern]);
-            let want = cpu::matmul(form, m, n, k, &a, &b);
-            let scale = max_abs(&cpu::matmul(form, m, n, k, &abs(&a), &abs(&b)));
+            let want = matmul_ref::matmul(form, m, n, k, &a, &b);
+            let scale = max_abs(&matmul_ref::matmul(form, m, n, k, &abs(&a), &abs(&b)));
             assert_close_scaled(
                 &format!("matmul {form:?} {m}x{n}x{k}"),
                 seed,
@@ -83,7 +84,7 @@ fn check_epilogue(act: Activation, accumulate: bool) {
         )
         .unwrap();
         run(&[&kern]);
-        let want = cpu::matmul_fused(
+        let want = matmul_ref::matmul_fused(
             Form::NT,
             m,
             n,
@@ -95,7 +96,7 @@ fn check_epilogue(act: Activation, accumulate: bool) {
             act,
         );
         // Every activation here has slope ≤ 1, so the scale of the sum bounds the output's error.
-        let scale = max_abs(&cpu::matmul(Form::NT, m, n, k, &abs(&a), &abs(&b))) + 2.0;
+        let scale = max_abs(&matmul_ref::matmul(Form::NT, m, n, k, &abs(&a), &abs(&b))) + 2.0;
         assert_close_scaled(
             &format!("matmul + bias + {act:?} (accumulate {accumulate}) {m}x{n}x{k}"),
             seed,
@@ -147,8 +148,8 @@ fn every_tile_shape_gives_the_reference_product() {
     let b = random(&mut rng, k * n, -1.0, 1.0);
     let (ta, tb) = (upload(&a), upload(&b));
     for form in [Form::NT, Form::NN, Form::TN] {
-        let want = cpu::matmul(form, m, n, k, &a, &b);
-        let scale = max_abs(&cpu::matmul(form, m, n, k, &abs(&a), &abs(&b)));
+        let want = matmul_ref::matmul(form, m, n, k, &a, &b);
+        let scale = max_abs(&matmul_ref::matmul(form, m, n, k, &abs(&a), &abs(&b)));
         for t in shapes {
             let c = nan_tensor(m * n);
             let kern = matmul(
@@ -207,7 +208,7 @@ fn dense_layer_backward_matches_finite_differences() {
 
         let loss = |x: &[f32], w: &[f32], b: &[f32]| {
             dot(
-                &cpu::matmul_fused(Form::NT, m, n, k, x, w, Some(b), None, act),
+                &matmul_ref::matmul_fused(Form::NT, m, n, k, x, w, Some(b), None, act),
                 &dy,
             )
         };
@@ -257,7 +258,7 @@ fn every_tile_shape_gives_the_same_bits() {
         let bias = upload(&random(&mut rng, n, -1.0, 1.0));
         for form in [Form::NT, Form::NN, Form::TN] {
             let mut first: Option<Vec<f32>> = None;
-            for t in shadergan::tune::candidates(wgpu::DeviceType::DiscreteGpu) {
+            for t in shadergan::ops::matmul::tiles::candidates(wgpu::DeviceType::DiscreteGpu) {
                 let c = nan_tensor(m * n);
                 let spec = Matmul::new(form, m, n, k)
                     .activation(Activation::Tanh)

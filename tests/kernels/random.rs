@@ -1,4 +1,4 @@
-use shadergan::cpu;
+use shadergan::ops::random::reference as random_ref;
 use shadergan::ops::random::{self, Stream};
 
 use crate::*;
@@ -24,7 +24,7 @@ fn philox_reference_matches_random123_known_answers() {
         ),
     ];
     for (ctr, key, want) in cases {
-        assert_eq!(cpu::philox4x32_10(ctr, key), want);
+        assert_eq!(random_ref::philox4x32_10(ctr, key), want);
     }
 }
 
@@ -47,14 +47,14 @@ fn gpu_philox_bits_equal_the_reference_through_uniforms_and_indices() {
         let ku = random::uniform(gpu(), &stream(seed, 3), &counters, 0.0, 1.0, &u).unwrap();
         let ki = random::indices(gpu(), &stream(seed, 4), &counters, 60_000, &idx).unwrap();
         run(&[&ku, &ki]);
-        let want_u = cpu::uniform(seed, 3, 12345, 0.0, 1.0, n);
+        let want_u = random_ref::uniform(seed, 3, 12345, 0.0, 1.0, n);
         let got_u = read(&u);
         for (g, w) in got_u.iter().zip(&want_u) {
             assert_eq!(*g as f64, *w, "uniform bits differ (seed {seed})");
         }
         assert_eq!(
             gpu().read_u32(&idx).unwrap(),
-            cpu::indices(seed, 4, 12345, 60_000, n),
+            random_ref::indices(seed, 4, 12345, 60_000, n),
             "seed {seed}"
         );
     }
@@ -68,7 +68,7 @@ fn normal_noise_matches_reference() {
     for n in [1, 7, 100, 257, 1000] {
         let z = nan_tensor(n);
         run(&[&random::normal(gpu(), &stream(seed, 0), &counters, 0.5, 2.0, &z).unwrap()]);
-        let want = cpu::normal(seed, 0, 99, 0.5, 2.0, n);
+        let want = random_ref::normal(seed, 0, 99, 0.5, 2.0, n);
         assert_close(&format!("normal n={n}"), seed, &read(&z), &want, 1e-5);
     }
 }

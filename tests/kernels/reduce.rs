@@ -1,5 +1,5 @@
-use shadergan::cpu;
 use shadergan::ops::reduce;
+use shadergan::ops::reduce::reference as reduce_ref;
 
 use crate::*;
 
@@ -11,8 +11,8 @@ fn column_sum_matches_reference_at_awkward_sizes() {
             let x = random(&mut rng, rows * cols, -1.0, 1.0);
             let out = nan_tensor(cols);
             run(&[&reduce::column_sum(gpu(), rows, cols, 1.0, &upload(&x), &out).unwrap()]);
-            let want = cpu::column_sum(rows, cols, 1.0, &x);
-            let scale = max_abs(&cpu::column_sum(rows, cols, 1.0, &abs(&x)));
+            let want = reduce_ref::column_sum(rows, cols, 1.0, &x);
+            let scale = max_abs(&reduce_ref::column_sum(rows, cols, 1.0, &abs(&x)));
             assert_close_scaled(
                 &format!("column sum {rows}x{cols}"),
                 seed,
@@ -33,7 +33,7 @@ fn column_mean_scales_the_sum() {
     let out = nan_tensor(cols);
     let scale = 1.0 / rows as f32;
     run(&[&reduce::column_sum(gpu(), rows, cols, scale, &upload(&x), &out).unwrap()]);
-    let want = cpu::column_sum(rows, cols, scale as f64, &x);
+    let want = reduce_ref::column_sum(rows, cols, scale as f64, &x);
     assert_close("column mean 257x100", seed, &read(&out), &want, 1e-5);
 }
 

@@ -1,5 +1,5 @@
-use shadergan::cpu;
 use shadergan::ops::refine;
+use shadergan::ops::refine::reference as refine_ref;
 
 use crate::*;
 
@@ -19,7 +19,7 @@ fn refine_step_matches_reference() {
         let k = refine::ascend(gpu(), rate, &upload(&g), &upload(&e), &tx).unwrap();
         run(&[&k]);
         let f = |v: &[f32]| v.iter().map(|&a| a as f64).collect::<Vec<f64>>();
-        let want = cpu::ascend(rate as f64, &f(&x), &f(&g), &f(&e));
+        let want = refine_ref::ascend(rate as f64, &f(&x), &f(&g), &f(&e));
         assert_close(&format!("refine step n={n}"), seed, &read(&tx), &want, 1e-6);
     }
 }

@@ -1,0 +1,485 @@
+//! The GAN training step, recorded into one command encoder and submitted
+//! once: no allocation, no pipeline creation, no readback and no wait
+//! inside a step. Every buffer and kernel is made by [`Trainer::new`].
+//!
+//! One step, with t = counters[0] advanced on the GPU first, and then, for
+//! each of D's `d_steps` updates, u = D's update number (counters[1],
+//! advanced before each; with one update per step, u = t):
+//! 1. z ~ N(0, 1) from (seed, [`streams::Z_D`], u); real indices from
+//!    (seed, [`streams::INDICES`], u); the real batch gathered on the GPU
+//!    into the first half of D's input;
+//! 2. G forward on z (batch norm on the batch, running statistics left
+//!    alone); G(z) copied into the second half of D's input;
+//! 3. D forward on real and fake together, the loss against labels 1 and 0,
+//!    D backward with weight gradients, Adam on D (its step number u);
+//! 4. fresh z from (seed, [`streams::Z_G`], t); G forward (running
+//!    statistics updated); D forward on G(z); the generator's loss (label
+//!    1); D backward to its input only; G backward; Adam on G.
+//!
+//! The losses and D's mean outputs land in the step's row of the metrics
+//! ring ([`super::metrics`]).
+
+use super::conditioning::{Conditioning, class_labels};
+use super::config::GanConfig;
+use super::metrics::{MetricsRing, StepMetrics};
+use super::sampler::Sampler;
+use super::{TrainingData, Values, streams};
+use crate::error::{Error, Result};
+use crate::gpu::Gpu;
+use crate::gpu::kernel::Kernel;
+use crate::gpu::tensor::Tensor;
+use crate::nn::{Net, Pass, PassOptions};
+use crate::ops::adam::{self, Adam, Decay};
+use crate::ops::data::{Source, gather_rows};
+use crate::ops::loss::{Loss, LossKind, loss};
+use crate::ops::random::{self, Stream};
+
+#[derive(Clone)]
+enum Op {
+    Kernel(Kernel),
+    /// Copy all of `src` into `dst` at an element offset.
+    Copy {
+        src: Tensor,
+        dst: Tensor,
+        at: usize,
+    },
+}
+
+/// A GAN ready to train on one data set.
+pub struct Trainer<'g> {
+    pub gpu: &'g Gpu,
+    pub config: GanConfig,
+    pub features: usize,
+    pub g: Net,
+    pub d: Net,
+    /// counters[0]: the number of the step running or last run;
+    /// counters[1]: with d_steps > 1, the number of D's update running or
+    /// last run.
+    pub counters: Tensor,
+    /// Steps completed.
+    pub step: u64,
+    pub z: Tensor,
+    /// Rows [0, B): the real batch; rows [B, 2B): G's batch.
+    pub d_input: Tensor,
+    pub g_pass: Pass,
+    metrics: MetricsRing,
+    program: Vec<Op>,
+}
+
+impl<'g> Trainer<'g> {
+    pub fn new(gpu: &'g Gpu, config: &GanConfig, data: &dyn TrainingData) -> Result<Trainer<'g>> {
+        let features = data.features();
+        config.check(features)?;
+        let limit = gpu
+            .limits
+            .max_storage_buffer_binding_size
+            .min(gpu.limits.max_buffer_size);
+        let largest = config.largest_batch(features, limit);
+        if config.batch > largest {
+            return Err(Error::shape(
+                "config",
+                format!(
+                    "--batch {} needs buffers larger than this adapter allows ({} MiB per buffer); \
+                     the largest batch that fits is {largest}",
+                    config.batch,
+                    limit >> 20
+                ),
+            ));
+        }
+        let c = config;
+        let (b, m) = (c.batch, c.pack);
+        // D's rows: each sample's features, then its one-hot label.
+        let (classes, width) = (c.classes, c.sample_width());
+        let labels = if classes > 0 {
+            Some(class_labels(data, classes)?)
+        } else {
+            None
+        };
+        let g = Net::new(gpu, &c.generator, c.g_input(), c.seed, streams::INIT_G)?;
+        let d = Net::new(gpu, &c.discriminator, c.d_input(), c.seed, streams::INIT_D)?;
+        let counters = gpu.upload_u32(&[0, 0, 0, 0])?;
+        let metrics = MetricsRing::new(gpu)?;
+        let dataset = match data.values() {
+            Values::Bytes(bytes) => gpu.upload_bytes(bytes)?,
+            Values::Floats(xy) => gpu.upload(xy)?,
+        };
+        let z = gpu.zeros(b * c.g_inputs())?;
+        let indices = gpu.zeros(b)?;
+        let d_input = gpu.zeros(2 * b * width)?;
+
+        let train = PassOptions {
+            train: true,
+            weight_grads: true,
+            input_grad: false,
+        };
+        let g_pass = Pass::new(gpu, &g, b, &z, None, None, train)?;
+        let d_pass = Pass::new(gpu, &d, 2 * b / m, &d_input, None, None, train)?;
+        let dg_opts = PassOptions {
+            train: true,
+            weight_grads: false,
+            input_grad: true,
+        };
+        // D on G(z), passing its input's gradient straight to G's output;
+        // in a conditional GAN, on G(z) beside its labels, the gradient of
+        // G(z)'s columns copied back.
+        let cond = match &labels {
+            Some(table) => Some(Conditioning::new(gpu, table, c, &g_pass.output)?),
+            None => None,
+        };
+        let dg_pass = match &cond {
+            Some(k) => Pass::new(gpu, &d, b / m, &k.dg_input, None, None, dg_opts)?,
+            None => Pass::new(
+                gpu,
+                &d,
+                b / m,
+                &g_pass.output,
+                None,
+                Some(&g_pass.d_output),
+                dg_opts,
+            )?,
+        };
+
+        let stream = |s| Stream {
+            seed: c.seed,
+            stream: s,
+            slot: 0,
+        };
+        let adam_d = Adam {
+            lr: c.lr_d,
+            beta1: c.beta1,
+            beta2: c.beta2,
+            decay: c.decay,
+            ..Adam::default()
+        };
+        let adam_g = Adam {
+            lr: c.lr_g,
+            ..adam_d
+        };
+        let real = d_input.prefix(b * width);
+        let source = Source {
+            data: &dataset,
+            items: data.items(),
+            features,
+            bytes: matches!(data.values(), Values::Bytes(_)),
+        };
+        let gather_kernel = gather_rows(gpu, source, &indices, &real, width)?;
+        let d_loss = Loss {
+            kind: c.loss,
+            label_real: c.real_label,
+            label_fake: 0.0,
+            split: b / m,
+            grad_scale: 1.0,
+        };
+        let g_kind = match c.loss {
+            LossKind::Hinge => LossKind::Linear,
+            k => k,
+        };
+        let row = |column| metrics.row(&counters, column);
+
+        // With several D updates per step they count in counters[1]; with
+        // one, that count is the step number, counters[0]. D's learning
+        // rate follows the schedule in its own updates.
+        let k = c.d_steps as u32;
+        let d_slot = if k > 1 { 1 } else { 0 };
+        let d_stream = |s| Stream {
+            slot: d_slot,
+            ..stream(s)
+        };
+        let adam_d = Adam {
+            decay: Decay {
+                start: c.decay.start.saturating_mul(k),
+                end: c.decay.end.saturating_mul(k),
+                ..c.decay
+            },
+            ..adam_d
+        };
+        // One update of D, recorded d_steps times.
+        let mut d_update = Vec::new();
+        if k > 1 {
+            d_update.push(Op::Kernel(adam::tick(gpu, &counters, 1)?));
+        }
+        d_update.extend([
+            Op::Kernel(random::normal(
+                gpu,
+                &d_stream(streams::Z_D),
+                &counters,
+                0.0,
+                1.0,
+                &z,
+            )?),
+            Op::Kernel(random::indices(
+                gpu,
+                &d_stream(streams::INDICES),
+                &counters,
+                data.items() as u32,
+                &indices,
+            )?),
+            Op::Kernel(gather_kernel),
+        ]);
+        if let Some(k) = &cond {
+            d_update.extend(
+                k.label_d_update(
+                    gpu,
+                    &d_stream(streams::LABELS_D),
+                    &counters,
+                    &indices,
+                    &z,
+                    &d_input,
+                )?
+                .into_iter()
+                .map(Op::Kernel),
+            );
+        }
+        d_update.extend(g_pass.forward_frozen.iter().cloned().map(Op::Kernel));
+        d_update.push(match &cond {
+            Some(k) => Op::Kernel(k.place(gpu, &d_input, b)?),
+            None => Op::Copy {
+                src: g_pass.output.clone(),
+                dst: d_input.clone(),
+                at: b * features,
+            },
+        });
+        d_update.extend(d_pass.forward.iter().cloned().map(Op::Kernel));
+        d_update.push(Op::Kernel(loss(
+            gpu,
+            &d_loss,
+            &d_pass.output,
+            &d_pass.d_output,
+            &metrics.rows,
+            &row(0),
+        )?));
+        d_update.extend(d_pass.backward.iter().cloned().map(Op::Kernel));
+        d_update.extend(
+            adam_steps(gpu, &adam_d, c.norm_lr, &d, &counters, d_slot)?
+                .into_iter()
+                .map(Op::Kernel),
+        );
+        let mut program = vec![Op::Kernel(adam::tick(gpu, &counters, 0)?)];
+        for _ in 0..k {
+            program.extend(d_update.iter().cloned());
+        }
+        program.push(Op::Kernel(random::normal(
+            gpu,
+            &stream(streams::Z_G),
+            &counters,
+            0.0,
+            1.0,
+            &z,
+        )?));
+        if let Some(k) = &cond {
+            program.extend(
+                k.label_g_step(gpu, &stream(streams::LABELS_G), &counters, &z)?
+                    .into_iter()
+                    .map(Op::Kernel),
+            );
+        }
+        program.extend(g_pass.forward.iter().cloned().map(Op::Kernel));
+        if let Some(k) = &cond {
+            program.push(Op::Kernel(k.place(gpu, &k.dg_input, 0)?));
+        }
+        program.extend(dg_pass.forward.iter().cloned().map(Op::Kernel));
+        let g_loss = Loss::uniform(g_kind, 1.0, b / m);
+        program.push(Op::Kernel(loss(
+            gpu,
+            &g_loss,
+            &dg_pass.output,
+            &dg_pass.d_output,
+            &metrics.rows,
+            &row(3),
+        )?));
+        program.extend(dg_pass.backward.iter().cloned().map(Op::Kernel));
+        if let Some(k) = &cond {
+            let d_in = dg_pass
+                .d_input
+                .as_ref()
+                .expect("D's pass on G(z) has an input gradient");
+            program.push(Op::Kernel(k.take_back(gpu, d_in, &g_pass.d_output)?));
+        }
+        program.extend(g_pass.backward.iter().cloned().map(Op::Kernel));
+        program.extend(
+            adam_steps(gpu, &adam_g, c.norm_lr, &g, &counters, 0)?
+                .into_iter()
+                .map(Op::Kernel),
+        );
+
+        Ok(Trainer {
+            gpu,
+            config: c.clone(),
+            features,
+            g,
+            d,
+            counters,
+            step: 0,
+            z,
+            d_input,
+            g_pass,
+            metrics,
+            program,
+        })
+    }
+
+    /// The number of dispatches in one step.
+    pub fn dispatches_per_step(&self) -> usize {
+        self.program
+            .iter()
+            .filter(|o| matches!(o, Op::Kernel(_)))
+            .count()
+    }
+
+    /// Times every kernel of the step on its own (each submitted `repeats`
+    /// times in one encoder, after a warm-up): (label, mean seconds).
+    pub fn profile(&self, repeats: usize) -> Result<Vec<(String, f64)>> {
+        let mut out = Vec::new();
+        for op in &self.program {
+            if let Op::Kernel(k) = op {
+                self.gpu.run(&[k])?;
+                let many: Vec<&Kernel> = std::iter::repeat_n(k, repeats).collect();
+                let start = std::time::Instant::now();
+                self.gpu.run(&many)?;
+                out.push((
+                    k.label.clone(),
+                    start.elapsed().as_secs_f64() / repeats as f64,
+                ));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Records one step into one encoder and submits it. With
+    /// `copy_metrics`, the step also copies the metrics ring out for
+    /// [`Trainer::poll_metrics`] (skipped while an earlier copy is unread).
+    pub fn step(&mut self, copy_metrics: bool) -> Result<()> {
+        let gpu = self.gpu;
+        let mut encoder = gpu
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("step"),
+            });
+        let mut pass: Option<wgpu::ComputePass<'static>> = None;
+        for op in &self.program {
+            match op {
+                Op::Kernel(k) => {
+                    let p = pass.get_or_insert_with(|| {
+                        encoder
+                            .begin_compute_pass(&wgpu::ComputePassDescriptor {
+                                label: Some("step"),
+                                timestamp_writes: None,
+                            })
+                            .forget_lifetime()
+                    });
+                    k.record(p);
+                }
+                Op::Copy { src, dst, at } => {
+                    drop(pass.take());
+                    encoder.copy_buffer_to_buffer(
+                        src.buffer(),
+                        src.offset(),
+                        dst.buffer(),
+                        dst.offset() + 4 * *at as u64,
+                        src.byte_len(),
+                    );
+                }
+            }
+        }
+        drop(pass);
+        self.step += 1;
+        let copy = copy_metrics && !self.metrics.busy();
+        if copy {
+            self.metrics.copy(&mut encoder, self.step);
+        }
+        gpu.queue.submit([encoder.finish()]);
+        if copy {
+            self.metrics.map();
+        }
+        gpu.check()
+    }
+
+    /// Every step's metrics not yet returned, waiting for the GPU: before a
+    /// checkpoint, so that a diverged state is never saved.
+    pub fn flush_metrics(&mut self) -> Result<Vec<StepMetrics>> {
+        let mut out = self.poll_metrics(true)?;
+        if self.metrics.last_copied < self.step {
+            let mut encoder = self.gpu.device.create_command_encoder(&Default::default());
+            self.metrics.copy(&mut encoder, self.step);
+            self.gpu.queue.submit([encoder.finish()]);
+            self.metrics.map();
+            out.extend(self.poll_metrics(true)?);
+        }
+        Ok(out)
+    }
+
+    /// The metrics of the steps the last copy holds, once the GPU has
+    /// finished them; empty until then. With `wait`, blocks until then.
+    pub fn poll_metrics(&mut self, wait: bool) -> Result<Vec<StepMetrics>> {
+        self.metrics.poll(self.gpu, wait)
+    }
+
+    /// Sets the step counter (for resuming), on the host and the GPU.
+    pub fn set_step(&mut self, step: u64) -> Result<()> {
+        let too_large = || Error::shape("trainer", format!("step {step} is too large"));
+        let s = u32::try_from(step).map_err(|_| too_large())?;
+        // D's update count, kept only with several updates per step.
+        let k = self.config.d_steps as u32;
+        let u = if k > 1 {
+            s.checked_mul(k).ok_or_else(too_large)?
+        } else {
+            0
+        };
+        self.gpu.write_u32(&self.counters, &[s, u, 0, 0])?;
+        self.step = step;
+        self.metrics.last_copied = step;
+        Ok(())
+    }
+
+    /// A sampler: the generator at `n` rows, with batch norm on the running
+    /// statistics (eval) or, with `batch_stats`, on the batch's own; in a
+    /// conditional GAN, row i draws class i mod classes.
+    pub fn sampler(&self, n: usize, batch_stats: bool) -> Result<Sampler> {
+        Sampler::for_config(self.gpu, &self.g, &self.config, n, batch_stats)
+    }
+}
+
+/// Adam over a net: one dispatch over its whole parameter buffer, or, with
+/// `norm_lr` ≠ 1 and batch norm in the net, one over the other parameters
+/// and one over batch norm's γ and β (laid out last) at lr · `norm_lr`.
+fn adam_steps(
+    gpu: &Gpu,
+    cfg: &Adam,
+    norm_lr: f32,
+    net: &Net,
+    counters: &Tensor,
+    slot: usize,
+) -> Result<Vec<Kernel>> {
+    let split = |a| net.norm_split(a).filter(|_| norm_lr != 1.0);
+    let (Some(p), Some(g), Some(m), Some(v)) = (
+        split(&net.params),
+        split(&net.grads),
+        split(&net.adam_m),
+        split(&net.adam_v),
+    ) else {
+        return Ok(vec![adam::step(
+            gpu,
+            cfg,
+            &net.params.whole,
+            &net.grads.whole,
+            &net.adam_m.whole,
+            &net.adam_v.whole,
+            counters,
+            slot,
+        )?]);
+    };
+    let norm = Adam {
+        lr: cfg.lr * norm_lr,
+        ..*cfg
+    };
+    let mut kernels = Vec::new();
+    if !p.0.is_empty() {
+        kernels.push(adam::step(
+            gpu, cfg, &p.0, &g.0, &m.0, &v.0, counters, slot,
+        )?);
+    }
+    kernels.push(adam::step(
+        gpu, &norm, &p.1, &g.1, &m.1, &v.1, counters, slot,
+    )?);
+    Ok(kernels)
+}

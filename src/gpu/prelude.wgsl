@@ -1,0 +1,72 @@
+// The helpers every shader shares (src/gpu/prelude.wgsl). The pipeline
+// cache puts this file before each shader's own source, so a shader calls
+// these as its own functions and never defines them again.
+
+// The flat index of an invocation in a 2-D grid of workgroups of `size`
+// invocations each: a long vector's dispatch is spread over two
+// dimensions when it has more workgroups than one dimension allows
+// (Gpu::grid).
+fn flat_index(wg: vec3<u32>, nwg: vec3<u32>, lid: u32, size: u32) -> u32 {
+    return (wg.y * nwg.x + wg.x) * size + lid;
+}
+
+// 1 / (1 + e^-v), never overflowing: e^-|v| ≤ 1 on both branches.
+fn sigmoid(v: f32) -> f32 {
+    let e = exp(-abs(v));
+    return select(e / (1.0 + e), 1.0 / (1.0 + e), v >= 0.0);
+}
+
+// log(1 + e) for e ≥ 0, keeping its digits when e is small, where 1 + e
+// would round them away.
+fn log1p(e: f32) -> f32 {
+    if e < 0.1 {
+        return e * (1.0 - e * (1.0 / 2.0 - e * (1.0 / 3.0 - e * (1.0 / 4.0 - e * (1.0 / 5.0 - e * (1.0 / 6.0 - e / 7.0))))));
+    }
+    return log(1.0 + e);
+}
+
+// The activation codes of ops::activation::Activation::code.
+const ACT_NONE: u32 = 0u;
+const ACT_LEAKY_RELU: u32 = 1u;
+const ACT_TANH: u32 = 2u;
+const ACT_SIGMOID: u32 = 3u;
+
+// f(x) for activation `act` (LeakyReLU takes `slope`). Shaders pass a
+// specialised constant, so the switch folds away.
+fn activate(x: f32, act: u32, slope: f32) -> f32 {
+    switch act {
+        case ACT_LEAKY_RELU: {
+            return select(x * slope, x, x > 0.0);
+        }
+        case ACT_TANH: {
+            // Clamped: some drivers return NaN from tanh of large arguments.
+            return tanh(clamp(x, -20.0, 20.0));
+        }
+        case ACT_SIGMOID: {
+            return sigmoid(x);
+        }
+        default: {
+            return x;
+        }
+    }
+}
+
+// dy · f'(x), from the forward output y = f(x), which is all each of these
+// functions needs: LeakyReLU f' = 1 if y > 0 else slope (slope ≥ 0 keeps
+// the sign), tanh f' = 1 - y², sigmoid f' = y (1 - y).
+fn activate_backward(y: f32, dy: f32, act: u32, slope: f32) -> f32 {
+    switch act {
+        case ACT_LEAKY_RELU: {
+            return select(dy * slope, dy, y > 0.0);
+        }
+        case ACT_TANH: {
+            return dy * (1.0 - y * y);
+        }
+        case ACT_SIGMOID: {
+            return dy * y * (1.0 - y);
+        }
+        default: {
+            return dy;
+        }
+    }
+}

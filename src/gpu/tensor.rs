@@ -1,0 +1,305 @@
+//! Tensors: ranges of 4-byte elements (f32 or u32) in GPU storage buffers.
+//!
+//! A tensor is a view: a buffer, a byte offset and a length. Several views
+//! can share one buffer (an [`Arena`]), which is how a model keeps all its
+//! parameters in one flat buffer that one Adam dispatch updates.
+
+use std::sync::Arc;
+
+use wgpu::util::DeviceExt;
+
+use super::Gpu;
+use crate::error::{Error, Result};
+
+#[derive(Clone, Debug)]
+pub struct Tensor {
+    buffer: Arc<wgpu::Buffer>,
+    offset: u64,
+    len: usize,
+}
+
+impl Tensor {
+    /// The number of 4-byte elements.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn buffer(&self) -> &wgpu::Buffer {
+        &self.buffer
+    }
+
+    /// The byte offset of the first element in the buffer.
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    pub fn byte_len(&self) -> u64 {
+        self.len as u64 * 4
+    }
+
+    pub(crate) fn binding(&self) -> wgpu::BindingResource<'_> {
+        wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+            buffer: &self.buffer,
+            offset: self.offset,
+            size: wgpu::BufferSize::new(self.byte_len().max(4)),
+        })
+    }
+
+    /// The first `len` elements of this view (same buffer and offset).
+    pub fn prefix(&self, len: usize) -> Tensor {
+        assert!(
+            len <= self.len,
+            "prefix of {len} elements from a tensor of {}",
+            self.len
+        );
+        Tensor {
+            buffer: self.buffer.clone(),
+            offset: self.offset,
+            len,
+        }
+    }
+
+    /// Whether two views share any bytes.
+    pub fn overlaps(&self, other: &Tensor) -> bool {
+        Arc::ptr_eq(&self.buffer, &other.buffer)
+            && self.offset < other.offset + other.byte_len()
+            && other.offset < self.offset + self.byte_len()
+    }
+}
+
+const USAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE
+    .union(wgpu::BufferUsages::COPY_SRC)
+    .union(wgpu::BufferUsages::COPY_DST);
+
+/// Views carved out of one buffer, each aligned for binding.
+pub struct Arena {
+    /// The whole buffer as one tensor (padding between views included).
+    pub whole: Tensor,
+    pub views: Vec<Tensor>,
+}
+
+impl Arena {
+    /// The buffer cut where view `at` begins: everything before it, and
+    /// it with everything after it (padding included).
+    pub fn split_at_view(&self, at: usize) -> (Tensor, Tensor) {
+        let cut = self.views[at].offset;
+        let head = Tensor {
+            buffer: self.whole.buffer.clone(),
+            offset: 0,
+            len: (cut / 4) as usize,
+        };
+        let tail = Tensor {
+            buffer: self.whole.buffer.clone(),
+            offset: cut,
+            len: self.whole.len - (cut / 4) as usize,
+        };
+        (head, tail)
+    }
+}
+
+impl Gpu {
+    fn check_size(&self, what: &str, bytes: u64) -> Result<()> {
+        let limit = self.limits.max_storage_buffer_binding_size;
+        if bytes > limit {
+            return Err(Error::TooLarge {
+                what: what.to_string(),
+                bytes,
+                limit,
+                limit_name: "max_storage_buffer_binding_size",
+            });
+        }
+        let limit = self.limits.max_buffer_size;
+        if bytes > limit {
+            return Err(Error::TooLarge {
+                what: what.to_string(),
+                bytes,
+                limit,
+                limit_name: "max_buffer_size",
+            });
+        }
+        Ok(())
+    }
+
+    fn new_buffer(
+        &self,
+        label: &str,
+        bytes: u64,
+        init: Option<&[u8]>,
+    ) -> Result<Arc<wgpu::Buffer>> {
+        self.check_size(label, bytes)?;
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let buffer = match init {
+            Some(contents) => self
+                .device
+                .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                    label: Some(label),
+                    contents,
+                    usage: USAGE,
+                }),
+            None => self.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                size: bytes,
+                usage: USAGE,
+                mapped_at_creation: false,
+            }),
+        };
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            return Err(Error::OutOfMemory {
+                what: format!("{label} ({bytes} bytes)"),
+                reason: e.to_string(),
+            });
+        }
+        self.created_bytes
+            .fetch_add(bytes, std::sync::atomic::Ordering::Relaxed);
+        Ok(Arc::new(buffer))
+    }
+
+    /// A tensor of `len` zeros.
+    pub fn zeros(&self, len: usize) -> Result<Tensor> {
+        let bytes = (len.max(1) * 4) as u64;
+        Ok(Tensor {
+            buffer: self.new_buffer("tensor", bytes, None)?,
+            offset: 0,
+            len,
+        })
+    }
+
+    /// A tensor holding `data`.
+    pub fn upload(&self, data: &[f32]) -> Result<Tensor> {
+        self.upload_words(bytemuck::cast_slice(data), data.len())
+    }
+
+    /// A tensor holding `data` as u32 elements.
+    pub fn upload_u32(&self, data: &[u32]) -> Result<Tensor> {
+        self.upload_words(bytemuck::cast_slice(data), data.len())
+    }
+
+    /// A tensor holding bytes packed four to an element (little-endian),
+    /// zero-padded to a whole element.
+    pub fn upload_bytes(&self, data: &[u8]) -> Result<Tensor> {
+        let mut padded = data.to_vec();
+        padded.resize(data.len().div_ceil(4).max(1) * 4, 0);
+        self.upload_words(&padded, data.len().div_ceil(4))
+    }
+
+    fn upload_words(&self, bytes: &[u8], len: usize) -> Result<Tensor> {
+        if bytes.is_empty() {
+            return self.zeros(0);
+        }
+        Ok(Tensor {
+            buffer: self.new_buffer("tensor", bytes.len() as u64, Some(bytes))?,
+            offset: 0,
+            len,
+        })
+    }
+
+    /// One buffer holding a view of each length, every view starting on the
+    /// adapter's storage-binding alignment; zero-filled.
+    pub fn arena(&self, lens: &[usize]) -> Result<Arena> {
+        let order: Vec<usize> = (0..lens.len()).collect();
+        self.arena_in_order(lens, &order)
+    }
+
+    /// An arena whose views lie in the buffer in `order` (a permutation of
+    /// the view indices), so a group of views can be made contiguous; the
+    /// views are still returned by index.
+    pub fn arena_in_order(&self, lens: &[usize], order: &[usize]) -> Result<Arena> {
+        assert_eq!(order.len(), lens.len(), "order is not a permutation");
+        let align = self.limits.min_storage_buffer_offset_alignment.max(4) as u64;
+        let mut offsets = vec![u64::MAX; lens.len()];
+        let mut end = 0u64;
+        for &i in order {
+            assert_eq!(offsets[i], u64::MAX, "order is not a permutation");
+            offsets[i] = end;
+            end = (end + lens[i] as u64 * 4).div_ceil(align) * align;
+        }
+        let bytes = end.max(4);
+        let buffer = self.new_buffer("arena", bytes, None)?;
+        let views = offsets
+            .iter()
+            .zip(lens)
+            .map(|(&offset, &len)| Tensor {
+                buffer: buffer.clone(),
+                offset,
+                len,
+            })
+            .collect();
+        Ok(Arena {
+            whole: Tensor {
+                buffer,
+                offset: 0,
+                len: (bytes / 4) as usize,
+            },
+            views,
+        })
+    }
+
+    /// Overwrites a tensor with `data` (queued; ordered before later submits).
+    pub fn write(&self, t: &Tensor, data: &[f32]) -> Result<()> {
+        self.write_words(t, bytemuck::cast_slice(data), data.len())
+    }
+
+    pub fn write_u32(&self, t: &Tensor, data: &[u32]) -> Result<()> {
+        self.write_words(t, bytemuck::cast_slice(data), data.len())
+    }
+
+    fn write_words(&self, t: &Tensor, bytes: &[u8], len: usize) -> Result<()> {
+        if len != t.len {
+            return Err(Error::shape(
+                "write",
+                format!("{len} values for a tensor of {}", t.len),
+            ));
+        }
+        if len > 0 {
+            self.queue.write_buffer(&t.buffer, t.offset, bytes);
+        }
+        Ok(())
+    }
+
+    /// Fills a tensor with one f32 value.
+    pub fn fill(&self, t: &Tensor, value: f32) -> Result<()> {
+        self.write(t, &vec![value; t.len])
+    }
+
+    /// Copies a tensor back to the host, waiting for all work before it.
+    pub fn read(&self, t: &Tensor) -> Result<Vec<f32>> {
+        Ok(bytemuck::cast_slice(&self.read_bytes(t)?).to_vec())
+    }
+
+    pub fn read_u32(&self, t: &Tensor) -> Result<Vec<u32>> {
+        Ok(bytemuck::cast_slice(&self.read_bytes(t)?).to_vec())
+    }
+
+    fn read_bytes(&self, t: &Tensor) -> Result<Vec<u8>> {
+        if t.len == 0 {
+            return Ok(Vec::new());
+        }
+        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("readback"),
+            size: t.byte_len(),
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut enc = self.device.create_command_encoder(&Default::default());
+        enc.copy_buffer_to_buffer(&t.buffer, t.offset, &staging, 0, t.byte_len());
+        self.queue.submit([enc.finish()]);
+        let (tx, rx) = std::sync::mpsc::channel();
+        staging.map_async(wgpu::MapMode::Read, .., move |r| {
+            let _ = tx.send(r);
+        });
+        self.wait()?;
+        rx.recv()
+            .map_err(|e| Error::DeviceLost(e.to_string()))?
+            .map_err(|e| Error::DeviceLost(e.to_string()))?;
+        let bytes = staging
+            .get_mapped_range(..)
+            .map_err(|e| Error::DeviceLost(e.to_string()))?
+            .to_vec();
+        staging.unmap();
+        Ok(bytes)
+    }
+}

@@ -1,0 +1,179 @@
+//! BatchNorm: torch.nn.BatchNorm1d(features), eps 1e-5, momentum 0.1.
+//!
+//! - shape: [F, 1, 1] → [F, 1, 1];
+//! - parameters: `weight` (γ) [F] = 1 and `bias` (β) [F] = 0; state:
+//!   `running_mean` [F] = 0 and `running_var` [F] = 1 (PyTorch also keeps
+//!   `num_batches_tracked`, which checkpoints write);
+//! - forward, training: normalised by the batch's mean and biased
+//!   variance, then scaled and shifted; the running statistics follow
+//!   the batch (unbiased variance), except in the frozen variant; it keeps
+//!   the batch's mean and 1/std. Eval: by the running statistics;
+//! - backward (training only): dγ = Σ dy·x̂, dβ = Σ dy and the closed form
+//!   of dx, in one dispatch.
+
+use serde::{Deserialize, Serialize};
+
+use super::{At, Forward, Kept, LayerKind, Ref, Shape};
+use crate::error::{Error, Result};
+use crate::gpu::kernel::Kernel;
+use crate::gpu::tensor::Tensor;
+use crate::ops::activation::Activation;
+use crate::ops::batchnorm::{self, BatchNorm as Op, reference};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchNorm {
+    pub features: usize,
+}
+
+const EPS: f64 = 1e-5;
+const MOMENTUM: f64 = 0.1;
+
+impl LayerKind for BatchNorm {
+    fn describe(&self) -> String {
+        format!("BatchNorm {}", self.features)
+    }
+
+    fn output(&self, input: Shape) -> std::result::Result<Shape, String> {
+        if input != Shape::flat(self.features) {
+            return Err(format!("it normalises {} features", self.features));
+        }
+        Ok(input)
+    }
+
+    fn params(&self) -> Vec<(&'static str, Vec<usize>)> {
+        vec![
+            ("weight", vec![self.features]),
+            ("bias", vec![self.features]),
+        ]
+    }
+
+    fn buffers(&self) -> Vec<(&'static str, Vec<usize>, f32)> {
+        vec![
+            ("running_mean", vec![self.features], 0.0),
+            ("running_var", vec![self.features], 1.0),
+        ]
+    }
+
+    fn init(&self, _: &super::Init) -> Vec<Vec<f32>> {
+        vec![vec![1.0; self.features], vec![0.0; self.features]]
+    }
+
+    fn is_norm(&self) -> bool {
+        true
+    }
+
+    fn forward(&self, at: &At<'_>, x: &Tensor, _: Activation) -> Result<Forward> {
+        let (gpu, f) = (at.gpu, self.features);
+        let op = Op::new(at.batch, f);
+        let y = gpu.zeros(at.batch * f)?;
+        let (gamma, beta) = (&at.params[0], &at.params[1]);
+        let (running_mean, running_var) = (&at.buffers[0], &at.buffers[1]);
+        if !at.opts.train {
+            let k =
+                batchnorm::eval_forward(gpu, &op, x, gamma, beta, running_mean, running_var, &y)?;
+            return Ok(Forward {
+                y,
+                kernels: vec![k],
+                frozen: None,
+                saved: vec![],
+            });
+        }
+        let (mean, inv_std) = (gpu.zeros(f)?, gpu.zeros(f)?);
+        let t = batchnorm::TrainForward {
+            x,
+            gamma,
+            beta,
+            y: &y,
+            saved_mean: &mean,
+            saved_inv_std: &inv_std,
+            running_mean,
+            running_var,
+        };
+        Ok(Forward {
+            kernels: vec![batchnorm::train_forward(gpu, &op, &t, true)?],
+            frozen: Some(vec![batchnorm::train_forward(gpu, &op, &t, false)?]),
+            y,
+            saved: vec![mean, inv_std],
+        })
+    }
+
+    fn backward(
+        &self,
+        at: &At<'_>,
+        kept: &Kept<'_>,
+        dy: &Tensor,
+        dx: Option<&Tensor>,
+    ) -> Result<Vec<Kernel>> {
+        if !at.opts.train {
+            return Err(Error::shape(
+                "model",
+                "backward through eval-mode batch norm is not supported",
+            ));
+        }
+        let (gpu, f) = (at.gpu, self.features);
+        // The kernel writes dx, dγ and dβ; what the pass does not want goes
+        // to scratch buffers.
+        let scratch_dx;
+        let dx = match dx {
+            Some(t) => t,
+            None => {
+                scratch_dx = gpu.zeros(at.batch * f)?;
+                &scratch_dx
+            }
+        };
+        let scratch;
+        let (dgamma, dbeta) = if at.opts.weight_grads {
+            (&at.grads[0], &at.grads[1])
+        } else {
+            scratch = (gpu.zeros(f)?, gpu.zeros(f)?);
+            (&scratch.0, &scratch.1)
+        };
+        let t = batchnorm::Backward {
+            x: kept.x,
+            gamma: &at.params[0],
+            saved_mean: &kept.saved[0],
+            saved_inv_std: &kept.saved[1],
+            dy,
+            dx,
+            dgamma,
+            dbeta,
+        };
+        Ok(vec![batchnorm::backward(gpu, &Op::new(at.batch, f), &t)?])
+    }
+
+    fn reference_forward(
+        &self,
+        r: &Ref<'_>,
+        buffers: Option<&mut [Vec<f64>]>,
+        x: &[f64],
+    ) -> (Vec<f64>, Vec<Vec<f64>>) {
+        let f = self.features;
+        let (gamma, beta) = (&r.params[0], &r.params[1]);
+        // Without running statistics to update, any will do.
+        let ones = vec![1.0; f];
+        let (rm, rv) = match &buffers {
+            Some(b) => (&b[0], &b[1]),
+            None => (&ones, &ones),
+        };
+        let out = reference::batchnorm_train(r.batch, f, EPS, MOMENTUM, x, gamma, beta, rm, rv);
+        if let Some(b) = buffers {
+            b[0] = out.running_mean;
+            b[1] = out.running_var;
+        }
+        (out.y, vec![])
+    }
+
+    fn reference_backward(
+        &self,
+        r: &Ref<'_>,
+        x: &[f64],
+        _: &[f64],
+        _: &[Vec<f64>],
+        dy: &[f64],
+    ) -> (Vec<Vec<f64>>, Vec<f64>) {
+        let gamma = &r.params[0];
+        let (dx, dgamma, dbeta) =
+            reference::batchnorm_backward(r.batch, self.features, EPS, x, gamma, dy);
+        (vec![dgamma, dbeta], dx)
+    }
+}

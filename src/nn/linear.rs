@@ -1,0 +1,139 @@
+//! Linear: torch.nn.Linear(inputs, outputs), y = x·Wᵀ + b.
+//!
+//! - shape: [inputs, 1, 1] → [outputs, 1, 1] (a [C, H, W] input is
+//!   flattened first by a Flatten layer, as in PyTorch);
+//! - parameters: `weight` [outputs, inputs], `bias` [outputs], both
+//!   uniform in ±1/√inputs (PyTorch's default);
+//! - forward: one matmul (NT) with the bias and a following activation
+//!   fused into its store;
+//! - backward: the fused activation's derivative, then dW = dYᵀ·X (TN),
+//!   db = Σ_batch dY and dX = dY·W (NN); it keeps its input and output.
+
+use serde::{Deserialize, Serialize};
+
+use super::{At, Forward, Init, Kept, LayerKind, Ref, Shape};
+use crate::error::Result;
+use crate::gpu::kernel::Kernel;
+use crate::gpu::tensor::Tensor;
+use crate::ops::activation::{self, Activation};
+use crate::ops::matmul::{Form, Matmul, matmul, reference};
+use crate::ops::reduce;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Linear {
+    pub inputs: usize,
+    pub outputs: usize,
+}
+
+impl LayerKind for Linear {
+    fn describe(&self) -> String {
+        format!("Linear {} -> {}", self.inputs, self.outputs)
+    }
+
+    fn output(&self, input: Shape) -> std::result::Result<Shape, String> {
+        if input != Shape::flat(self.inputs) {
+            return Err(format!("it takes {} features", self.inputs));
+        }
+        if self.outputs == 0 {
+            return Err("it has no outputs".into());
+        }
+        Ok(Shape::flat(self.outputs))
+    }
+
+    fn params(&self) -> Vec<(&'static str, Vec<usize>)> {
+        vec![
+            ("weight", vec![self.outputs, self.inputs]),
+            ("bias", vec![self.outputs]),
+        ]
+    }
+
+    fn init(&self, draw: &Init) -> Vec<Vec<f32>> {
+        let bound = 1.0 / (self.inputs as f64).sqrt();
+        vec![
+            draw.uniform(0, -bound, bound, self.outputs * self.inputs),
+            draw.uniform(1, -bound, bound, self.outputs),
+        ]
+    }
+
+    fn fuses(&self) -> bool {
+        true
+    }
+
+    fn forward(&self, at: &At<'_>, x: &Tensor, fused: Activation) -> Result<Forward> {
+        let y = at.gpu.zeros(at.batch * self.outputs)?;
+        let spec = Matmul::new(Form::NT, at.batch, self.outputs, self.inputs).activation(fused);
+        let w = &at.params[0];
+        let k = matmul(at.gpu, &spec, x, w, Some(&at.params[1]), &y)?;
+        Ok(Forward {
+            y,
+            kernels: vec![k],
+            frozen: None,
+            saved: vec![],
+        })
+    }
+
+    fn backward(
+        &self,
+        at: &At<'_>,
+        kept: &Kept<'_>,
+        dy: &Tensor,
+        dx: Option<&Tensor>,
+    ) -> Result<Vec<Kernel>> {
+        let (gpu, batch) = (at.gpu, at.batch);
+        let mut out = Vec::new();
+        // The gradient before the fused activation.
+        let g = if kept.fused == Activation::None {
+            dy.clone()
+        } else {
+            let g = gpu.zeros(batch * self.outputs)?;
+            out.push(activation::backward(gpu, kept.fused, kept.y, dy, &g)?);
+            g
+        };
+        if at.opts.weight_grads {
+            let dw = Matmul::new(Form::TN, self.outputs, self.inputs, batch);
+            out.push(matmul(gpu, &dw, &g, kept.x, None, &at.grads[0])?);
+            out.push(reduce::column_sum(
+                gpu,
+                batch,
+                self.outputs,
+                1.0,
+                &g,
+                &at.grads[1],
+            )?);
+        }
+        if let Some(dx) = dx {
+            let spec = Matmul::new(Form::NN, batch, self.inputs, self.outputs);
+            out.push(matmul(gpu, &spec, &g, &at.params[0], None, dx)?);
+        }
+        Ok(out)
+    }
+
+    fn reference_forward(
+        &self,
+        r: &Ref<'_>,
+        _: Option<&mut [Vec<f64>]>,
+        x: &[f64],
+    ) -> (Vec<f64>, Vec<Vec<f64>>) {
+        let (w, b) = (&r.params[0], &r.params[1]);
+        let mut y = reference::matmul(Form::NT, r.batch, self.outputs, self.inputs, x, w);
+        for (i, v) in y.iter_mut().enumerate() {
+            *v += b[i % self.outputs];
+        }
+        (y, vec![])
+    }
+
+    fn reference_backward(
+        &self,
+        r: &Ref<'_>,
+        x: &[f64],
+        _: &[f64],
+        _: &[Vec<f64>],
+        dy: &[f64],
+    ) -> (Vec<Vec<f64>>, Vec<f64>) {
+        let (b, n, m) = (r.batch, self.inputs, self.outputs);
+        let dw = reference::matmul(Form::TN, m, n, b, dy, x);
+        let db = reduce::reference::column_sum(b, m, 1.0, dy);
+        let dx = reference::matmul(Form::NN, b, n, m, dy, &r.params[0]);
+        (vec![dw, db], dx)
+    }
+}

@@ -1,0 +1,314 @@
+//! Layers and nets, the third floor.
+//!
+//! A layer kind is one file that says everything about it, as llm.c
+//! writes a layer: its input shape to its output shape, its parameters
+//! with PyTorch's names and shapes, their initialisation, the recording of
+//! its forward and backward passes on the GPU (and what the forward keeps
+//! for the backward), and its f64 reference forward and backward. The
+//! [`LayerKind`] trait is that list; [`Layer`] is the one place that names
+//! every kind, as config.json and checkpoints spell them.
+//!
+//! A [`Net`] is a sequence of layers, numbered as the modules of a PyTorch
+//! `nn.Sequential`, so parameter names (`0.weight`, `1.running_mean`, ...)
+//! match PyTorch's and a checkpoint loads there with `strict=True`. Its
+//! [`Pass`] (the net at one batch size) and its whole-net [`reference`]
+//! are loops over the layers.
+
+pub mod activation;
+pub mod batchnorm;
+pub mod linear;
+pub mod net;
+pub mod reference;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::gpu::Gpu;
+use crate::gpu::kernel::Kernel;
+use crate::gpu::tensor::Tensor;
+use crate::ops::activation::Activation;
+pub use activation::{LeakyRelu, Sigmoid, Tanh};
+pub use batchnorm::BatchNorm;
+pub use linear::Linear;
+pub use net::{Net, Pass, PassOptions};
+
+/// The shape of one sample, as PyTorch's NCHW without the batch: channels,
+/// height, width. A dense layer's F features are [F, 1, 1].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shape {
+    pub c: usize,
+    pub h: usize,
+    pub w: usize,
+}
+
+impl Shape {
+    pub const fn new(c: usize, h: usize, w: usize) -> Shape {
+        Shape { c, h, w }
+    }
+
+    /// F features: [F, 1, 1].
+    pub const fn flat(features: usize) -> Shape {
+        Shape::new(features, 1, 1)
+    }
+
+    /// Values per sample.
+    pub fn len(&self) -> usize {
+        self.c * self.h * self.w
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl From<usize> for Shape {
+    fn from(features: usize) -> Shape {
+        Shape::flat(features)
+    }
+}
+
+impl std::fmt::Display for Shape {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.h == 1 && self.w == 1 {
+            write!(f, "a width of {}", self.c)
+        } else {
+            write!(f, "a shape of [{}, {}, {}]", self.c, self.h, self.w)
+        }
+    }
+}
+
+/// One module of a sequential net, as config.json and checkpoints name it
+/// (`{"layer": "linear", "inputs": 784, "outputs": 512}`).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "layer", rename_all = "snake_case")]
+pub enum Layer {
+    Linear(Linear),
+    BatchNorm(BatchNorm),
+    LeakyRelu(LeakyRelu),
+    Tanh,
+    Sigmoid,
+}
+
+impl Layer {
+    /// What the layer does: the one place each kind is named.
+    pub fn kind(&self) -> &dyn LayerKind {
+        match self {
+            Layer::Linear(l) => l,
+            Layer::BatchNorm(l) => l,
+            Layer::LeakyRelu(l) => l,
+            Layer::Tanh => &Tanh,
+            Layer::Sigmoid => &Sigmoid,
+        }
+    }
+
+    pub fn linear(inputs: usize, outputs: usize) -> Layer {
+        Layer::Linear(Linear { inputs, outputs })
+    }
+
+    pub fn batch_norm(features: usize) -> Layer {
+        Layer::BatchNorm(BatchNorm { features })
+    }
+
+    pub fn leaky_relu(slope: f32) -> Layer {
+        Layer::LeakyRelu(LeakyRelu { slope })
+    }
+}
+
+/// The initial values a layer draws, as PyTorch draws them, from Philox
+/// (seed, stream): layer i uses counters 2i and 2i + 1.
+#[derive(Clone, Copy, Debug)]
+pub struct Init {
+    pub seed: u64,
+    pub stream: u32,
+    /// The layer's index in its net.
+    pub layer: usize,
+}
+
+impl Init {
+    /// n values uniform in [lo, hi) from the layer's k-th counter (k < 2).
+    pub fn uniform(&self, k: u32, lo: f64, hi: f64, n: usize) -> Vec<f32> {
+        let counter = 2 * self.layer as u32 + k;
+        crate::ops::random::reference::uniform(self.seed, self.stream, counter, lo, hi, n)
+            .into_iter()
+            .map(|v| v as f32)
+            .collect()
+    }
+}
+
+/// How a pass runs, and the layer's place in it, as its recording sees
+/// them.
+pub struct At<'a> {
+    pub gpu: &'a Gpu,
+    pub batch: usize,
+    pub input: Shape,
+    pub opts: PassOptions,
+    /// The layer's parameters, their gradients and its other state, in the
+    /// order of [`LayerKind::params`] and [`LayerKind::buffers`].
+    pub params: &'a [Tensor],
+    pub grads: &'a [Tensor],
+    pub buffers: &'a [Tensor],
+}
+
+/// A layer's recorded forward pass.
+pub struct Forward {
+    pub y: Tensor,
+    pub kernels: Vec<Kernel>,
+    /// The same pass leaving running statistics alone, where it updates
+    /// them (None: `kernels` leave them alone already).
+    pub frozen: Option<Vec<Kernel>>,
+    /// What the backward pass needs besides the input and the output.
+    pub saved: Vec<Tensor>,
+}
+
+/// What a layer's backward pass is given.
+pub struct Kept<'a> {
+    pub x: &'a Tensor,
+    pub y: &'a Tensor,
+    /// The activation applied as the output was stored.
+    pub fused: Activation,
+    pub saved: &'a [Tensor],
+}
+
+/// A layer's f64 reference pass at one batch.
+pub struct Ref<'a> {
+    pub batch: usize,
+    pub input: Shape,
+    pub params: &'a [Vec<f64>],
+}
+
+/// Everything a layer kind says about itself (one file each).
+pub trait LayerKind {
+    /// The layer in messages: "Linear 784 -> 512".
+    fn describe(&self) -> String;
+
+    /// The shape of its output for `input`, or why it cannot take it.
+    fn output(&self, input: Shape) -> std::result::Result<Shape, String>;
+
+    /// Its learnable tensors: PyTorch's name and shape, in order.
+    fn params(&self) -> Vec<(&'static str, Vec<usize>)> {
+        vec![]
+    }
+
+    /// Its other state (running statistics): PyTorch's name, shape and
+    /// initial value.
+    fn buffers(&self) -> Vec<(&'static str, Vec<usize>, f32)> {
+        vec![]
+    }
+
+    /// Initial values of its parameters, as PyTorch initialises them.
+    fn init(&self, _draw: &Init) -> Vec<Vec<f32>> {
+        vec![]
+    }
+
+    /// Batch norm's γ and β, which `--norm-lr` gives a rate of their own.
+    fn is_norm(&self) -> bool {
+        false
+    }
+
+    /// The activation the layer is, if it is only one: fused into the
+    /// layer before it where that one [`LayerKind::fuses`].
+    fn activation(&self) -> Option<Activation> {
+        None
+    }
+
+    /// Whether it applies a following activation as it stores its output.
+    fn fuses(&self) -> bool {
+        false
+    }
+
+    /// Records the forward pass of `x`, applying `fused` to the output.
+    fn forward(&self, at: &At<'_>, x: &Tensor, fused: Activation) -> Result<Forward>;
+
+    /// Records the backward pass from `dy`, the output's gradient: the
+    /// parameters' gradients (with `at.opts.weight_grads`) and the input's
+    /// into `dx` where given.
+    fn backward(
+        &self,
+        at: &At<'_>,
+        kept: &Kept<'_>,
+        dy: &Tensor,
+        dx: Option<&Tensor>,
+    ) -> Result<Vec<Kernel>>;
+
+    /// The f64 forward pass (training mode: batch norm on the batch's
+    /// statistics, updating `buffers` when given): the output and what the
+    /// backward keeps.
+    fn reference_forward(
+        &self,
+        r: &Ref<'_>,
+        buffers: Option<&mut [Vec<f64>]>,
+        x: &[f64],
+    ) -> (Vec<f64>, Vec<Vec<f64>>);
+
+    /// The f64 backward pass: each parameter's gradient and the input's.
+    fn reference_backward(
+        &self,
+        r: &Ref<'_>,
+        x: &[f64],
+        y: &[f64],
+        kept: &[Vec<f64>],
+        dy: &[f64],
+    ) -> (Vec<Vec<f64>>, Vec<f64>);
+}
+
+/// Checks that `layers` chain from `input`; returns the output's shape.
+/// `what` names the net in the message ("generator").
+pub fn check(layers: &[Layer], input: Shape, what: &str) -> Result<Shape> {
+    let mut shape = input;
+    for (i, l) in layers.iter().enumerate() {
+        shape = l.kind().output(shape).map_err(|why| {
+            Error::shape(
+                "model",
+                format!(
+                    "{what} layer {i} ({}) follows {shape}: {why}",
+                    l.kind().describe()
+                ),
+            )
+        })?;
+    }
+    Ok(shape)
+}
+
+/// Linear → [BatchNorm] → LeakyReLU for each hidden width, then Linear to
+/// `outputs` and `output_activation`.
+pub fn mlp(
+    inputs: usize,
+    hidden: &[usize],
+    outputs: usize,
+    batch_norm: bool,
+    slope: f32,
+    output_activation: Option<Layer>,
+) -> Vec<Layer> {
+    let mut layers = Vec::new();
+    let mut width = inputs;
+    for &h in hidden {
+        layers.push(Layer::linear(width, h));
+        if batch_norm {
+            layers.push(Layer::batch_norm(h));
+        }
+        layers.push(Layer::leaky_relu(slope));
+        width = h;
+    }
+    layers.push(Layer::linear(width, outputs));
+    layers.extend(output_activation);
+    layers
+}
+
+/// The reference generator (docs/design.md, the reference workload):
+/// z → 256 → 512 → 1024 → `outputs`, batch norm and LeakyReLU(0.2)
+/// between, tanh out.
+pub fn reference_generator(latent: usize, outputs: usize) -> Vec<Layer> {
+    mlp(
+        latent,
+        &[256, 512, 1024],
+        outputs,
+        true,
+        0.2,
+        Some(Layer::Tanh),
+    )
+}
+
+/// The reference discriminator: `inputs` → 512 → 256 → 1 logit, LeakyReLU(0.2).
+pub fn reference_discriminator(inputs: usize) -> Vec<Layer> {
+    mlp(inputs, &[512, 256], 1, false, 0.2, None)
+}

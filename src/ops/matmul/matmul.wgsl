@@ -1,0 +1,501 @@
+// Tiled matrix product with a fused epilogue.
+//
+//   C[M, N] = act( op(A) · op(B)  (+ C_old)  (+ bias[col]) )
+//
+// op(A) is A stored row-major [M, K], or [K, M] when TRANS_A.
+// op(B) is B stored row-major [K, N], or [N, K] when TRANS_B.
+// The three products of a dense layer are (X: [batch, in], W: [out, in]):
+//   forward   Y  = X · Wᵀ    TRANS_A = false, TRANS_B = true
+//   input     dX = dY · W    TRANS_A = false, TRANS_B = false
+//   weight    dW = dYᵀ · X   TRANS_A = true,  TRANS_B = false
+//
+// Each workgroup of WX × WY threads owns a BM × BN block of C (BM = WY·TM,
+// BN = WX·TN) and walks K in steps of BK, staging both operand tiles in
+// workgroup memory. Each thread keeps TM × TN outputs in registers, spread
+// with strides WY and WX so that neighbouring threads touch neighbouring
+// columns (coalesced on a GPU, vector lanes on a CPU adapter).
+//
+// `main` is the GPU kernel; `main_rows`, at the end, the CPU adapters' one.
+// The constants below are defaults; the host rewrites them per adapter and
+// per use (see src/gpu/kernel.rs, `specialize`).
+const WX: u32 = 16u;
+const WY: u32 = 16u;
+const TM: u32 = 4u;
+const TN: u32 = 4u;
+const BK: u32 = 16u;
+const TRANS_A: bool = false;
+const TRANS_B: bool = true;
+const HAS_BIAS: bool = false;
+const ACCUMULATE: bool = false;
+// The fused activation: ACT_NONE, ACT_LEAKY_RELU (with p.slope), ACT_TANH
+// or ACT_SIGMOID (src/gpu/prelude.wgsl).
+const ACT: u32 = 0u;
+
+const BM: u32 = WY * TM;
+const BN: u32 = WX * TN;
+const THREADS: u32 = WX * WY;
+
+struct Params {
+    m: u32,
+    n: u32,
+    k: u32,
+    slope: f32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> a: array<f32>;
+@group(0) @binding(2) var<storage, read> b: array<f32>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> c: array<f32>;
+
+var<workgroup> tile_a: array<f32, BK * BM>; // tile_a[kk * BM + mm] = op(A)[row0 + mm, k0 + kk]
+var<workgroup> tile_b: array<f32, BK * BN>; // tile_b[kk * BN + nn] = op(B)[k0 + kk, col0 + nn]
+
+// op(A)[row, kk], zero outside the matrix.
+fn load_a(row: u32, kk: u32) -> f32 {
+    if row >= p.m || kk >= p.k {
+        return 0.0;
+    }
+    if TRANS_A {
+        return a[kk * p.m + row];
+    }
+    return a[row * p.k + kk];
+}
+
+// op(B)[kk, col], zero outside the matrix.
+fn load_b(kk: u32, col: u32) -> f32 {
+    if kk >= p.k || col >= p.n {
+        return 0.0;
+    }
+    if TRANS_B {
+        return b[col * p.k + kk];
+    }
+    return b[kk * p.n + col];
+}
+
+@compute @workgroup_size(WX, WY, 1)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let row0 = wg.y * BM;
+    let col0 = wg.x * BN;
+    let t = lid.y * WX + lid.x;
+
+    var acc: array<f32, TM * TN>;
+    var ra: array<f32, TM>;
+    var rb: array<f32, TN>;
+
+    for (var k0 = 0u; k0 < p.k; k0 += BK) {
+        // Stage the tiles. The index order follows the storage order of each
+        // operand, so consecutive threads read consecutive addresses.
+        for (var i = t; i < BK * BM; i += THREADS) {
+            var kk: u32;
+            var mm: u32;
+            if TRANS_A {
+                kk = i / BM;
+                mm = i % BM;
+            } else {
+                kk = i % BK;
+                mm = i / BK;
+            }
+            tile_a[kk * BM + mm] = load_a(row0 + mm, k0 + kk);
+        }
+        for (var i = t; i < BK * BN; i += THREADS) {
+            var kk: u32;
+            var nn: u32;
+            if TRANS_B {
+                kk = i % BK;
+                nn = i / BK;
+            } else {
+                kk = i / BN;
+                nn = i % BN;
+            }
+            tile_b[kk * BN + nn] = load_b(k0 + kk, col0 + nn);
+        }
+        workgroupBarrier();
+
+        for (var kk = 0u; kk < BK; kk++) {
+            for (var i = 0u; i < TM; i++) {
+                ra[i] = tile_a[kk * BM + lid.y + i * WY];
+            }
+            for (var j = 0u; j < TN; j++) {
+                rb[j] = tile_b[kk * BN + lid.x + j * WX];
+            }
+            for (var i = 0u; i < TM; i++) {
+                for (var j = 0u; j < TN; j++) {
+                    acc[i * TN + j] = fma(ra[i], rb[j], acc[i * TN + j]);
+                }
+            }
+        }
+        workgroupBarrier();
+    }
+
+    for (var i = 0u; i < TM; i++) {
+        for (var j = 0u; j < TN; j++) {
+            store(row0 + lid.y + i * WY, col0 + lid.x + j * WX, acc[i * TN + j]);
+        }
+    }
+}
+
+// The epilogue of one output: (+ C) (+ bias), activation, inside the matrix only.
+fn store(row: u32, col: u32, value: f32) {
+    if row < p.m && col < p.n {
+        var v = value;
+        if ACCUMULATE {
+            v += c[row * p.n + col];
+        }
+        if HAS_BIAS {
+            v += bias[col];
+        }
+        c[row * p.n + col] = activate(v, ACT, p.slope);
+    }
+}
+
+// op(A)[row, kk] and op(B)[kk, col] without a bounds test: past the last
+// row or column they read other elements (or, past the buffer's end, what
+// the runtime's bounds checks give), and `store` drops those outputs.
+fn a_at(row: u32, kk: u32) -> f32 {
+    if TRANS_A {
+        return a[kk * p.m + row];
+    }
+    return a[row * p.k + kk];
+}
+
+fn b_at(kk: u32, col: u32) -> f32 {
+    if TRANS_B {
+        return b[col * p.k + kk];
+    }
+    return b[kk * p.n + col];
+}
+
+// The same product for CPU adapters (lavapipe), which run the invocations
+// of a workgroup as the SIMD lanes of one core. There, a workgroup barrier
+// suspends and resumes every group of lanes, and values live across it
+// are kept in memory, so this kernel has no workgroup memory and no
+// barrier: operands come straight from the buffers (the CPU's caches do
+// the staging). A workgroup of WX threads owns 8 rows, the same for all its
+// threads, so each A element is one uniform (scalar) load; each thread owns
+// 8 columns strided by WX, adjacent across lanes. The 8 × 8 outputs live in
+// sixteen named vec4 registers (rows 0-3 in lo_j, 4-7 in hi_j for column
+// j), which the compiler keeps out of indexed memory.
+@compute @workgroup_size(WX, 1, 1)
+fn main_rows(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let row = wg.y * 8u;
+    let col = wg.x * WX * 8u + lid.x;
+    var lo0 = vec4<f32>();
+    var hi0 = vec4<f32>();
+    var lo1 = vec4<f32>();
+    var hi1 = vec4<f32>();
+    var lo2 = vec4<f32>();
+    var hi2 = vec4<f32>();
+    var lo3 = vec4<f32>();
+    var hi3 = vec4<f32>();
+    var lo4 = vec4<f32>();
+    var hi4 = vec4<f32>();
+    var lo5 = vec4<f32>();
+    var hi5 = vec4<f32>();
+    var lo6 = vec4<f32>();
+    var hi6 = vec4<f32>();
+    var lo7 = vec4<f32>();
+    var hi7 = vec4<f32>();
+    for (var kk = 0u; kk < p.k; kk++) {
+        let alo = vec4<f32>(a_at(row, kk), a_at(row + 1u, kk), a_at(row + 2u, kk), a_at(row + 3u, kk));
+        let ahi = vec4<f32>(a_at(row + 4u, kk), a_at(row + 5u, kk), a_at(row + 6u, kk), a_at(row + 7u, kk));
+        let b0 = vec4<f32>(b_at(kk, col));
+        lo0 = fma(alo, b0, lo0);
+        hi0 = fma(ahi, b0, hi0);
+        let b1 = vec4<f32>(b_at(kk, col + 1u * WX));
+        lo1 = fma(alo, b1, lo1);
+        hi1 = fma(ahi, b1, hi1);
+        let b2 = vec4<f32>(b_at(kk, col + 2u * WX));
+        lo2 = fma(alo, b2, lo2);
+        hi2 = fma(ahi, b2, hi2);
+        let b3 = vec4<f32>(b_at(kk, col + 3u * WX));
+        lo3 = fma(alo, b3, lo3);
+        hi3 = fma(ahi, b3, hi3);
+        let b4 = vec4<f32>(b_at(kk, col + 4u * WX));
+        lo4 = fma(alo, b4, lo4);
+        hi4 = fma(ahi, b4, hi4);
+        let b5 = vec4<f32>(b_at(kk, col + 5u * WX));
+        lo5 = fma(alo, b5, lo5);
+        hi5 = fma(ahi, b5, hi5);
+        let b6 = vec4<f32>(b_at(kk, col + 6u * WX));
+        lo6 = fma(alo, b6, lo6);
+        hi6 = fma(ahi, b6, hi6);
+        let b7 = vec4<f32>(b_at(kk, col + 7u * WX));
+        lo7 = fma(alo, b7, lo7);
+        hi7 = fma(ahi, b7, hi7);
+    }
+    for (var i = 0u; i < 4u; i++) {
+        store(row + i, col, lo0[i]);
+        store(row + 4u + i, col, hi0[i]);
+        store(row + i, col + 1u * WX, lo1[i]);
+        store(row + 4u + i, col + 1u * WX, hi1[i]);
+        store(row + i, col + 2u * WX, lo2[i]);
+        store(row + 4u + i, col + 2u * WX, hi2[i]);
+        store(row + i, col + 3u * WX, lo3[i]);
+        store(row + 4u + i, col + 3u * WX, hi3[i]);
+        store(row + i, col + 4u * WX, lo4[i]);
+        store(row + 4u + i, col + 4u * WX, hi4[i]);
+        store(row + i, col + 5u * WX, lo5[i]);
+        store(row + 4u + i, col + 5u * WX, hi5[i]);
+        store(row + i, col + 6u * WX, lo6[i]);
+        store(row + 4u + i, col + 6u * WX, hi6[i]);
+        store(row + i, col + 7u * WX, lo7[i]);
+        store(row + 4u + i, col + 7u * WX, hi7[i]);
+    }
+}
+
+
+// ---------------------------------------------------------------------------
+// CPU adapters, operands as vec4s. A SIMD lane loads a vec4 with one
+// 16-byte access where four f32 loads cost four, and on lavapipe memory
+// accesses, not arithmetic, bound `main_rows`. Each variant reads both
+// operands four elements at a time along their contiguous axis, so it
+// needs those lengths to be multiples of 4 (the host falls back to
+// `main_rows` otherwise). Same 8 × 8 outputs per thread, same order of
+// additions per output as every other kernel here.
+
+@group(0) @binding(5) var<storage, read> a_v4: array<vec4<f32>>;
+@group(0) @binding(6) var<storage, read> b_v4: array<vec4<f32>>;
+
+// Y = X · Wᵀ with K % 4 == 0: rows of A and of B are both contiguous in k.
+// Thread: rows row .. row+7 (shared), columns col + WX·j. Per 4 steps of
+// k: 8 uniform vec4 loads of A, 8 vec4 loads of B, 256 FMAs, applied one k
+// after the other as everywhere else.
+@compute @workgroup_size(WX, 1, 1)
+fn main_rows_nt4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let row = wg.y * 8u;
+    let col = wg.x * WX * 8u + lid.x;
+    let k4 = p.k / 4u;
+    var lo0 = vec4<f32>();
+    var hi0 = vec4<f32>();
+    var lo1 = vec4<f32>();
+    var hi1 = vec4<f32>();
+    var lo2 = vec4<f32>();
+    var hi2 = vec4<f32>();
+    var lo3 = vec4<f32>();
+    var hi3 = vec4<f32>();
+    var lo4 = vec4<f32>();
+    var hi4 = vec4<f32>();
+    var lo5 = vec4<f32>();
+    var hi5 = vec4<f32>();
+    var lo6 = vec4<f32>();
+    var hi6 = vec4<f32>();
+    var lo7 = vec4<f32>();
+    var hi7 = vec4<f32>();
+    for (var q = 0u; q < k4; q++) {
+        let a0 = a_v4[(row + 0u) * k4 + q];
+        let a1 = a_v4[(row + 1u) * k4 + q];
+        let a2 = a_v4[(row + 2u) * k4 + q];
+        let a3 = a_v4[(row + 3u) * k4 + q];
+        let a4 = a_v4[(row + 4u) * k4 + q];
+        let a5 = a_v4[(row + 5u) * k4 + q];
+        let a6 = a_v4[(row + 6u) * k4 + q];
+        let a7 = a_v4[(row + 7u) * k4 + q];
+        // The thread's 4 + 4 rows at each of the 4 steps of k, as columns.
+        let lo_k = array<vec4<f32>, 4>(vec4<f32>(a0.x, a1.x, a2.x, a3.x), vec4<f32>(a0.y, a1.y, a2.y, a3.y), vec4<f32>(a0.z, a1.z, a2.z, a3.z), vec4<f32>(a0.w, a1.w, a2.w, a3.w));
+        let hi_k = array<vec4<f32>, 4>(vec4<f32>(a4.x, a5.x, a6.x, a7.x), vec4<f32>(a4.y, a5.y, a6.y, a7.y), vec4<f32>(a4.z, a5.z, a6.z, a7.z), vec4<f32>(a4.w, a5.w, a6.w, a7.w));
+        let b0 = b_v4[(col) * k4 + q];
+        for (var e = 0u; e < 4u; e++) {
+            lo0 = fma(lo_k[e], vec4<f32>(b0[e]), lo0);
+            hi0 = fma(hi_k[e], vec4<f32>(b0[e]), hi0);
+        }
+        let b1 = b_v4[(col + 1u * WX) * k4 + q];
+        for (var e = 0u; e < 4u; e++) {
+            lo1 = fma(lo_k[e], vec4<f32>(b1[e]), lo1);
+            hi1 = fma(hi_k[e], vec4<f32>(b1[e]), hi1);
+        }
+        let b2 = b_v4[(col + 2u * WX) * k4 + q];
+        for (var e = 0u; e < 4u; e++) {
+            lo2 = fma(lo_k[e], vec4<f32>(b2[e]), lo2);
+            hi2 = fma(hi_k[e], vec4<f32>(b2[e]), hi2);
+        }
+        let b3 = b_v4[(col + 3u * WX) * k4 + q];
+        for (var e = 0u; e < 4u; e++) {
+            lo3 = fma(lo_k[e], vec4<f32>(b3[e]), lo3);
+            hi3 = fma(hi_k[e], vec4<f32>(b3[e]), hi3);
+        }
+        let b4 = b_v4[(col + 4u * WX) * k4 + q];
+        for (var e = 0u; e < 4u; e++) {
+            lo4 = fma(lo_k[e], vec4<f32>(b4[e]), lo4);
+            hi4 = fma(hi_k[e], vec4<f32>(b4[e]), hi4);
+        }
+        let b5 = b_v4[(col + 5u * WX) * k4 + q];
+        for (var e = 0u; e < 4u; e++) {
+            lo5 = fma(lo_k[e], vec4<f32>(b5[e]), lo5);
+            hi5 = fma(hi_k[e], vec4<f32>(b5[e]), hi5);
+        }
+        let b6 = b_v4[(col + 6u * WX) * k4 + q];
+        for (var e = 0u; e < 4u; e++) {
+            lo6 = fma(lo_k[e], vec4<f32>(b6[e]), lo6);
+            hi6 = fma(hi_k[e], vec4<f32>(b6[e]), hi6);
+        }
+        let b7 = b_v4[(col + 7u * WX) * k4 + q];
+        for (var e = 0u; e < 4u; e++) {
+            lo7 = fma(lo_k[e], vec4<f32>(b7[e]), lo7);
+            hi7 = fma(hi_k[e], vec4<f32>(b7[e]), hi7);
+        }
+    }
+    for (var i = 0u; i < 4u; i++) {
+        store(row + i, col, lo0[i]);
+        store(row + 4u + i, col, hi0[i]);
+        store(row + i, col + 1u * WX, lo1[i]);
+        store(row + 4u + i, col + 1u * WX, hi1[i]);
+        store(row + i, col + 2u * WX, lo2[i]);
+        store(row + 4u + i, col + 2u * WX, hi2[i]);
+        store(row + i, col + 3u * WX, lo3[i]);
+        store(row + 4u + i, col + 3u * WX, hi3[i]);
+        store(row + i, col + 4u * WX, lo4[i]);
+        store(row + 4u + i, col + 4u * WX, hi4[i]);
+        store(row + i, col + 5u * WX, lo5[i]);
+        store(row + 4u + i, col + 5u * WX, hi5[i]);
+        store(row + i, col + 6u * WX, lo6[i]);
+        store(row + 4u + i, col + 6u * WX, hi6[i]);
+        store(row + i, col + 7u * WX, lo7[i]);
+        store(row + 4u + i, col + 7u * WX, hi7[i]);
+    }
+}
+
+// dX = dY · W with K % 4 == 0 and N % 4 == 0: A's rows are contiguous in k,
+// B's rows in n. Thread: rows row .. row+7 (shared), 8 adjacent columns
+// col .. col+7 as two vec4s. Accumulator r0_0 holds row 0, columns 0-3.
+@compute @workgroup_size(WX, 1, 1)
+fn main_rows_nn4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let row = wg.y * 8u;
+    let col = (wg.x * WX + lid.x) * 8u;
+    let k4 = p.k / 4u;
+    let n4 = p.n / 4u;
+    let q0 = col / 4u;
+    var r0_0 = vec4<f32>();
+    var r0_1 = vec4<f32>();
+    var r1_0 = vec4<f32>();
+    var r1_1 = vec4<f32>();
+    var r2_0 = vec4<f32>();
+    var r2_1 = vec4<f32>();
+    var r3_0 = vec4<f32>();
+    var r3_1 = vec4<f32>();
+    var r4_0 = vec4<f32>();
+    var r4_1 = vec4<f32>();
+    var r5_0 = vec4<f32>();
+    var r5_1 = vec4<f32>();
+    var r6_0 = vec4<f32>();
+    var r6_1 = vec4<f32>();
+    var r7_0 = vec4<f32>();
+    var r7_1 = vec4<f32>();
+    for (var q = 0u; q < k4; q++) {
+        let a0 = a_v4[(row + 0u) * k4 + q];
+        let a1 = a_v4[(row + 1u) * k4 + q];
+        let a2 = a_v4[(row + 2u) * k4 + q];
+        let a3 = a_v4[(row + 3u) * k4 + q];
+        let a4 = a_v4[(row + 4u) * k4 + q];
+        let a5 = a_v4[(row + 5u) * k4 + q];
+        let a6 = a_v4[(row + 6u) * k4 + q];
+        let a7 = a_v4[(row + 7u) * k4 + q];
+        for (var e = 0u; e < 4u; e++) {
+            let kk = 4u * q + e;
+            let b0 = b_v4[kk * n4 + q0];
+            let b1 = b_v4[kk * n4 + q0 + 1u];
+            r0_0 = fma(vec4<f32>(a0[e]), b0, r0_0);
+            r0_1 = fma(vec4<f32>(a0[e]), b1, r0_1);
+            r1_0 = fma(vec4<f32>(a1[e]), b0, r1_0);
+            r1_1 = fma(vec4<f32>(a1[e]), b1, r1_1);
+            r2_0 = fma(vec4<f32>(a2[e]), b0, r2_0);
+            r2_1 = fma(vec4<f32>(a2[e]), b1, r2_1);
+            r3_0 = fma(vec4<f32>(a3[e]), b0, r3_0);
+            r3_1 = fma(vec4<f32>(a3[e]), b1, r3_1);
+            r4_0 = fma(vec4<f32>(a4[e]), b0, r4_0);
+            r4_1 = fma(vec4<f32>(a4[e]), b1, r4_1);
+            r5_0 = fma(vec4<f32>(a5[e]), b0, r5_0);
+            r5_1 = fma(vec4<f32>(a5[e]), b1, r5_1);
+            r6_0 = fma(vec4<f32>(a6[e]), b0, r6_0);
+            r6_1 = fma(vec4<f32>(a6[e]), b1, r6_1);
+            r7_0 = fma(vec4<f32>(a7[e]), b0, r7_0);
+            r7_1 = fma(vec4<f32>(a7[e]), b1, r7_1);
+        }
+    }
+    for (var j = 0u; j < 4u; j++) {
+        store(row + 0u, col + j, r0_0[j]);
+        store(row + 0u, col + 4u + j, r0_1[j]);
+        store(row + 1u, col + j, r1_0[j]);
+        store(row + 1u, col + 4u + j, r1_1[j]);
+        store(row + 2u, col + j, r2_0[j]);
+        store(row + 2u, col + 4u + j, r2_1[j]);
+        store(row + 3u, col + j, r3_0[j]);
+        store(row + 3u, col + 4u + j, r3_1[j]);
+        store(row + 4u, col + j, r4_0[j]);
+        store(row + 4u, col + 4u + j, r4_1[j]);
+        store(row + 5u, col + j, r5_0[j]);
+        store(row + 5u, col + 4u + j, r5_1[j]);
+        store(row + 6u, col + j, r6_0[j]);
+        store(row + 6u, col + 4u + j, r6_1[j]);
+        store(row + 7u, col + j, r7_0[j]);
+        store(row + 7u, col + 4u + j, r7_1[j]);
+    }
+}
+
+// dW = dYᵀ · X with M % 4 == 0 and N % 4 == 0: A is stored [K, M], so the
+// thread's 8 rows at one k are two uniform vec4s; B's rows are contiguous
+// in n. Thread: rows row .. row+7, columns col .. col+7 as two vec4s.
+@compute @workgroup_size(WX, 1, 1)
+fn main_rows_tn4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let row = wg.y * 8u;
+    let col = (wg.x * WX + lid.x) * 8u;
+    let m4 = p.m / 4u;
+    let n4 = p.n / 4u;
+    let q0 = col / 4u;
+    var r0_0 = vec4<f32>();
+    var r0_1 = vec4<f32>();
+    var r1_0 = vec4<f32>();
+    var r1_1 = vec4<f32>();
+    var r2_0 = vec4<f32>();
+    var r2_1 = vec4<f32>();
+    var r3_0 = vec4<f32>();
+    var r3_1 = vec4<f32>();
+    var r4_0 = vec4<f32>();
+    var r4_1 = vec4<f32>();
+    var r5_0 = vec4<f32>();
+    var r5_1 = vec4<f32>();
+    var r6_0 = vec4<f32>();
+    var r6_1 = vec4<f32>();
+    var r7_0 = vec4<f32>();
+    var r7_1 = vec4<f32>();
+    for (var kk = 0u; kk < p.k; kk++) {
+        let alo = a_v4[kk * m4 + row / 4u];
+        let ahi = a_v4[kk * m4 + row / 4u + 1u];
+        let b0 = b_v4[kk * n4 + q0];
+        let b1 = b_v4[kk * n4 + q0 + 1u];
+        r0_0 = fma(vec4<f32>(alo[0]), b0, r0_0);
+        r0_1 = fma(vec4<f32>(alo[0]), b1, r0_1);
+        r1_0 = fma(vec4<f32>(alo[1]), b0, r1_0);
+        r1_1 = fma(vec4<f32>(alo[1]), b1, r1_1);
+        r2_0 = fma(vec4<f32>(alo[2]), b0, r2_0);
+        r2_1 = fma(vec4<f32>(alo[2]), b1, r2_1);
+        r3_0 = fma(vec4<f32>(alo[3]), b0, r3_0);
+        r3_1 = fma(vec4<f32>(alo[3]), b1, r3_1);
+        r4_0 = fma(vec4<f32>(ahi[0]), b0, r4_0);
+        r4_1 = fma(vec4<f32>(ahi[0]), b1, r4_1);
+        r5_0 = fma(vec4<f32>(ahi[1]), b0, r5_0);
+        r5_1 = fma(vec4<f32>(ahi[1]), b1, r5_1);
+        r6_0 = fma(vec4<f32>(ahi[2]), b0, r6_0);
+        r6_1 = fma(vec4<f32>(ahi[2]), b1, r6_1);
+        r7_0 = fma(vec4<f32>(ahi[3]), b0, r7_0);
+        r7_1 = fma(vec4<f32>(ahi[3]), b1, r7_1);
+    }
+    for (var j = 0u; j < 4u; j++) {
+        store(row + 0u, col + j, r0_0[j]);
+        store(row + 0u, col + 4u + j, r0_1[j]);
+        store(row + 1u, col + j, r1_0[j]);
+        store(row + 1u, col + 4u + j, r1_1[j]);
+        store(row + 2u, col + j, r2_0[j]);
+        store(row + 2u, col + 4u + j, r2_1[j]);
+        store(row + 3u, col + j, r3_0[j]);
+        store(row + 3u, col + 4u + j, r3_1[j]);
+        store(row + 4u, col + j, r4_0[j]);
+        store(row + 4u, col + 4u + j, r4_1[j]);
+        store(row + 5u, col + j, r5_0[j]);
+        store(row + 5u, col + 4u + j, r5_1[j]);
+        store(row + 6u, col + j, r6_0[j]);
+        store(row + 6u, col + 4u + j, r6_1[j]);
+        store(row + 7u, col + j, r7_0[j]);
+        store(row + 7u, col + 4u + j, r7_1[j]);
+    }
+}
