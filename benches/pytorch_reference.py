@@ -1,15 +1,15 @@
 #!/usr/bin/env python3
-"""The reference MLP GAN step (DESIGN.md section 4) in PyTorch, timed the way
+"""The reference MLP GAN step (docs/design.md, the reference workload) in PyTorch, timed the way
 `shadergan bench` times its own step, printing the same step table.
 
     python3 benches/pytorch_reference.py [--batch 64,256] [--device cpu|cuda] [--fused] [--steps 20] [--repeats 5]
 
-One step, in the order of DESIGN.md section 1: fresh z, G forward (no
+One step, in the order of docs/design.md (a training step): fresh z, G forward (no
 grad), D on real and fake, BCE with logits, D backward, Adam on D; fresh
 z, G forward, D forward (D's parameters frozen, so no D weight gradients),
 BCE against label 1, G backward, Adam on G. Real batches are random indices
 into 10,000 random 28x28 images on the device (the data loading is not
-what is timed). GFLOP/s = 18,737,152 x batch x steps/s (bench/flops.md).
+what is timed). GFLOP/s = 18,737,152 x batch x steps/s (docs/benchmarks.md).
 """
 import argparse
 import platform

@@ -1,4 +1,4 @@
-//! The quality study of DESIGN §7: ring and grid, plain GAN and PacGAN
+//! The quality study of docs/design.md: ring and grid, plain GAN and PacGAN
 //! with m = 2, 3, 4, each over several seeds, printed in the form of
 //! PacGAN's Table 1 (mean ± standard error); and the digits over fewer
 //! seeds. Every run trains the defaults of `shadergan train` and is scored

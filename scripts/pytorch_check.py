@@ -5,7 +5,7 @@
     python3 scripts/pytorch_check.py CHECKPOINT [--shadergan target/release/shadergan] [--n 64]
 
 Needs torch, numpy and safetensors. The generator is rebuilt as the
-nn.Sequential of DESIGN.md section 4 (from the layers in the checkpoint's
+nn.Sequential of docs/design.md (the reference workload) (from the layers in the checkpoint's
 metadata) and loaded with load_state_dict(strict=True).
 """
 import argparse

@@ -1,6 +1,6 @@
 //! `shadergan bench`: an adapter's ceilings, every kernel at the reference
 //! workload's shapes and at square sizes, and the full training step
-//! (DESIGN §8).
+//! (docs/design.md, the benchmark protocol).
 //!
 //! Kernels are timed with GPU timestamp queries around a compute pass that
 //! runs the kernel many times, where the adapter offers them, else with
@@ -29,7 +29,7 @@ use crate::ops::{activation, random, reduce};
 /// The ceilings' shader: a chain of FMAs per thread, and a copy.
 pub const WGSL: &str = include_str!("bench.wgsl");
 
-/// FLOP of one reference step per sample (../shared/bench/flops.md).
+/// FLOP of one reference step per sample (docs/benchmarks.md derives it).
 pub const STEP_FLOP_PER_SAMPLE: f64 = 18_737_152.0;
 
 #[derive(Clone, Debug)]
@@ -208,7 +208,6 @@ pub fn run(gpu: &Gpu, opts: &Options) -> Result<Report> {
     // Ceilings.
     let threads = 64 * 1024usize;
     let iterations = 1024u32;
-    let src = gpu.zeros(threads * 4)?;
     let out = gpu.zeros(threads * 4)?;
     let fma = gpu.kernel(
         &Entry::new("bench.wgsl", WGSL, "fma_peak"),
@@ -216,7 +215,7 @@ pub fn run(gpu: &Gpu, opts: &Options) -> Result<Report> {
             ("n", (threads as u32).into()),
             ("iterations", iterations.into()),
         ],
-        &[("src", &src), ("out", &out)],
+        &[("out", &out)],
         gpu.grid((threads / 64) as u32),
     )?;
     let (ms, _, _) = clock.time(&fma, repeats)?;

@@ -1,6 +1,6 @@
-//! The digit classifier that scores generated digits (DESIGN §7), trained
+//! The digit classifier that scores generated digits (docs/design.md, the quality protocol), trained
 //! by this engine: Dense and LeakyReLU(0.2) layers, softmax cross-entropy
-//! (shaders/softmax.wgsl), Adam, every step on the GPU.
+//! (src/ops/softmax.wgsl), Adam, every step on the GPU.
 //!
 //! It is measured on the first 1,000 built-in digits (100 of each class:
 //! the data is ordered round-robin by class), which it never sees, and

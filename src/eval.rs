@@ -1,4 +1,4 @@
-//! Sample quality on the 2-D mixtures (DESIGN §7), as PacGAN (Lin et al.
+//! Sample quality on the 2-D mixtures (docs/design.md, the quality protocol), as PacGAN (Lin et al.
 //! 2018) and VEEGAN (Srivastava et al. 2017) measure it.
 
 use serde::Serialize;
@@ -76,7 +76,7 @@ pub fn mixture_quality(xy: &[f32], mixture: &Mixture) -> MixtureQuality {
     }
 }
 
-/// The digit scores of DESIGN §7, from the classifier's view of a set of
+/// The digit scores of the quality protocol (docs/design.md), from the classifier's view of a set of
 /// samples (crate::classifier).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, serde::Deserialize)]
 pub struct DigitScores {
@@ -291,7 +291,7 @@ pub fn conditional_refused(what: &str) -> Error {
     )
 }
 
-/// Scores a generator's samples as DESIGN §7 says, for ring, grid and the
+/// Scores a generator's samples as the quality protocol (docs/design.md) says, for ring, grid and the
 /// built-in digits: n samples from fixed latents (seed, streams::EVAL_Z).
 pub struct Evaluator {
     judge: Judge,

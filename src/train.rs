@@ -1,5 +1,5 @@
 //! A training run: the loop around [`Trainer::step`] and what it writes to
-//! `runs/<name>/` (DESIGN §6): config.json, metrics.jsonl, sample pictures,
+//! `runs/<name>/` (the README: What a run writes): config.json, metrics.jsonl, sample pictures,
 //! loss.png and checkpoints, each written atomically.
 
 use std::io::Write;

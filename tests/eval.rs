@@ -1,4 +1,4 @@
-//! The quality measures of DESIGN §7 and the digit classifier behind them.
+//! The quality measures of docs/design.md and the digit classifier behind them.
 
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};

@@ -124,7 +124,7 @@ fn logits_of(cache: &Cache) -> Vec<f32> {
         .collect()
 }
 
-/// One step of DESIGN §1 on the CPU, in f64, from the same weights, noise and batch.
+/// One training step (docs/design.md) on the CPU, in f64, from the same weights, noise and batch.
 fn reference_step(
     c: &GanConfig,
     data: &Dataset,
@@ -668,7 +668,7 @@ fn a_checkpoint_of_another_architecture_names_the_tensor() {
 }
 
 /// A short run on the ring of 8 Gaussians finds every mode, with most
-/// samples near one (DESIGN §7's protocol on 2,500 samples).
+/// samples near one (the quality protocol of docs/design.md on 2,500 samples).
 #[test]
 fn a_short_run_on_the_ring_finds_all_8_modes() {
     use shadergan::data::{self, Samples};

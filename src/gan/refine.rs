@@ -16,7 +16,7 @@
 //! All steps are recorded into one submission: per step the
 //! discriminator's forward and backward pass (the gradient of the summed
 //! logits with respect to its input), the noise and the update
-//! (shaders/refine.wgsl). With `--pack m` the discriminator judges m
+//! (src/ops/refine.wgsl). With `--pack m` the discriminator judges m
 //! consecutive samples at once, and each moves along the gradient of their
 //! common logit.
 //!

@@ -8,9 +8,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{At, Forward, Kept, LayerKind, Ref, Shape};
+use super::{At, Forward, Kept, Kernels, LayerKind, Ref, RefBackward, RefForward, RefKept, Shape};
 use crate::error::Result;
-use crate::gpu::kernel::Kernel;
 use crate::gpu::tensor::Tensor;
 use crate::ops::activation::{self, Activation, reference};
 
@@ -64,21 +63,10 @@ impl<T: Elementwise> LayerKind for T {
     fn forward(&self, at: &At<'_>, x: &Tensor, _: Activation) -> Result<Forward> {
         let y = at.gpu.zeros(x.len())?;
         let k = activation::forward(at.gpu, self.function(), x, &y)?;
-        Ok(Forward {
-            y,
-            kernels: vec![k],
-            frozen: None,
-            saved: vec![],
-        })
+        Ok(Forward::single(y, k))
     }
 
-    fn backward(
-        &self,
-        at: &At<'_>,
-        kept: &Kept<'_>,
-        dy: &Tensor,
-        dx: Option<&Tensor>,
-    ) -> Result<Vec<Kernel>> {
+    fn backward(&self, at: &At, kept: &Kept, dy: &Tensor, dx: Option<&Tensor>) -> Kernels {
         match dx {
             Some(dx) => Ok(vec![activation::backward(
                 at.gpu,
@@ -91,12 +79,7 @@ impl<T: Elementwise> LayerKind for T {
         }
     }
 
-    fn reference_forward(
-        &self,
-        _: &Ref<'_>,
-        _: Option<&mut [Vec<f64>]>,
-        x: &[f64],
-    ) -> (Vec<f64>, Vec<Vec<f64>>) {
+    fn reference_forward(&self, _: &Ref, _: Option<&mut [Vec<f64>]>, x: &[f64]) -> RefForward {
         let f = self.function();
         (
             x.iter().map(|&v| reference::activate(f, v)).collect(),
@@ -104,18 +87,11 @@ impl<T: Elementwise> LayerKind for T {
         )
     }
 
-    fn reference_backward(
-        &self,
-        _: &Ref<'_>,
-        _: &[f64],
-        y: &[f64],
-        _: &[Vec<f64>],
-        dy: &[f64],
-    ) -> (Vec<Vec<f64>>, Vec<f64>) {
+    fn reference_backward(&self, _: &Ref, k: &RefKept, dy: &[f64]) -> RefBackward {
         let f = self.function();
         let dx = dy
             .iter()
-            .zip(y)
+            .zip(k.y)
             .map(|(&d, &y)| d * reference::grad_from_output(f, y))
             .collect();
         (vec![], dx)

@@ -13,9 +13,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{At, Forward, Kept, LayerKind, Ref, Shape};
+use super::{At, Forward, Kept, Kernels, LayerKind, Ref, RefBackward, RefForward, RefKept, Shape};
 use crate::error::{Error, Result};
-use crate::gpu::kernel::Kernel;
 use crate::gpu::tensor::Tensor;
 use crate::ops::activation::Activation;
 use crate::ops::batchnorm::{self, BatchNorm as Op, reference};
@@ -71,12 +70,7 @@ impl LayerKind for BatchNorm {
         if !at.opts.train {
             let k =
                 batchnorm::eval_forward(gpu, &op, x, gamma, beta, running_mean, running_var, &y)?;
-            return Ok(Forward {
-                y,
-                kernels: vec![k],
-                frozen: None,
-                saved: vec![],
-            });
+            return Ok(Forward::single(y, k));
         }
         let (mean, inv_std) = (gpu.zeros(f)?, gpu.zeros(f)?);
         let t = batchnorm::TrainForward {
@@ -97,13 +91,7 @@ impl LayerKind for BatchNorm {
         })
     }
 
-    fn backward(
-        &self,
-        at: &At<'_>,
-        kept: &Kept<'_>,
-        dy: &Tensor,
-        dx: Option<&Tensor>,
-    ) -> Result<Vec<Kernel>> {
+    fn backward(&self, at: &At, kept: &Kept, dy: &Tensor, dx: Option<&Tensor>) -> Kernels {
         if !at.opts.train {
             return Err(Error::shape(
                 "model",
@@ -143,10 +131,10 @@ impl LayerKind for BatchNorm {
 
     fn reference_forward(
         &self,
-        r: &Ref<'_>,
+        r: &Ref,
         buffers: Option<&mut [Vec<f64>]>,
         x: &[f64],
-    ) -> (Vec<f64>, Vec<Vec<f64>>) {
+    ) -> RefForward {
         let f = self.features;
         let (gamma, beta) = (&r.params[0], &r.params[1]);
         // Without running statistics to update, any will do.
@@ -163,17 +151,10 @@ impl LayerKind for BatchNorm {
         (out.y, vec![])
     }
 
-    fn reference_backward(
-        &self,
-        r: &Ref<'_>,
-        x: &[f64],
-        _: &[f64],
-        _: &[Vec<f64>],
-        dy: &[f64],
-    ) -> (Vec<Vec<f64>>, Vec<f64>) {
+    fn reference_backward(&self, r: &Ref, k: &RefKept, dy: &[f64]) -> RefBackward {
         let gamma = &r.params[0];
         let (dx, dgamma, dbeta) =
-            reference::batchnorm_backward(r.batch, self.features, EPS, x, gamma, dy);
+            reference::batchnorm_backward(r.batch, self.features, EPS, k.x, gamma, dy);
         (vec![dgamma, dbeta], dx)
     }
 }

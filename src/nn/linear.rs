@@ -11,9 +11,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{At, Forward, Init, Kept, LayerKind, Ref, Shape};
+use super::{
+    At, Forward, Init, Kept, Kernels, LayerKind, Ref, RefBackward, RefForward, RefKept, Shape,
+};
 use crate::error::Result;
-use crate::gpu::kernel::Kernel;
 use crate::gpu::tensor::Tensor;
 use crate::ops::activation::{self, Activation};
 use crate::ops::matmul::{Form, Matmul, matmul, reference};
@@ -64,21 +65,10 @@ impl LayerKind for Linear {
         let spec = Matmul::new(Form::NT, at.batch, self.outputs, self.inputs).activation(fused);
         let w = &at.params[0];
         let k = matmul(at.gpu, &spec, x, w, Some(&at.params[1]), &y)?;
-        Ok(Forward {
-            y,
-            kernels: vec![k],
-            frozen: None,
-            saved: vec![],
-        })
+        Ok(Forward::single(y, k))
     }
 
-    fn backward(
-        &self,
-        at: &At<'_>,
-        kept: &Kept<'_>,
-        dy: &Tensor,
-        dx: Option<&Tensor>,
-    ) -> Result<Vec<Kernel>> {
+    fn backward(&self, at: &At, kept: &Kept, dy: &Tensor, dx: Option<&Tensor>) -> Kernels {
         let (gpu, batch) = (at.gpu, at.batch);
         let mut out = Vec::new();
         // The gradient before the fused activation.
@@ -108,12 +98,7 @@ impl LayerKind for Linear {
         Ok(out)
     }
 
-    fn reference_forward(
-        &self,
-        r: &Ref<'_>,
-        _: Option<&mut [Vec<f64>]>,
-        x: &[f64],
-    ) -> (Vec<f64>, Vec<Vec<f64>>) {
+    fn reference_forward(&self, r: &Ref, _: Option<&mut [Vec<f64>]>, x: &[f64]) -> RefForward {
         let (w, b) = (&r.params[0], &r.params[1]);
         let mut y = reference::matmul(Form::NT, r.batch, self.outputs, self.inputs, x, w);
         for (i, v) in y.iter_mut().enumerate() {
@@ -122,16 +107,9 @@ impl LayerKind for Linear {
         (y, vec![])
     }
 
-    fn reference_backward(
-        &self,
-        r: &Ref<'_>,
-        x: &[f64],
-        _: &[f64],
-        _: &[Vec<f64>],
-        dy: &[f64],
-    ) -> (Vec<Vec<f64>>, Vec<f64>) {
+    fn reference_backward(&self, r: &Ref, k: &RefKept, dy: &[f64]) -> RefBackward {
         let (b, n, m) = (r.batch, self.inputs, self.outputs);
-        let dw = reference::matmul(Form::TN, m, n, b, dy, x);
+        let dw = reference::matmul(Form::TN, m, n, b, dy, k.x);
         let db = reduce::reference::column_sum(b, m, 1.0, dy);
         let dx = reference::matmul(Form::NN, b, n, m, dy, &r.params[0]);
         (vec![dw, db], dx)

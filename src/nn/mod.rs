@@ -176,6 +176,35 @@ pub struct Ref<'a> {
     pub params: &'a [Vec<f64>],
 }
 
+/// What a layer's reference backward pass is given: its input, its output
+/// and what its forward pass kept.
+pub struct RefKept<'a> {
+    pub x: &'a [f64],
+    pub y: &'a [f64],
+    pub kept: &'a [Vec<f64>],
+}
+
+/// A recorded backward pass.
+pub type Kernels = Result<Vec<Kernel>>;
+
+/// A reference forward pass's output and what it keeps for the backward.
+pub type RefForward = (Vec<f64>, Vec<Vec<f64>>);
+
+/// A reference backward pass's parameter gradients and input gradient.
+pub type RefBackward = (Vec<Vec<f64>>, Vec<f64>);
+
+impl Forward {
+    /// A pass of one kernel that keeps nothing more.
+    pub fn single(y: Tensor, kernel: Kernel) -> Forward {
+        Forward {
+            y,
+            kernels: vec![kernel],
+            frozen: None,
+            saved: vec![],
+        }
+    }
+}
+
 /// Everything a layer kind says about itself (one file each).
 pub trait LayerKind {
     /// The layer in messages: "Linear 784 -> 512".
@@ -222,33 +251,16 @@ pub trait LayerKind {
     /// Records the backward pass from `dy`, the output's gradient: the
     /// parameters' gradients (with `at.opts.weight_grads`) and the input's
     /// into `dx` where given.
-    fn backward(
-        &self,
-        at: &At<'_>,
-        kept: &Kept<'_>,
-        dy: &Tensor,
-        dx: Option<&Tensor>,
-    ) -> Result<Vec<Kernel>>;
+    fn backward(&self, at: &At, kept: &Kept, dy: &Tensor, dx: Option<&Tensor>) -> Kernels;
 
     /// The f64 forward pass (training mode: batch norm on the batch's
     /// statistics, updating `buffers` when given): the output and what the
     /// backward keeps.
-    fn reference_forward(
-        &self,
-        r: &Ref<'_>,
-        buffers: Option<&mut [Vec<f64>]>,
-        x: &[f64],
-    ) -> (Vec<f64>, Vec<Vec<f64>>);
+    fn reference_forward(&self, r: &Ref, buffers: Option<&mut [Vec<f64>]>, x: &[f64])
+    -> RefForward;
 
     /// The f64 backward pass: each parameter's gradient and the input's.
-    fn reference_backward(
-        &self,
-        r: &Ref<'_>,
-        x: &[f64],
-        y: &[f64],
-        kept: &[Vec<f64>],
-        dy: &[f64],
-    ) -> (Vec<Vec<f64>>, Vec<f64>);
+    fn reference_backward(&self, r: &Ref, k: &RefKept, dy: &[f64]) -> RefBackward;
 }
 
 /// Checks that `layers` chain from `input`; returns the output's shape.

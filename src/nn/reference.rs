@@ -2,7 +2,7 @@
 //! backward in turn (no fusion), for the tests of passes, steps and
 //! samplers.
 
-use super::{Layer, Ref, Shape, check};
+use super::{Layer, Ref, RefKept, Shape, check};
 
 /// A net's parameters in [`Net`](super::Net)'s order (per layer, as
 /// [`LayerKind::params`](super::LayerKind::params) lists them) and, per
@@ -97,13 +97,12 @@ pub fn backward(
             input: cache.shapes[i],
             params: &state.params[ranges[i].clone()],
         };
-        let (g, dx) = l.kind().reference_backward(
-            &r,
-            &cache.values[i],
-            &cache.values[i + 1],
-            &cache.kept[i],
-            &dy,
-        );
+        let kept = RefKept {
+            x: &cache.values[i],
+            y: &cache.values[i + 1],
+            kept: &cache.kept[i],
+        };
+        let (g, dx) = l.kind().reference_backward(&r, &kept, &dy);
         for (k, g) in g.into_iter().enumerate() {
             grads[ranges[i].start + k] = g;
         }

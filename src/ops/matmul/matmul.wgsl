@@ -149,6 +149,54 @@ fn store(row: u32, col: u32, value: f32) {
     }
 }
 
+// The 8 × 8 outputs of a CPU adapter's thread whose columns are WX apart:
+// column col + j·WX holds rows row .. row+3 in loj, row+4 .. row+7 in hij.
+// (Passed as named vectors, not arrays: an array built here makes the
+// driver keep the registers in memory, 10% slower on lavapipe.)
+fn store_strided(row: u32, col: u32, lo0: vec4<f32>, hi0: vec4<f32>, lo1: vec4<f32>, hi1: vec4<f32>, lo2: vec4<f32>, hi2: vec4<f32>, lo3: vec4<f32>, hi3: vec4<f32>, lo4: vec4<f32>, hi4: vec4<f32>, lo5: vec4<f32>, hi5: vec4<f32>, lo6: vec4<f32>, hi6: vec4<f32>, lo7: vec4<f32>, hi7: vec4<f32>) {
+    for (var i = 0u; i < 4u; i++) {
+        store(row + i, col, lo0[i]);
+        store(row + 4u + i, col, hi0[i]);
+        store(row + i, col + 1u * WX, lo1[i]);
+        store(row + 4u + i, col + 1u * WX, hi1[i]);
+        store(row + i, col + 2u * WX, lo2[i]);
+        store(row + 4u + i, col + 2u * WX, hi2[i]);
+        store(row + i, col + 3u * WX, lo3[i]);
+        store(row + 4u + i, col + 3u * WX, hi3[i]);
+        store(row + i, col + 4u * WX, lo4[i]);
+        store(row + 4u + i, col + 4u * WX, hi4[i]);
+        store(row + i, col + 5u * WX, lo5[i]);
+        store(row + 4u + i, col + 5u * WX, hi5[i]);
+        store(row + i, col + 6u * WX, lo6[i]);
+        store(row + 4u + i, col + 6u * WX, hi6[i]);
+        store(row + i, col + 7u * WX, lo7[i]);
+        store(row + 4u + i, col + 7u * WX, hi7[i]);
+    }
+}
+
+// The 8 × 8 outputs of a thread of 8 adjacent columns: row row + r holds
+// columns col .. col+3 in rr_0, col+4 .. col+7 in rr_1.
+fn store_adjacent(row: u32, col: u32, r0_0: vec4<f32>, r0_1: vec4<f32>, r1_0: vec4<f32>, r1_1: vec4<f32>, r2_0: vec4<f32>, r2_1: vec4<f32>, r3_0: vec4<f32>, r3_1: vec4<f32>, r4_0: vec4<f32>, r4_1: vec4<f32>, r5_0: vec4<f32>, r5_1: vec4<f32>, r6_0: vec4<f32>, r6_1: vec4<f32>, r7_0: vec4<f32>, r7_1: vec4<f32>) {
+    for (var j = 0u; j < 4u; j++) {
+        store(row + 0u, col + j, r0_0[j]);
+        store(row + 0u, col + 4u + j, r0_1[j]);
+        store(row + 1u, col + j, r1_0[j]);
+        store(row + 1u, col + 4u + j, r1_1[j]);
+        store(row + 2u, col + j, r2_0[j]);
+        store(row + 2u, col + 4u + j, r2_1[j]);
+        store(row + 3u, col + j, r3_0[j]);
+        store(row + 3u, col + 4u + j, r3_1[j]);
+        store(row + 4u, col + j, r4_0[j]);
+        store(row + 4u, col + 4u + j, r4_1[j]);
+        store(row + 5u, col + j, r5_0[j]);
+        store(row + 5u, col + 4u + j, r5_1[j]);
+        store(row + 6u, col + j, r6_0[j]);
+        store(row + 6u, col + 4u + j, r6_1[j]);
+        store(row + 7u, col + j, r7_0[j]);
+        store(row + 7u, col + 4u + j, r7_1[j]);
+    }
+}
+
 // op(A)[row, kk] and op(B)[kk, col] without a bounds test: past the last
 // row or column they read other elements (or, past the buffer's end, what
 // the runtime's bounds checks give), and `store` drops those outputs.
@@ -224,24 +272,7 @@ fn main_rows(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id)
         lo7 = fma(alo, b7, lo7);
         hi7 = fma(ahi, b7, hi7);
     }
-    for (var i = 0u; i < 4u; i++) {
-        store(row + i, col, lo0[i]);
-        store(row + 4u + i, col, hi0[i]);
-        store(row + i, col + 1u * WX, lo1[i]);
-        store(row + 4u + i, col + 1u * WX, hi1[i]);
-        store(row + i, col + 2u * WX, lo2[i]);
-        store(row + 4u + i, col + 2u * WX, hi2[i]);
-        store(row + i, col + 3u * WX, lo3[i]);
-        store(row + 4u + i, col + 3u * WX, hi3[i]);
-        store(row + i, col + 4u * WX, lo4[i]);
-        store(row + 4u + i, col + 4u * WX, hi4[i]);
-        store(row + i, col + 5u * WX, lo5[i]);
-        store(row + 4u + i, col + 5u * WX, hi5[i]);
-        store(row + i, col + 6u * WX, lo6[i]);
-        store(row + 4u + i, col + 6u * WX, hi6[i]);
-        store(row + i, col + 7u * WX, lo7[i]);
-        store(row + 4u + i, col + 7u * WX, hi7[i]);
-    }
+    store_strided(row, col, lo0, hi0, lo1, hi1, lo2, hi2, lo3, hi3, lo4, hi4, lo5, hi5, lo6, hi6, lo7, hi7);
 }
 
 
@@ -335,24 +366,7 @@ fn main_rows_nt4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
             hi7 = fma(hi_k[e], vec4<f32>(b7[e]), hi7);
         }
     }
-    for (var i = 0u; i < 4u; i++) {
-        store(row + i, col, lo0[i]);
-        store(row + 4u + i, col, hi0[i]);
-        store(row + i, col + 1u * WX, lo1[i]);
-        store(row + 4u + i, col + 1u * WX, hi1[i]);
-        store(row + i, col + 2u * WX, lo2[i]);
-        store(row + 4u + i, col + 2u * WX, hi2[i]);
-        store(row + i, col + 3u * WX, lo3[i]);
-        store(row + 4u + i, col + 3u * WX, hi3[i]);
-        store(row + i, col + 4u * WX, lo4[i]);
-        store(row + 4u + i, col + 4u * WX, hi4[i]);
-        store(row + i, col + 5u * WX, lo5[i]);
-        store(row + 4u + i, col + 5u * WX, hi5[i]);
-        store(row + i, col + 6u * WX, lo6[i]);
-        store(row + 4u + i, col + 6u * WX, hi6[i]);
-        store(row + i, col + 7u * WX, lo7[i]);
-        store(row + 4u + i, col + 7u * WX, hi7[i]);
-    }
+    store_strided(row, col, lo0, hi0, lo1, hi1, lo2, hi2, lo3, hi3, lo4, hi4, lo5, hi5, lo6, hi6, lo7, hi7);
 }
 
 // dX = dY · W with K % 4 == 0 and N % 4 == 0: A's rows are contiguous in k,
@@ -412,24 +426,7 @@ fn main_rows_nn4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
             r7_1 = fma(vec4<f32>(a7[e]), b1, r7_1);
         }
     }
-    for (var j = 0u; j < 4u; j++) {
-        store(row + 0u, col + j, r0_0[j]);
-        store(row + 0u, col + 4u + j, r0_1[j]);
-        store(row + 1u, col + j, r1_0[j]);
-        store(row + 1u, col + 4u + j, r1_1[j]);
-        store(row + 2u, col + j, r2_0[j]);
-        store(row + 2u, col + 4u + j, r2_1[j]);
-        store(row + 3u, col + j, r3_0[j]);
-        store(row + 3u, col + 4u + j, r3_1[j]);
-        store(row + 4u, col + j, r4_0[j]);
-        store(row + 4u, col + 4u + j, r4_1[j]);
-        store(row + 5u, col + j, r5_0[j]);
-        store(row + 5u, col + 4u + j, r5_1[j]);
-        store(row + 6u, col + j, r6_0[j]);
-        store(row + 6u, col + 4u + j, r6_1[j]);
-        store(row + 7u, col + j, r7_0[j]);
-        store(row + 7u, col + 4u + j, r7_1[j]);
-    }
+    store_adjacent(row, col, r0_0, r0_1, r1_0, r1_1, r2_0, r2_1, r3_0, r3_1, r4_0, r4_1, r5_0, r5_1, r6_0, r6_1, r7_0, r7_1);
 }
 
 // dW = dYᵀ · X with M % 4 == 0 and N % 4 == 0: A is stored [K, M], so the
@@ -480,22 +477,5 @@ fn main_rows_tn4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
         r7_0 = fma(vec4<f32>(ahi[3]), b0, r7_0);
         r7_1 = fma(vec4<f32>(ahi[3]), b1, r7_1);
     }
-    for (var j = 0u; j < 4u; j++) {
-        store(row + 0u, col + j, r0_0[j]);
-        store(row + 0u, col + 4u + j, r0_1[j]);
-        store(row + 1u, col + j, r1_0[j]);
-        store(row + 1u, col + 4u + j, r1_1[j]);
-        store(row + 2u, col + j, r2_0[j]);
-        store(row + 2u, col + 4u + j, r2_1[j]);
-        store(row + 3u, col + j, r3_0[j]);
-        store(row + 3u, col + 4u + j, r3_1[j]);
-        store(row + 4u, col + j, r4_0[j]);
-        store(row + 4u, col + 4u + j, r4_1[j]);
-        store(row + 5u, col + j, r5_0[j]);
-        store(row + 5u, col + 4u + j, r5_1[j]);
-        store(row + 6u, col + j, r6_0[j]);
-        store(row + 6u, col + 4u + j, r6_1[j]);
-        store(row + 7u, col + j, r7_0[j]);
-        store(row + 7u, col + 4u + j, r7_1[j]);
-    }
+    store_adjacent(row, col, r0_0, r0_1, r1_0, r1_1, r2_0, r2_1, r3_0, r3_1, r4_0, r4_1, r5_0, r5_1, r6_0, r6_1, r7_0, r7_1);
 }
