@@ -646,3 +646,28 @@ fn eval_scores_ring_and_digit_checkpoints_and_train_logs_evaluations() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn bench_times_every_kernel_and_the_step_in_one_submission() {
+    let (ok, out, err) = output(shadergan().args(["bench", "--quick", "--json", "--batch", "4"]));
+    assert!(ok, "bench failed: {err}");
+    let reports: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    let r = &reports[0];
+    assert!(r["peak_gflops"].as_f64().unwrap() > 0.0, "{r}");
+    let kernels = r["kernels"].as_array().unwrap();
+    for k in [
+        "matmul NT G1 forward",
+        "batch norm backward",
+        "adam",
+        "gather batch",
+    ] {
+        assert!(
+            kernels.iter().any(|row| row["kernel"] == k),
+            "no {k} row in {kernels:?}"
+        );
+    }
+    let step = &r["steps"][0];
+    assert_eq!(step["batch"], 4);
+    assert_eq!(step["dispatches"], 68, "{step}");
+    assert_eq!(step["submissions"], 1, "{step}");
+}
