@@ -78,12 +78,25 @@ fn a_uniform_block_is_filled_by_name_and_checked_against_the_shader() {
     let r = reflect(&module, &info, "column_sum").unwrap();
     let u = r.uniform.expect("column_sum has a uniform block");
     let names: Vec<&str> = u.fields.iter().map(|(n, _, _)| n.as_str()).collect();
-    assert_eq!(names, ["rows", "cols", "scale", "out_index"]);
+    assert_eq!(
+        names,
+        [
+            "rows",
+            "cols",
+            "scale",
+            "out_index",
+            "spatial",
+            "_pad0",
+            "_pad1",
+            "_pad2"
+        ]
+    );
     let good = [
         ("rows", Value::U32(3)),
         ("cols", Value::U32(5)),
         ("scale", Value::F32(0.5)),
         ("out_index", Value::U32(0)),
+        ("spatial", Value::U32(1)),
     ];
     let bytes = u.encode(&good).unwrap();
     assert_eq!(&bytes[..4], &3u32.to_le_bytes());
@@ -118,7 +131,7 @@ fn every_matmul_variant_validates() {
         for (ta, tb) in [(false, true), (false, false), (true, false)] {
             for bias in [false, true] {
                 for acc in [false, true] {
-                    for act in 0..4 {
+                    for (act, conv) in (0..4).flat_map(|a| (0..4).map(move |c| (a, c))) {
                         let consts = [
                             ("WX", format!("{}u", t.wx)),
                             ("WY", format!("{}u", t.wy)),
@@ -130,6 +143,7 @@ fn every_matmul_variant_validates() {
                             ("HAS_BIAS", bias.to_string()),
                             ("ACCUMULATE", acc.to_string()),
                             ("ACT", format!("{act}u")),
+                            ("CONV", format!("{conv}u")),
                         ];
                         let src = specialize(ops::matmul::WGSL, &consts).unwrap();
                         validate(&with_prelude(&src))

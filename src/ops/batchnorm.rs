@@ -1,5 +1,6 @@
-//! Batch normalisation over the batch dimension (batchnorm.wgsl), the
-//! computation of torch.nn.BatchNorm1d.
+//! Batch normalisation (batchnorm.wgsl): torch.nn.BatchNorm1d over the
+//! rows of a matrix, BatchNorm2d over the rows and positions of an NCHW
+//! tensor, optionally in groups of rows each normalised on its own.
 
 use super::{expect_distinct, expect_len, expect_u32};
 use crate::error::{Error, Result};
@@ -9,41 +10,78 @@ use crate::gpu::tensor::Tensor;
 
 pub const WGSL: &str = include_str!("batchnorm.wgsl");
 
-/// rows = batch, cols = features.
+/// rows = batch, cols = features (channels), spatial = positions per
+/// channel (1 for a matrix); `groups` equal groups of rows.
 #[derive(Clone, Copy, Debug)]
 pub struct BatchNorm {
     pub rows: usize,
     pub cols: usize,
+    pub spatial: usize,
+    pub groups: usize,
     pub eps: f32,
     pub momentum: f32,
 }
 
 impl BatchNorm {
-    /// PyTorch's defaults: eps 1e-5, momentum 0.1.
+    /// PyTorch's defaults: eps 1e-5, momentum 0.1; one value per channel
+    /// and row, one group.
     pub fn new(rows: usize, cols: usize) -> Self {
         BatchNorm {
             rows,
             cols,
+            spatial: 1,
+            groups: 1,
             eps: 1e-5,
             momentum: 0.1,
         }
+    }
+
+    /// Over `spatial` positions per channel too (BatchNorm2d).
+    pub fn spatial(self, spatial: usize) -> Self {
+        BatchNorm { spatial, ..self }
+    }
+
+    /// The rows as `groups` groups, each normalised by its own statistics.
+    pub fn groups(self, groups: usize) -> Self {
+        BatchNorm { groups, ..self }
+    }
+
+    /// Values of x.
+    pub fn len(&self) -> usize {
+        self.rows * self.cols * self.spatial
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     fn uniforms(
         &self,
         op: &'static str,
         update_running: bool,
-    ) -> Result<[(&'static str, Value); 5]> {
+    ) -> Result<[(&'static str, Value); 7]> {
+        if self.groups == 0 || self.spatial == 0 || !self.rows.is_multiple_of(self.groups) {
+            return Err(Error::shape(
+                op,
+                format!(
+                    "{} rows do not make {} equal groups",
+                    self.rows, self.groups
+                ),
+            ));
+        }
+        expect_u32(op, "values", self.len())?;
         Ok([
             ("rows", expect_u32(op, "rows", self.rows)?.into()),
             ("cols", expect_u32(op, "cols", self.cols)?.into()),
             ("eps", self.eps.into()),
             ("momentum", self.momentum.into()),
             ("update_running", (update_running as u32).into()),
+            ("spatial", expect_u32(op, "spatial", self.spatial)?.into()),
+            ("groups", expect_u32(op, "groups", self.groups)?.into()),
         ])
     }
 
-    fn groups(&self) -> [u32; 3] {
+    fn workgroups(&self) -> [u32; 3] {
         [(self.cols as u32).div_ceil(COLUMNS_PER_GROUP), 1, 1]
     }
 }
@@ -71,28 +109,28 @@ pub fn train_forward(
     update_running: bool,
 ) -> Result<Kernel> {
     const OP: &str = "batch norm (training)";
-    if bn.rows < 2 {
+    if bn.groups > 0 && bn.rows / bn.groups * bn.spatial < 2 {
         return Err(Error::shape(
             OP,
             format!(
                 "a batch of {} row cannot be normalised by its own statistics; use a batch of at least 2",
-                bn.rows
+                bn.rows / bn.groups.max(1)
             ),
         ));
     }
-    let (r, c) = (bn.rows, bn.cols);
-    expect_len(OP, "x", t.x, r * c)?;
-    expect_len(OP, "y", t.y, r * c)?;
+    let c = bn.cols;
+    expect_len(OP, "x", t.x, bn.len())?;
+    expect_len(OP, "y", t.y, bn.len())?;
     for (name, v) in [
         ("gamma", t.gamma),
         ("beta", t.beta),
-        ("saved_mean", t.saved_mean),
-        ("saved_inv_std", t.saved_inv_std),
         ("running_mean", t.running_mean),
         ("running_var", t.running_var),
     ] {
         expect_len(OP, name, v, c)?;
     }
+    expect_len(OP, "saved_mean", t.saved_mean, c * bn.groups)?;
+    expect_len(OP, "saved_inv_std", t.saved_inv_std, c * bn.groups)?;
     let all = [
         ("x", t.x),
         ("gamma", t.gamma),
@@ -105,7 +143,12 @@ pub fn train_forward(
     ];
     expect_distinct(OP, &all[3..], &all)?;
     let entry = Entry::new("batchnorm.wgsl", WGSL, "train_forward");
-    gpu.kernel(&entry, &bn.uniforms(OP, update_running)?, &all, bn.groups())
+    gpu.kernel(
+        &entry,
+        &bn.uniforms(OP, update_running)?,
+        &all,
+        bn.workgroups(),
+    )
 }
 
 /// Normalises with the running statistics (inference).
@@ -121,9 +164,9 @@ pub fn eval_forward(
     y: &Tensor,
 ) -> Result<Kernel> {
     const OP: &str = "batch norm (eval)";
-    let (r, c) = (bn.rows, bn.cols);
-    expect_len(OP, "x", x, r * c)?;
-    expect_len(OP, "y", y, r * c)?;
+    let c = bn.cols;
+    expect_len(OP, "x", x, bn.len())?;
+    expect_len(OP, "y", y, bn.len())?;
     for (name, v) in [
         ("gamma", gamma),
         ("beta", beta),
@@ -142,7 +185,7 @@ pub fn eval_forward(
     ];
     expect_distinct(OP, &all[3..], &all)?;
     let entry = Entry::new("batchnorm.wgsl", WGSL, "eval_forward");
-    let n = expect_u32(OP, "rows x cols", r * c)?;
+    let n = expect_u32(OP, "values", bn.len())?;
     let groups = gpu.grid(n.div_ceil(256));
     gpu.kernel(&entry, &bn.uniforms(OP, false)?, &all, groups)
 }
@@ -162,19 +205,15 @@ pub struct Backward<'a> {
 /// dx, dγ and dβ of a training-mode forward pass.
 pub fn backward(gpu: &Gpu, bn: &BatchNorm, t: &Backward<'_>) -> Result<Kernel> {
     const OP: &str = "batch norm backward";
-    let (r, c) = (bn.rows, bn.cols);
-    expect_len(OP, "x", t.x, r * c)?;
-    expect_len(OP, "dy", t.dy, r * c)?;
-    expect_len(OP, "dx", t.dx, r * c)?;
-    for (name, v) in [
-        ("gamma", t.gamma),
-        ("saved_mean", t.saved_mean),
-        ("saved_inv_std", t.saved_inv_std),
-        ("dgamma", t.dgamma),
-        ("dbeta", t.dbeta),
-    ] {
+    let c = bn.cols;
+    expect_len(OP, "x", t.x, bn.len())?;
+    expect_len(OP, "dy", t.dy, bn.len())?;
+    expect_len(OP, "dx", t.dx, bn.len())?;
+    for (name, v) in [("gamma", t.gamma), ("dgamma", t.dgamma), ("dbeta", t.dbeta)] {
         expect_len(OP, name, v, c)?;
     }
+    expect_len(OP, "saved_mean", t.saved_mean, c * bn.groups)?;
+    expect_len(OP, "saved_inv_std", t.saved_inv_std, c * bn.groups)?;
     let all = [
         ("x", t.x),
         ("gamma", t.gamma),
@@ -187,13 +226,15 @@ pub fn backward(gpu: &Gpu, bn: &BatchNorm, t: &Backward<'_>) -> Result<Kernel> {
     ];
     expect_distinct(OP, &all[5..], &all)?;
     let entry = Entry::new("batchnorm.wgsl", WGSL, "backward");
-    gpu.kernel(&entry, &bn.uniforms(OP, false)?, &all, bn.groups())
+    gpu.kernel(&entry, &bn.uniforms(OP, false)?, &all, bn.workgroups())
 }
 
 /// The f64 references.
 pub mod reference {
+    use super::BatchNorm;
 
-    /// The outputs of a training-mode batch-norm forward pass.
+    /// The outputs of a training-mode batch-norm forward pass; mean and
+    /// inv_std per (group, channel).
     pub struct BatchNormTrain {
         pub y: Vec<f64>,
         pub mean: Vec<f64>,
@@ -202,6 +243,110 @@ pub mod reference {
         pub running_var: Vec<f64>,
     }
 
+    /// The indices of channel c's values in group g.
+    fn members(bn: &BatchNorm, g: usize, c: usize) -> impl Iterator<Item = usize> + Clone {
+        let (per, cols, s) = (bn.rows / bn.groups, bn.cols, bn.spatial);
+        (g * per..(g + 1) * per).flat_map(move |r| (0..s).map(move |j| (r * cols + c) * s + j))
+    }
+
+    /// The training forward of `bn` (its eps and momentum taken in f64).
+    pub fn train<T: Copy + Into<f64>>(
+        bn: &BatchNorm,
+        x: &[T],
+        gamma: &[T],
+        beta: &[T],
+        running_mean: &[T],
+        running_var: &[T],
+    ) -> BatchNormTrain {
+        let (eps, momentum) = (bn.eps as f64, bn.momentum as f64);
+        let cols = bn.cols;
+        let mut out = BatchNormTrain {
+            y: vec![0.0; bn.len()],
+            mean: vec![0.0; cols * bn.groups],
+            inv_std: vec![0.0; cols * bn.groups],
+            running_mean: running_mean.iter().map(|&v| v.into()).collect(),
+            running_var: running_var.iter().map(|&v| v.into()).collect(),
+        };
+        for g in 0..bn.groups {
+            for c in 0..cols {
+                let idx = members(bn, g, c);
+                let n = idx.clone().count() as f64;
+                let mean = idx.clone().map(|i| x[i].into()).sum::<f64>() / n;
+                let var = idx
+                    .clone()
+                    .map(|i| (x[i].into() - mean).powi(2))
+                    .sum::<f64>()
+                    / n;
+                let inv_std = 1.0 / (var + eps).sqrt();
+                for i in idx {
+                    out.y[i] = (x[i].into() - mean) * inv_std * gamma[c].into() + beta[c].into();
+                }
+                out.mean[g * cols + c] = mean;
+                out.inv_std[g * cols + c] = inv_std;
+                let (rm, rv) = (&mut out.running_mean[c], &mut out.running_var[c]);
+                *rm = (1.0 - momentum) * *rm + momentum * mean;
+                *rv = (1.0 - momentum) * *rv + momentum * var * n / (n - 1.0).max(1.0);
+            }
+        }
+        out
+    }
+
+    /// The eval forward: the running statistics.
+    pub fn eval<T: Copy + Into<f64>>(
+        bn: &BatchNorm,
+        x: &[T],
+        gamma: &[T],
+        beta: &[T],
+        running_mean: &[T],
+        running_var: &[T],
+    ) -> Vec<f64> {
+        let eps = bn.eps as f64;
+        (0..bn.len())
+            .map(|i| {
+                let c = i / bn.spatial % bn.cols;
+                (x[i].into() - running_mean[c].into()) / (running_var[c].into() + eps).sqrt()
+                    * gamma[c].into()
+                    + beta[c].into()
+            })
+            .collect()
+    }
+
+    /// (dx, dγ, dβ) of the training forward, by the closed form.
+    pub fn backward<T: Copy + Into<f64>>(
+        bn: &BatchNorm,
+        x: &[T],
+        gamma: &[T],
+        dy: &[T],
+    ) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+        let eps = bn.eps as f64;
+        let mut dx = vec![0.0; bn.len()];
+        let mut dgamma = vec![0.0; bn.cols];
+        let mut dbeta = vec![0.0; bn.cols];
+        for g in 0..bn.groups {
+            for c in 0..bn.cols {
+                let idx = members(bn, g, c);
+                let n = idx.clone().count() as f64;
+                let mean = idx.clone().map(|i| x[i].into()).sum::<f64>() / n;
+                let var = idx
+                    .clone()
+                    .map(|i| (x[i].into() - mean).powi(2))
+                    .sum::<f64>()
+                    / n;
+                let inv_std = 1.0 / (var + eps).sqrt();
+                let xhat = |i: usize| (x[i].into() - mean) * inv_std;
+                let db: f64 = idx.clone().map(|i| dy[i].into()).sum();
+                let dg: f64 = idx.clone().map(|i| dy[i].into() * xhat(i)).sum();
+                for i in idx {
+                    dx[i] = gamma[c].into() * inv_std / n * (n * dy[i].into() - db - xhat(i) * dg);
+                }
+                dgamma[c] += dg;
+                dbeta[c] += db;
+            }
+        }
+        (dx, dgamma, dbeta)
+    }
+
+    /// [`train`] of a matrix [rows, cols] with eps and momentum in f64.
     #[allow(clippy::too_many_arguments)]
     pub fn batchnorm_train<T: Copy + Into<f64>>(
         rows: usize,
@@ -214,32 +359,15 @@ pub mod reference {
         running_mean: &[T],
         running_var: &[T],
     ) -> BatchNormTrain {
-        let n = rows as f64;
-        let mut out = BatchNormTrain {
-            y: vec![0.0; rows * cols],
-            mean: vec![0.0; cols],
-            inv_std: vec![0.0; cols],
-            running_mean: vec![0.0; cols],
-            running_var: vec![0.0; cols],
+        let bn = BatchNorm {
+            eps: eps as f32,
+            momentum: momentum as f32,
+            ..BatchNorm::new(rows, cols)
         };
-        for c in 0..cols {
-            let col = || (0..rows).map(|r| x[r * cols + c].into());
-            let mean = col().sum::<f64>() / n;
-            let var = col().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n;
-            let inv_std = 1.0 / (var + eps).sqrt();
-            for r in 0..rows {
-                out.y[r * cols + c] =
-                    (x[r * cols + c].into() - mean) * inv_std * gamma[c].into() + beta[c].into();
-            }
-            out.mean[c] = mean;
-            out.inv_std[c] = inv_std;
-            out.running_mean[c] = (1.0 - momentum) * running_mean[c].into() + momentum * mean;
-            out.running_var[c] =
-                (1.0 - momentum) * running_var[c].into() + momentum * var * n / (n - 1.0).max(1.0);
-        }
-        out
+        train(&bn, x, gamma, beta, running_mean, running_var)
     }
 
+    /// [`eval`] of a matrix of `cols` columns.
     pub fn batchnorm_eval<T: Copy + Into<f64>>(
         cols: usize,
         eps: f64,
@@ -249,18 +377,14 @@ pub mod reference {
         running_mean: &[T],
         running_var: &[T],
     ) -> Vec<f64> {
-        x.iter()
-            .enumerate()
-            .map(|(i, &v)| {
-                let c = i % cols;
-                (v.into() - running_mean[c].into()) / (running_var[c].into() + eps).sqrt()
-                    * gamma[c].into()
-                    + beta[c].into()
-            })
-            .collect()
+        let bn = BatchNorm {
+            eps: eps as f32,
+            ..BatchNorm::new(x.len() / cols.max(1), cols)
+        };
+        eval(&bn, x, gamma, beta, running_mean, running_var)
     }
 
-    /// (dx, dγ, dβ) of the training-mode forward pass, by the closed form.
+    /// [`backward`] of a matrix [rows, cols].
     pub fn batchnorm_backward<T: Copy + Into<f64>>(
         rows: usize,
         cols: usize,
@@ -269,27 +393,10 @@ pub mod reference {
         gamma: &[T],
         dy: &[T],
     ) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
-        let n = rows as f64;
-        let mut dx = vec![0.0; rows * cols];
-        let mut dgamma = vec![0.0; cols];
-        let mut dbeta = vec![0.0; cols];
-        for c in 0..cols {
-            let mean = (0..rows).map(|r| x[r * cols + c].into()).sum::<f64>() / n;
-            let var = (0..rows)
-                .map(|r| (x[r * cols + c].into() - mean).powi(2))
-                .sum::<f64>()
-                / n;
-            let inv_std = 1.0 / (var + eps).sqrt();
-            let xhat = |r: usize| (x[r * cols + c].into() - mean) * inv_std;
-            let db: f64 = (0..rows).map(|r| dy[r * cols + c].into()).sum();
-            let dg: f64 = (0..rows).map(|r| dy[r * cols + c].into() * xhat(r)).sum();
-            for r in 0..rows {
-                dx[r * cols + c] = gamma[c].into() * inv_std / n
-                    * (n * dy[r * cols + c].into() - db - xhat(r) * dg);
-            }
-            dgamma[c] = dg;
-            dbeta[c] = db;
-        }
-        (dx, dgamma, dbeta)
+        let bn = BatchNorm {
+            eps: eps as f32,
+            ..BatchNorm::new(rows, cols)
+        };
+        backward(&bn, x, gamma, dy)
     }
 }

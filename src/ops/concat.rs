@@ -74,7 +74,7 @@ impl Block {
 
 const WG: u32 = 256;
 /// A kernel's uniform values, and the workgroups that cover them.
-type Launch = ([(&'static str, Value); 8], [u32; 3]);
+type Launch = ([(&'static str, Value); 9], [u32; 3]);
 
 /// The uniform block, and the workgroups that cover rows × width.
 fn uniforms(
@@ -82,11 +82,12 @@ fn uniforms(
     op: &'static str,
     rows: usize,
     width: usize,
+    repeat: usize,
     to: Block,
     from: Block,
 ) -> Result<Launch> {
     let u = |what, n| expect_u32(op, what, n).map(Value::from);
-    let all = expect_u32(op, "rows x width", rows * width)?;
+    let all = expect_u32(op, "rows x width", rows * width * repeat)?;
     u("output size", (to.first + rows) * to.stride)?;
     u("input size", (from.first + rows) * from.stride)?;
     let values = [
@@ -98,6 +99,7 @@ fn uniforms(
         ("src_first", u("first row", from.first)?),
         ("src_stride", u("stride", from.stride)?),
         ("src_offset", u("offset", from.offset)?),
+        ("repeat", u("repeat", repeat)?),
     ];
     Ok((values, gpu.grid(all.div_ceil(WG))))
 }
@@ -113,18 +115,32 @@ pub fn one_hot(
     out: &Tensor,
     to: Block,
 ) -> Result<Kernel> {
+    one_hot_repeated(gpu, table, indices, classes, 1, out, to)
+}
+
+/// [`one_hot`] with each class's value repeated `repeat` times: `classes`
+/// constant planes of `repeat` values (an NCHW image's H·W) per row.
+pub fn one_hot_repeated(
+    gpu: &Gpu,
+    table: &Tensor,
+    indices: &Tensor,
+    classes: usize,
+    repeat: usize,
+    out: &Tensor,
+    to: Block,
+) -> Result<Kernel> {
     const OP: &str = "one-hot";
     let rows = indices.len();
-    if classes == 0 || table.is_empty() {
+    if classes == 0 || table.is_empty() || repeat == 0 {
         return Err(Error::shape(OP, "there are no classes"));
     }
-    to.check(OP, "out", out, rows, classes)?;
+    to.check(OP, "out", out, rows, classes * repeat)?;
     expect_distinct(
         OP,
         &[("out", out)],
         &[("out", out), ("table", table), ("indices", indices)],
     )?;
-    let (values, groups) = uniforms(gpu, OP, rows, classes, to, Block::dense(0))?;
+    let (values, groups) = uniforms(gpu, OP, rows, classes, repeat, to, Block::dense(0))?;
     let entry = Entry::new("concat.wgsl", WGSL, "one_hot");
     let tensors = [("table", table), ("indices", indices), ("out", out)];
     gpu.kernel(&entry, &values, &tensors, groups)
@@ -147,7 +163,7 @@ pub fn columns(
     from.check(OP, "src", src, rows, width)?;
     to.check(OP, "out", out, rows, width)?;
     expect_distinct(OP, &[("out", out)], &[("out", out), ("src", src)])?;
-    let (values, groups) = uniforms(gpu, OP, rows, width, to, from)?;
+    let (values, groups) = uniforms(gpu, OP, rows, width, 1, to, from)?;
     let entry = Entry::new("concat.wgsl", WGSL, "columns");
     gpu.kernel(&entry, &values, &[("src", src), ("out", out)], groups)
 }
@@ -159,13 +175,28 @@ pub mod reference {
     /// Row r of block `to` of `out` becomes the one-hot code of class
     /// table[indices[r]] (zeros for a class of `classes` or more).
     pub fn one_hot(table: &[u32], indices: &[u32], classes: usize, out: &mut [f64], to: Block) {
+        one_hot_repeated(table, indices, classes, 1, out, to)
+    }
+
+    /// [`one_hot`] with each class's value repeated `repeat` times.
+    pub fn one_hot_repeated(
+        table: &[u32],
+        indices: &[u32],
+        classes: usize,
+        repeat: usize,
+        out: &mut [f64],
+        to: Block,
+    ) {
         for (r, &i) in indices.iter().enumerate() {
             for c in 0..classes {
-                out[to.at(r, c)] = if table[i as usize] as usize == c {
+                let hot = if table[i as usize] as usize == c {
                     1.0
                 } else {
                     0.0
                 };
+                for s in 0..repeat {
+                    out[to.at(r, c * repeat + s)] = hot;
+                }
             }
         }
     }

@@ -3,8 +3,10 @@
 // stored row by row; a block of columns in one is (first row, row stride,
 // column offset).
 //
-//   one_hot: out[(first + r)·stride + offset + c] = 1 if c = table[indices[r]], else 0
-//            for c < width (the number of classes);
+//   one_hot: out[(first + r)·stride + offset + c·repeat + s] = 1 if c = table[indices[r]], else 0
+//            for c < width (the number of classes) and s < repeat: with
+//            repeat = 1 a one-hot row, with repeat = H·W one-hot planes
+//            (constant channels beside an NCHW image);
 //   columns: out[(first + r)·stride + offset + c] = src[(src_first + r)·src_stride + src_offset + c]
 //            for c < width.
 //
@@ -26,6 +28,10 @@ struct Params {
     src_first: u32,
     src_stride: u32,
     src_offset: u32,
+    repeat: u32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -37,12 +43,13 @@ struct Params {
 @compute @workgroup_size(WG)
 fn one_hot(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let i = flat_index(wg, nwg, lid, WG);
-    if i >= p.rows * p.width {
+    let row = p.width * p.repeat;
+    if i >= p.rows * row {
         return;
     }
-    let r = i / p.width;
-    let c = i % p.width;
-    out[(p.first + r) * p.stride + p.offset + c] = select(0.0, 1.0, table[indices[r]] == c);
+    let r = i / row;
+    let c = i % row / p.repeat;
+    out[(p.first + r) * p.stride + p.offset + i % row] = select(0.0, 1.0, table[indices[r]] == c);
 }
 
 @compute @workgroup_size(WG)

@@ -8,6 +8,7 @@ pub mod activation;
 pub mod adam;
 pub mod batchnorm;
 pub mod concat;
+pub mod conv;
 pub mod data;
 pub mod loss;
 pub mod matmul;

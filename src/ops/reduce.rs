@@ -20,16 +20,32 @@ pub fn column_sum(
     x: &Tensor,
     out: &Tensor,
 ) -> Result<Kernel> {
+    channel_sum(gpu, rows, cols, 1, scale, x, out)
+}
+
+/// out[c] = scale · Σ_{r, s} x[r, c, s] for an NCHW x of `channels`
+/// planes of `spatial` values: a convolution's bias gradient.
+pub fn channel_sum(
+    gpu: &Gpu,
+    rows: usize,
+    channels: usize,
+    spatial: usize,
+    scale: f32,
+    x: &Tensor,
+    out: &Tensor,
+) -> Result<Kernel> {
     const OP: &str = "column_sum";
-    expect_len(OP, "x", x, rows * cols)?;
-    expect_len(OP, "out", out, cols)?;
+    expect_len(OP, "x", x, rows * channels * spatial)?;
+    expect_len(OP, "out", out, channels)?;
     expect_distinct(OP, &[("out", out)], &[("x", x)])?;
-    let cols = expect_u32(OP, "cols", cols)?;
+    expect_u32(OP, "elements", x.len())?;
+    let cols = expect_u32(OP, "cols", channels)?;
     let uniforms = [
         ("rows", expect_u32(OP, "rows", rows)?.into()),
         ("cols", cols.into()),
         ("scale", scale.into()),
         ("out_index", 0u32.into()),
+        ("spatial", expect_u32(OP, "spatial", spatial.max(1))?.into()),
     ];
     let entry = Entry::new("reduce.wgsl", WGSL, "column_sum");
     let groups = [cols.div_ceil(COLUMNS_PER_GROUP), 1, 1];
@@ -51,6 +67,7 @@ pub fn total(gpu: &Gpu, scale: f32, x: &Tensor, out: &Tensor, index: usize) -> R
         ("cols", expect_u32(OP, "n", x.len())?.into()),
         ("scale", scale.into()),
         ("out_index", (index as u32).into()),
+        ("spatial", 1u32.into()),
     ];
     let entry = Entry::new("reduce.wgsl", WGSL, "total");
     gpu.kernel(&entry, &uniforms, &[("x", x), ("out", out)], [1, 1, 1])
@@ -58,7 +75,6 @@ pub fn total(gpu: &Gpu, scale: f32, x: &Tensor, out: &Tensor, index: usize) -> R
 
 /// The f64 references.
 pub mod reference {
-
     /// Σ over rows of a row-major [rows, cols] matrix, times scale.
     pub fn column_sum<T: Copy + Into<f64>>(
         rows: usize,
@@ -66,8 +82,22 @@ pub mod reference {
         scale: f64,
         x: &[T],
     ) -> Vec<f64> {
-        (0..cols)
-            .map(|c| scale * (0..rows).map(|r| x[r * cols + c].into()).sum::<f64>())
+        channel_sum(rows, cols, 1, scale, x)
+    }
+
+    /// Σ over rows and positions of each channel of an NCHW x, times scale.
+    pub fn channel_sum<T: Copy + Into<f64>>(
+        rows: usize,
+        channels: usize,
+        spatial: usize,
+        scale: f64,
+        x: &[T],
+    ) -> Vec<f64> {
+        let members = |c: usize| {
+            (0..rows).flat_map(move |r| (0..spatial).map(move |s| (r * channels + c) * spatial + s))
+        };
+        (0..channels)
+            .map(|c| scale * members(c).map(|i| x[i].into()).sum::<f64>())
             .collect()
     }
 }

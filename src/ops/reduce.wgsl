@@ -1,9 +1,11 @@
 // Deterministic reductions: no atomics, a fixed order of additions.
 //
-// column_sum: out[c] = scale · Σ_r x[r, c] over a row-major [rows, cols]
-//   matrix (the bias gradient, with scale = 1; a column mean with 1/rows).
-//   A workgroup owns CW columns; its RL row lanes each add every RL-th row
-//   in order, then a fixed binary tree adds the RL partial sums.
+// column_sum: out[c] = scale · Σ_{r, s} x[r, c, s] over an array [rows,
+//   cols, spatial]: with spatial = 1 the columns of a row-major matrix
+//   (a dense layer's bias gradient), else the channels of an NCHW tensor
+//   (a convolution's). A workgroup owns CW columns; its RL lanes each add
+//   every RL-th (row, position) in order, then a fixed binary tree adds the
+//   RL partial sums.
 // total: out[out_index] = scale · Σ_i x[i] over a vector, in one workgroup:
 //   each of the WG lanes adds every WG-th element, then a fixed tree.
 const CW: u32 = 16u;
@@ -15,6 +17,10 @@ struct Params {
     cols: u32,
     scale: f32,
     out_index: u32,
+    spatial: u32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -28,8 +34,8 @@ fn column_sum(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id
     let col = wg.x * CW + lid.x;
     var s = 0.0;
     if col < p.cols {
-        for (var r = lid.y; r < p.rows; r += RL) {
-            s += x[r * p.cols + col];
+        for (var i = lid.y; i < p.rows * p.spatial; i += RL) {
+            s += x[(i / p.spatial * p.cols + col) * p.spatial + i % p.spatial];
         }
     }
     partial[lid.y * CW + lid.x] = s;

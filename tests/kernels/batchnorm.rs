@@ -337,3 +337,113 @@ fn training_with_a_batch_of_one_is_refused_with_a_reason() {
     .unwrap_err();
     assert!(err.to_string().contains("batch of at least 2"), "{err}");
 }
+
+/// Forward, running statistics and backward of BatchNorm2d (NCHW, over
+/// rows and positions) with the rows in groups, each normalised by its own
+/// statistics, against the reference; the backward against finite
+/// differences too.
+#[test]
+fn batchnorm2d_in_groups_matches_reference_and_finite_differences() {
+    let (mut rng, seed) = rng();
+    for (rows, cols, spatial, groups) in [
+        (2, 3, 49, 2),
+        (6, 5, 1, 2),
+        (8, 33, 7, 2),
+        (3, 1, 13, 1),
+        (128, 20, 4, 2),
+    ] {
+        let bn = BatchNorm::new(rows, cols).spatial(spatial).groups(groups);
+        let n = bn.len();
+        let c = case(&mut rng, rows * spatial, cols, 0.3);
+        let dy = random(&mut rng, n, -1.0, 1.0);
+        let (x, gamma, beta) = (upload(&c.x), upload(&c.gamma), upload(&c.beta));
+        let (rm, rv) = (upload(&c.rm), upload(&c.rv));
+        let (y, mean, inv) = (
+            nan_tensor(n),
+            nan_tensor(cols * groups),
+            nan_tensor(cols * groups),
+        );
+        let t = batchnorm::TrainForward {
+            x: &x,
+            gamma: &gamma,
+            beta: &beta,
+            y: &y,
+            saved_mean: &mean,
+            saved_inv_std: &inv,
+            running_mean: &rm,
+            running_var: &rv,
+        };
+        let f = batchnorm::train_forward(gpu(), &bn, &t, true).unwrap();
+        let (dx, dg, db) = (nan_tensor(n), nan_tensor(cols), nan_tensor(cols));
+        let b = batchnorm::backward(
+            gpu(),
+            &bn,
+            &batchnorm::Backward {
+                x: &x,
+                gamma: &gamma,
+                saved_mean: &mean,
+                saved_inv_std: &inv,
+                dy: &upload(&dy),
+                dx: &dx,
+                dgamma: &dg,
+                dbeta: &db,
+            },
+        )
+        .unwrap();
+        run(&[&f, &b]);
+        let tag = format!("{rows}x{cols}x{spatial} in {groups} groups");
+        let want = batchnorm_ref::train(&bn, &c.x, &c.gamma, &c.beta, &c.rm, &c.rv);
+        assert_close(&format!("bn2d y {tag}"), seed, &read(&y), &want.y, 1e-5);
+        assert_close(
+            &format!("bn2d inv_std {tag}"),
+            seed,
+            &read(&inv),
+            &want.inv_std,
+            1e-5,
+        );
+        assert_close(
+            &format!("bn2d running var {tag}"),
+            seed,
+            &read(&rv),
+            &want.running_var,
+            1e-5,
+        );
+        let scale = max_abs(&c.x.iter().map(|v| v.abs() as f64).collect::<Vec<_>>());
+        assert_close_scaled(
+            &format!("bn2d mean {tag}"),
+            seed,
+            &read(&mean),
+            &want.mean,
+            scale,
+            1e-5,
+        );
+        let (wx, wg, wb) = batchnorm_ref::backward(&bn, &c.x, &c.gamma, &dy);
+        let sb = (n / cols) as f64;
+        assert_close_scaled(
+            &format!("bn2d dbeta {tag}"),
+            seed,
+            &read(&db),
+            &wb,
+            sb,
+            1e-5,
+        );
+        assert_close_scaled(
+            &format!("bn2d dgamma {tag}"),
+            seed,
+            &read(&dg),
+            &wg,
+            3.0 * sb,
+            1e-5,
+        );
+        let dxs = read(&dx);
+        let sx = max_abs(&wx) + 1.0;
+        assert_close_scaled(&format!("bn2d dx {tag}"), seed, &dxs, &wx, sx, 1e-4);
+        let loss = |x: &[f32]| {
+            let out = batchnorm_ref::train(&bn, x, &c.gamma, &c.beta, &c.rm, &c.rv);
+            dot(&out.y, &dy)
+        };
+        let cx = coords(&mut rng, n, 20);
+        let fd = finite_differences(&c.x, &cx, 1e-3, loss);
+        assert_gradient(&format!("bn2d dx {tag}"), seed, &dxs, &cx, &fd, 2e-3);
+    }
+}

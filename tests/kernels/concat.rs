@@ -225,3 +225,39 @@ fn blocks_that_do_not_fit_are_refused_by_name() {
         "{err}"
     );
 }
+
+#[test]
+fn one_hot_planes_write_each_class_as_a_constant_channel() {
+    let (mut rng, _) = rng();
+    for (rows, classes, repeat) in [(1, 1, 1), (3, 10, 49), (7, 3, 4096)] {
+        let (c, s) = (2, repeat);
+        let stride = (c + classes) * s;
+        let labels: Vec<u32> = (0..rows)
+            .map(|_| rng.random_range(0..classes as u32 + 1))
+            .collect();
+        let idx: Vec<u32> = (0..rows as u32).collect();
+        let before = random(&mut rng, rows * stride, -1.0, 1.0);
+        let out = upload(&before);
+        let to = Block {
+            first: 0,
+            stride,
+            offset: c * s,
+        };
+        let table_t = gpu().upload_u32(&labels).unwrap();
+        let k = shadergan::ops::concat::one_hot_repeated(
+            gpu(),
+            &table_t,
+            &gpu().upload_u32(&idx).unwrap(),
+            classes,
+            repeat,
+            &out,
+            to,
+        )
+        .unwrap();
+        run(&[&k]);
+        let mut want: Vec<f64> = before.iter().map(|&v| v as f64).collect();
+        concat_ref::one_hot_repeated(&labels, &idx, classes, repeat, &mut want, to);
+        let got: Vec<f64> = read(&out).iter().map(|&v| v as f64).collect();
+        assert_eq!(got, want, "planes {rows}x{classes}x{repeat}");
+    }
+}

@@ -9,6 +9,7 @@ mod activation;
 mod adam;
 mod batchnorm;
 mod concat;
+mod conv;
 mod data;
 mod determinism;
 mod loss;

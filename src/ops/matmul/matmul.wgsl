@@ -9,6 +9,19 @@
 //   input     dX = dY · W    TRANS_A = false, TRANS_B = false
 //   weight    dW = dYᵀ · X   TRANS_A = true,  TRANS_B = false
 //
+// A convolution is the same product with gathered operands (CONV ≠ 0,
+// "implicit GEMM": nothing is unfolded in memory). For a convolution of x
+// [batch, in_c, in_h, in_w] with w [out_c, in_c, kh, kw] into y [batch,
+// out_c, out_h, out_w], NCHW as PyTorch, rows of im2col(x) indexed by
+// m = (b, oy, ox) and columns by k = (ci, ky, kx):
+//   CONV_FORWARD  y  = im2col(x) · wᵀ        a = x, b = w; M = batch·out_h·out_w, N = out_c, K = in_c·kh·kw
+//   CONV_WEIGHT   dw = dyᵀ · im2col(x)       a = dy, b = x; M = out_c, N = in_c·kh·kw, K = batch·out_h·out_w
+//   CONV_INPUT    dx = dy ⋆ w (the transpose) a = dy, b = w; M = batch·in_h·in_w, N = in_c, K = out_c·kh·kw
+// CONV_INPUT gathers, for each input position, the outputs it fed (each
+// output sums its own contributions: no scatter, no atomics); it is also
+// ConvTranspose2d's forward. Outputs of CONV_FORWARD and CONV_INPUT are
+// stored NCHW, the bias per channel.
+//
 // Each workgroup of WX × WY threads owns a BM × BN block of C (BM = WY·TM,
 // BN = WX·TN) and walks K in steps of BK, staging both operand tiles in
 // workgroup memory. Each thread keeps TM × TN outputs in registers, spread
@@ -30,6 +43,11 @@ const ACCUMULATE: bool = false;
 // The fused activation: ACT_NONE, ACT_LEAKY_RELU (with p.slope), ACT_TANH
 // or ACT_SIGMOID (src/gpu/prelude.wgsl).
 const ACT: u32 = 0u;
+// 0: a plain product; a convolution: CONV_FORWARD, CONV_WEIGHT, CONV_INPUT.
+const CONV: u32 = 0u;
+const CONV_FORWARD: u32 = 1u;
+const CONV_WEIGHT: u32 = 2u;
+const CONV_INPUT: u32 = 3u;
 
 const BM: u32 = WY * TM;
 const BN: u32 = WX * TN;
@@ -40,6 +58,19 @@ struct Params {
     n: u32,
     k: u32,
     slope: f32,
+    // A convolution's geometry (0 for a plain product).
+    batch: u32,
+    in_c: u32,
+    in_h: u32,
+    in_w: u32,
+    out_c: u32,
+    out_h: u32,
+    out_w: u32,
+    kernel_h: u32,
+    kernel_w: u32,
+    stride: u32,
+    pad: u32,
+    _pad0: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -56,10 +87,7 @@ fn load_a(row: u32, kk: u32) -> f32 {
     if row >= p.m || kk >= p.k {
         return 0.0;
     }
-    if TRANS_A {
-        return a[kk * p.m + row];
-    }
-    return a[row * p.k + kk];
+    return a_at(row, kk);
 }
 
 // op(B)[kk, col], zero outside the matrix.
@@ -67,10 +95,7 @@ fn load_b(kk: u32, col: u32) -> f32 {
     if kk >= p.k || col >= p.n {
         return 0.0;
     }
-    if TRANS_B {
-        return b[col * p.k + kk];
-    }
-    return b[kk * p.n + col];
+    return b_at(kk, col);
 }
 
 @compute @workgroup_size(WX, WY, 1)
@@ -138,14 +163,15 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
 // The epilogue of one output: (+ C) (+ bias), activation, inside the matrix only.
 fn store(row: u32, col: u32, value: f32) {
     if row < p.m && col < p.n {
+        let i = c_index(row, col);
         var v = value;
         if ACCUMULATE {
-            v += c[row * p.n + col];
+            v += c[i];
         }
         if HAS_BIAS {
             v += bias[col];
         }
-        c[row * p.n + col] = activate(v, ACT, p.slope);
+        c[i] = activate(v, ACT, p.slope);
     }
 }
 
@@ -201,17 +227,115 @@ fn store_adjacent(row: u32, col: u32, r0_0: vec4<f32>, r0_1: vec4<f32>, r1_0: ve
 // row or column they read other elements (or, past the buffer's end, what
 // the runtime's bounds checks give), and `store` drops those outputs.
 fn a_at(row: u32, kk: u32) -> f32 {
-    if TRANS_A {
-        return a[kk * p.m + row];
+    switch CONV {
+        case CONV_FORWARD: {
+            return gathered_a(im2col(row, kk));
+        }
+        case CONV_WEIGHT: {
+            return a[output_index(row, kk)];
+        }
+        case CONV_INPUT: {
+            return gathered_a(transposed(row, kk));
+        }
+        default: {
+            if TRANS_A {
+                return a[kk * p.m + row];
+            }
+            return a[row * p.k + kk];
+        }
     }
-    return a[row * p.k + kk];
 }
 
 fn b_at(kk: u32, col: u32) -> f32 {
-    if TRANS_B {
-        return b[col * p.k + kk];
+    switch CONV {
+        case CONV_WEIGHT: {
+            let i = im2col(kk, col);
+            return select(0.0, b[max(i, 0)], i >= 0);
+        }
+        case CONV_INPUT: {
+            // w[co, ci, ky, kx] for kk = (co, ky, kx) and col = ci.
+            let taps = p.kernel_h * p.kernel_w;
+            return b[(kk / taps * p.in_c + col) * taps + kk % taps];
+        }
+        default: {
+            if TRANS_B {
+                return b[col * p.k + kk];
+            }
+            return b[kk * p.n + col];
+        }
     }
-    return b[kk * p.n + col];
+}
+
+// a[i], or 0 for an index of -1 (the padding).
+fn gathered_a(i: i32) -> f32 {
+    return select(0.0, a[max(i, 0)], i >= 0);
+}
+
+// The index in x of im2col(x)[m, k]: x[b, ci, oy·stride − pad + ky,
+// ox·stride − pad + kx] for m = (b, oy, ox), k = (ci, ky, kx); -1 where
+// that falls in the padding.
+fn im2col(m: u32, k: u32) -> i32 {
+    let taps = p.kernel_h * p.kernel_w;
+    let ci = k / taps;
+    let ky = k % taps / p.kernel_w;
+    let kx = k % p.kernel_w;
+    let ox = m % p.out_w;
+    let oy = m / p.out_w % p.out_h;
+    let bi = m / (p.out_w * p.out_h);
+    let y = i32(oy * p.stride + ky) - i32(p.pad);
+    let x = i32(ox * p.stride + kx) - i32(p.pad);
+    if y < 0 || x < 0 || y >= i32(p.in_h) || x >= i32(p.in_w) {
+        return -1;
+    }
+    return i32(((bi * p.in_c + ci) * p.in_h + u32(y)) * p.in_w + u32(x));
+}
+
+// The index in y (NCHW) of output channel co at m = (b, oy, ox).
+fn output_index(co: u32, m: u32) -> u32 {
+    let plane = p.out_h * p.out_w;
+    return (m / plane * p.out_c + co) * plane + m % plane;
+}
+
+// The index in y of the output that input position m = (b, iy, ix) fed
+// through tap k = (co, ky, kx): y[b, co, oy, ox] with oy·stride − pad + ky
+// = iy (likewise x); -1 where no output did.
+fn transposed(m: u32, k: u32) -> i32 {
+    let taps = p.kernel_h * p.kernel_w;
+    let co = k / taps;
+    let ky = k % taps / p.kernel_w;
+    let kx = k % p.kernel_w;
+    let ix = m % p.in_w;
+    let iy = m / p.in_w % p.in_h;
+    let bi = m / (p.in_w * p.in_h);
+    let ty = i32(iy + p.pad) - i32(ky);
+    let tx = i32(ix + p.pad) - i32(kx);
+    if ty < 0 || tx < 0 || u32(ty) % p.stride != 0u || u32(tx) % p.stride != 0u {
+        return -1;
+    }
+    let oy = u32(ty) / p.stride;
+    let ox = u32(tx) / p.stride;
+    if oy >= p.out_h || ox >= p.out_w {
+        return -1;
+    }
+    return i32(((bi * p.out_c + co) * p.out_h + oy) * p.out_w + ox);
+}
+
+// Where C[row, col] is stored: row-major, or NCHW for a convolution's
+// forward (rows are output positions) and input gradient (rows are input
+// positions).
+fn c_index(row: u32, col: u32) -> u32 {
+    switch CONV {
+        case CONV_FORWARD: {
+            return output_index(col, row);
+        }
+        case CONV_INPUT: {
+            let plane = p.in_h * p.in_w;
+            return (row / plane * p.in_c + col) * plane + row % plane;
+        }
+        default: {
+            return row * p.n + col;
+        }
+    }
 }
 
 // The same product for CPU adapters (lavapipe), which run the invocations

@@ -6,10 +6,11 @@
 pub mod tiles;
 
 use super::activation::Activation;
+use super::conv::{Conv2d, ConvProduct};
 use super::{expect_distinct, expect_len, expect_u32};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
-use crate::gpu::kernel::{Entry, Kernel};
+use crate::gpu::kernel::{Entry, Kernel, Value};
 use crate::gpu::tensor::Tensor;
 pub use tiles::{Layout, MatmulTiles, Tuning, tiles, tune};
 
@@ -48,6 +49,9 @@ pub struct Matmul {
     pub accumulate: bool,
     /// A tile shape other than the adapter's (for tuning and tests).
     pub tiles: Option<MatmulTiles>,
+    /// One of a convolution's products, its operands gathered (ops::conv
+    /// makes these).
+    pub conv: Option<(ConvProduct, Conv2d)>,
 }
 
 impl Matmul {
@@ -60,6 +64,7 @@ impl Matmul {
             activation: Activation::None,
             accumulate: false,
             tiles: None,
+            conv: None,
         }
     }
 
@@ -98,9 +103,12 @@ pub fn matmul(
     if m == 0 || n == 0 || k == 0 {
         return Err(Error::shape(OP, format!("empty product {m}x{n}x{k}")));
     }
-    expect_len(OP, "A", a, m * k)?;
-    expect_len(OP, "B", b, k * n)?;
-    expect_len(OP, "C", c, m * n)?;
+    // A convolution's operands are gathered: ops::conv checks their sizes.
+    if spec.conv.is_none() {
+        expect_len(OP, "A", a, m * k)?;
+        expect_len(OP, "B", b, k * n)?;
+        expect_len(OP, "C", c, m * n)?;
+    }
     if let Some(bias) = bias {
         expect_len(OP, "bias", bias, n)?;
     }
@@ -118,6 +126,7 @@ pub fn matmul(
     // allow (see the shader).
     let (name, vec4) = match (tiles.layout, spec.form) {
         (Layout::Shared, _) => ("main", false),
+        (Layout::Rows, _) if spec.conv.is_some() => ("main_rows", false),
         (Layout::Rows, Form::NT) if k % 4 == 0 => ("main_rows_nt4", true),
         (Layout::Rows, Form::NN) if k % 4 == 0 && n % 4 == 0 => ("main_rows_nn4", true),
         (Layout::Rows, Form::TN) if m % 4 == 0 && n % 4 == 0 => ("main_rows_tn4", true),
@@ -133,12 +142,29 @@ pub fn matmul(
         .with("TRANS_B", tb)
         .with("HAS_BIAS", bias.is_some())
         .with("ACCUMULATE", spec.accumulate)
-        .with("ACT", format!("{}u", spec.activation.code()));
+        .with("ACT", format!("{}u", spec.activation.code()))
+        .with(
+            "CONV",
+            format!("{}u", spec.conv.map_or(0, |(p, _)| p.code())),
+        );
+    let g = spec.conv.map(|(_, g)| g).unwrap_or_default();
+    let u = |what, v| expect_u32(OP, what, v).map(Value::from);
     let uniforms = [
-        ("m", expect_u32(OP, "M", m)?.into()),
-        ("n", expect_u32(OP, "N", n)?.into()),
-        ("k", expect_u32(OP, "K", k)?.into()),
+        ("m", u("M", m)?),
+        ("n", u("N", n)?),
+        ("k", u("K", k)?),
         ("slope", spec.activation.slope().into()),
+        ("batch", u("batch", g.batch)?),
+        ("in_c", u("channels", g.in_c)?),
+        ("in_h", u("height", g.in_h)?),
+        ("in_w", u("width", g.in_w)?),
+        ("out_c", u("channels", g.out_c)?),
+        ("out_h", u("height", g.out_h())?),
+        ("out_w", u("width", g.out_w())?),
+        ("kernel_h", u("kernel", g.kernel_h)?),
+        ("kernel_w", u("kernel", g.kernel_w)?),
+        ("stride", u("stride", g.stride)?),
+        ("pad", u("padding", g.pad)?),
     ];
     let groups = [
         (n as u32).div_ceil(tiles.bn()),

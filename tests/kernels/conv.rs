@@ -1,0 +1,248 @@
+use rand::RngExt;
+use shadergan::ops::activation::Activation;
+use shadergan::ops::conv::{self, Conv2d, reference as conv_ref};
+use shadergan::ops::matmul::MatmulTiles;
+use shadergan::ops::reduce::{self, reference as reduce_ref};
+
+use crate::*;
+
+/// Convolutions at awkward shapes: batch 1 and 3; sides 1, 7 and 13;
+/// channels 1, 3, 5 and 33; kernels 1, 3, 4, 5 and 7; strides 1 and 2;
+/// padding 0 to 3. Each drawn at random among those whose kernel fits.
+fn shapes(rng: &mut rand::rngs::StdRng, count: usize) -> Vec<Conv2d> {
+    let mut out = Vec::new();
+    while out.len() < count {
+        let pick = |rng: &mut rand::rngs::StdRng, v: &[usize]| v[rng.random_range(0..v.len())];
+        let g = Conv2d {
+            batch: pick(rng, &[1, 3]),
+            in_c: pick(rng, &[1, 3, 5, 33]),
+            in_h: pick(rng, &[1, 7, 13]),
+            in_w: pick(rng, &[1, 7, 13]),
+            out_c: pick(rng, &[1, 3, 5, 33]),
+            kernel_h: pick(rng, &[1, 3, 4, 5, 7]),
+            kernel_w: pick(rng, &[1, 3, 4, 5, 7]),
+            stride: pick(rng, &[1, 2]),
+            pad: pick(rng, &[0, 1, 2, 3]),
+            tiles: None,
+        };
+        if g.check("test").is_ok() && g.y_len() * g.kernel_h * g.kernel_w * g.in_c < 4_000_000 {
+            out.push(g);
+        }
+    }
+    out
+}
+
+/// Every layout the adapters use: the CPU's rows kernel and shared tiles.
+const TILES: [MatmulTiles; 3] = [MatmulTiles::CPU, MatmulTiles::GPU_SMALL, MatmulTiles::SAFE];
+
+/// max |Σ |terms|| of a product, the scale an f32 sum is accurate to.
+fn scale_of(v: &[f64]) -> f64 {
+    max_abs(v) + 1e-30
+}
+
+#[test]
+fn forward_matches_reference_with_bias_and_activation() {
+    let (mut rng, seed) = rng();
+    for (i, g) in shapes(&mut rng, 24).into_iter().enumerate() {
+        let x = random(&mut rng, g.x_len(), -1.0, 1.0);
+        let w = random(&mut rng, g.w_len(), -1.0, 1.0);
+        let b = random(&mut rng, g.out_c, -1.0, 1.0);
+        let act = [
+            Activation::None,
+            Activation::LeakyRelu(0.2),
+            Activation::Tanh,
+        ][i % 3];
+        let tiles = TILES[i % TILES.len()];
+        let g = Conv2d {
+            tiles: Some(tiles),
+            ..g
+        };
+        let y = nan_tensor(g.y_len());
+        let k = conv::forward(
+            gpu(),
+            &g,
+            &upload(&x),
+            &upload(&w),
+            Some(&upload(&b)),
+            &y,
+            act,
+        )
+        .unwrap();
+        run(&[&k]);
+        let lin = conv_ref::forward(&g, &x, &w, Some(&b));
+        let want: Vec<f64> = lin
+            .iter()
+            .map(|&v| shadergan::ops::activation::reference::activate(act, v))
+            .collect();
+        let scale = scale_of(&conv_ref::forward(&g, &abs(&x), &abs(&w), Some(&abs(&b))));
+        assert_close_scaled(
+            &format!("conv2d {g:?} {act:?}"),
+            seed,
+            &read(&y),
+            &want,
+            scale,
+            1e-5,
+        );
+    }
+}
+
+#[test]
+fn input_gradient_is_the_transpose_with_bias_as_conv_transpose_forward() {
+    let (mut rng, seed) = rng();
+    for (i, g) in shapes(&mut rng, 24).into_iter().enumerate() {
+        let dy = random(&mut rng, g.y_len(), -1.0, 1.0);
+        let w = random(&mut rng, g.w_len(), -1.0, 1.0);
+        let b = random(&mut rng, g.in_c, -1.0, 1.0);
+        let g = Conv2d {
+            tiles: Some(TILES[i % TILES.len()]),
+            ..g
+        };
+        let bias = (i % 2 == 0).then_some(&b[..]);
+        let dx = nan_tensor(g.x_len());
+        let bias_t = bias.map(upload);
+        let k = conv::input_grad(
+            gpu(),
+            &g,
+            &upload(&dy),
+            &upload(&w),
+            bias_t.as_ref(),
+            &dx,
+            Activation::None,
+        )
+        .unwrap();
+        run(&[&k]);
+        let want = conv_ref::input_grad(&g, &dy, &w, bias);
+        let ab = abs(&b);
+        let scale = scale_of(&conv_ref::input_grad(
+            &g,
+            &abs(&dy),
+            &abs(&w),
+            bias.map(|_| &ab[..]),
+        ));
+        assert_close_scaled(
+            &format!("conv2d input grad {g:?}"),
+            seed,
+            &read(&dx),
+            &want,
+            scale,
+            1e-5,
+        );
+    }
+}
+
+#[test]
+fn weight_gradient_matches_reference_and_accumulates() {
+    let (mut rng, seed) = rng();
+    for (i, g) in shapes(&mut rng, 24).into_iter().enumerate() {
+        let dy = random(&mut rng, g.y_len(), -1.0, 1.0);
+        let x = random(&mut rng, g.x_len(), -1.0, 1.0);
+        let g = Conv2d {
+            tiles: Some(TILES[i % TILES.len()]),
+            ..g
+        };
+        let old = random(&mut rng, g.w_len(), -1.0, 1.0);
+        let accumulate = i % 2 == 1;
+        let dw = if accumulate {
+            upload(&old)
+        } else {
+            nan_tensor(g.w_len())
+        };
+        let k = conv::weight_grad(gpu(), &g, &upload(&dy), &upload(&x), &dw, accumulate).unwrap();
+        run(&[&k]);
+        let mut want = conv_ref::weight_grad(&g, &dy, &x);
+        if accumulate {
+            for (w, o) in want.iter_mut().zip(&old) {
+                *w += *o as f64;
+            }
+        }
+        let scale = scale_of(&conv_ref::weight_grad(&g, &abs(&dy), &abs(&x))) + 1.0;
+        assert_close_scaled(
+            &format!("conv2d weight grad {g:?}"),
+            seed,
+            &read(&dw),
+            &want,
+            scale,
+            1e-5,
+        );
+    }
+}
+
+#[test]
+fn channel_sums_match_reference() {
+    let (mut rng, seed) = rng();
+    for (rows, channels, spatial) in [
+        (1, 1, 1),
+        (3, 5, 49),
+        (7, 33, 13),
+        (64, 3, 196),
+        (2, 257, 1),
+    ] {
+        let x = random(&mut rng, rows * channels * spatial, -1.0, 1.0);
+        let out = nan_tensor(channels);
+        let k =
+            reduce::channel_sum(gpu(), rows, channels, spatial, 0.5, &upload(&x), &out).unwrap();
+        run(&[&k]);
+        let want = reduce_ref::channel_sum(rows, channels, spatial, 0.5, &x);
+        let scale = max_abs(&reduce_ref::channel_sum(
+            rows,
+            channels,
+            spatial,
+            0.5,
+            &abs(&x),
+        ));
+        assert_close_scaled(
+            &format!("channel sum {rows}x{channels}x{spatial}"),
+            seed,
+            &read(&out),
+            &want,
+            scale,
+            1e-5,
+        );
+    }
+}
+
+/// L = Σ r · conv(x, w): dL/dx is the input gradient of r, dL/dw the
+/// weight gradient, each checked against finite differences of the
+/// reference forward at random coordinates.
+#[test]
+fn both_gradients_agree_with_finite_differences() {
+    let (mut rng, seed) = rng();
+    for g in shapes(&mut rng, 8) {
+        let x = random(&mut rng, g.x_len(), -1.0, 1.0);
+        let w = random(&mut rng, g.w_len(), -1.0, 1.0);
+        let r = random(&mut rng, g.y_len(), -1.0, 1.0);
+        let loss = |x: &[f32], w: &[f32]| dot(&conv_ref::forward(&g, x, w, None), &r);
+        let (dx, dw) = (nan_tensor(g.x_len()), nan_tensor(g.w_len()));
+        let (rt, wt, xt) = (upload(&r), upload(&w), upload(&x));
+        let kx = conv::input_grad(gpu(), &g, &rt, &wt, None, &dx, Activation::None).unwrap();
+        let kw = conv::weight_grad(gpu(), &g, &rt, &xt, &dw, false).unwrap();
+        run(&[&kx, &kw]);
+        let cx = coords(&mut rng, x.len(), 20);
+        let fx = finite_differences(&x, &cx, 1e-2, |x| loss(x, &w));
+        assert_gradient(&format!("conv dx {g:?}"), seed, &read(&dx), &cx, &fx, 1e-3);
+        let cw = coords(&mut rng, w.len(), 20);
+        let fw = finite_differences(&w, &cw, 1e-2, |w| loss(&x, w));
+        assert_gradient(&format!("conv dw {g:?}"), seed, &read(&dw), &cw, &fw, 1e-3);
+    }
+}
+
+#[test]
+fn a_kernel_larger_than_its_padded_input_is_refused() {
+    let g = Conv2d {
+        batch: 1,
+        in_c: 1,
+        in_h: 3,
+        in_w: 3,
+        out_c: 1,
+        kernel_h: 7,
+        kernel_w: 7,
+        stride: 1,
+        pad: 1,
+        tiles: None,
+    };
+    let t = gpu().zeros(9).unwrap();
+    let e = conv::forward(gpu(), &g, &t, &t, None, &t, Activation::None)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("larger than its 3x3 input padded by 1"), "{e}");
+}
