@@ -94,11 +94,7 @@ const EVAL_BATCH: usize = 500;
 impl Classifier {
     fn new(gpu: &Gpu, config: TrainConfig, held_out_accuracy: f64, net: Net) -> Result<Self> {
         let input = gpu.zeros(EVAL_BATCH * FEATURES)?;
-        let opts = PassOptions {
-            train: false,
-            weight_grads: false,
-            input_grad: false,
-        };
+        let opts = PassOptions::EVAL;
         let pass = Pass::new(gpu, &net, EVAL_BATCH, &input, None, None, opts)?;
         let probs = gpu.zeros(EVAL_BATCH * CLASSES)?;
         let probs_kernel = softmax::probs(gpu, &pass.output, CLASSES, &probs)?;
@@ -287,11 +283,7 @@ pub fn train(
     let x = gpu.zeros(b * FEATURES)?;
     let y = gpu.zeros(b)?;
     let out = gpu.zeros(2)?;
-    let opts = PassOptions {
-        train: true,
-        weight_grads: true,
-        input_grad: false,
-    };
+    let opts = PassOptions::TRAIN;
     let pass = Pass::new(gpu, &net, b, &x, None, None, opts)?;
     let adam = Adam {
         lr: config.lr,

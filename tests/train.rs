@@ -7,10 +7,8 @@ use shadergan::gan::{self, GanConfig, Sampler, Trainer, checkpoint, streams};
 use shadergan::nn::reference::{self, Cache, State as MlpState};
 use shadergan::nn::{Layer, Net};
 use shadergan::ops::adam::{Adam, Decay, reference::adam};
-use shadergan::ops::concat::{
-    Block,
-    reference::{columns, one_hot},
-};
+use shadergan::ops::concat::Block;
+use shadergan::ops::concat::reference::{columns, one_hot, one_hot_repeated};
 use shadergan::ops::data::reference::gather;
 use shadergan::ops::loss::{LossKind, reference::loss};
 use shadergan::ops::random::reference::{indices, normal, uniform};
@@ -67,6 +65,7 @@ fn tiny_config(pack: usize, loss: LossKind) -> GanConfig {
         d_steps: 1,
         norm_lr: 1.0,
         classes: 0,
+        init: Default::default(),
         seed: 11,
         data: "tiny".into(),
         shape: vec![1, 4, 4],
@@ -140,9 +139,10 @@ fn reference_step(
         unreachable!()
     };
     // A conditional GAN's rows: G's latents, D's samples, each followed by
-    // a one-hot label (k = 0: unconditional).
+    // a one-hot label, or one-hot planes beside a convolutional D's images
+    // (k = 0: unconditional).
     let classes = c.classes;
-    let (gi, w) = (c.latent + classes, features + classes);
+    let (gi, w, repeat) = (c.latent + classes, c.sample_width(), c.label_repeat());
     let identity: Vec<u32> = (0..classes as u32).collect();
     let table: Vec<u32> = data.labels.iter().flatten().map(|&l| l as u32).collect();
     let labels_after = |first, stride, offset| Block {
@@ -154,13 +154,8 @@ fn reference_step(
         if classes > 0 {
             let y = indices(c.seed, stream, counter, classes as u32, b);
             one_hot(&identity, &y, classes, z, labels_after(0, gi, c.latent));
-            one_hot(
-                &identity,
-                &y,
-                classes,
-                d_in,
-                labels_after(first, w, features),
-            );
+            let at = labels_after(first, w, features);
+            one_hot_repeated(&identity, &y, classes, repeat, d_in, at);
         }
     };
     // D's updates, numbered u from 1 across steps; D's schedule counts them,
@@ -181,23 +176,21 @@ fn reference_step(
         let dense = Block::dense(features);
         columns(&real, dense, &mut d_in, labels_after(0, w, 0), b, features);
         if classes > 0 {
-            one_hot(
-                &table,
-                &idx,
-                classes,
-                &mut d_in,
-                labels_after(0, w, features),
-            );
+            let at = labels_after(0, w, features);
+            one_hot_repeated(&table, &idx, classes, repeat, &mut d_in, at);
         }
         label(&mut z1, &mut d_in, streams::LABELS_D, u, b);
-        let fake1 = forward(&c.generator, g, &z1, b, false)
+        let fake1 = reference::forward(&c.generator, c.g_input(), g, &z1, b, false)
             .values
             .last()
             .unwrap()
             .clone();
         columns(&fake1, dense, &mut d_in, labels_after(b, w, 0), b, features);
         let rows = 2 * b / m;
-        let cache = forward(&c.discriminator, d, &d_in, rows, false);
+        // D's batch norm normalises the real and the generated half each
+        // on its own, and both update its running statistics, in turn.
+        let cache =
+            reference::forward_in_groups(&c.discriminator, c.d_input(), d, &d_in, rows, true, 2);
         let logits = logits_of(&cache);
         let dl = loss(c.loss, c.real_label as f64, 0.0, b / m, 1.0, &logits).dlogits;
         let (d_grads, _) = reference::backward(&c.discriminator, d, &cache, &dl, rows);
@@ -208,7 +201,7 @@ fn reference_step(
     let mut z2 = normal(c.seed, 2, t, 0.0, 1.0, b * gi);
     let mut dg_in = vec![0.0; b * w];
     label(&mut z2, &mut dg_in, streams::LABELS_G, t, 0);
-    let g_cache = forward(&c.generator, g, &z2, b, true);
+    let g_cache = reference::forward(&c.generator, c.g_input(), g, &z2, b, true);
     let fake2 = g_cache.values.last().unwrap().clone();
     let dense = Block::dense(features);
     columns(
@@ -219,7 +212,7 @@ fn reference_step(
         b,
         features,
     );
-    let dg_cache = forward(&c.discriminator, d, &dg_in, b / m, false);
+    let dg_cache = reference::forward(&c.discriminator, c.d_input(), d, &dg_in, b / m, true);
     let logits = logits_of(&dg_cache);
     let g_kind = if c.loss == LossKind::Hinge {
         LossKind::Linear
@@ -362,6 +355,10 @@ fn check_steps(c: &GanConfig, steps: u32) {
             "G running statistics",
             err(&gpu_g.buffers.concat(), &g.buffers.concat()),
         ),
+        (
+            "D running statistics",
+            err(&gpu_d.buffers.concat(), &d.buffers.concat()),
+        ),
     ];
     for (what, e) in checks {
         eprintln!("step vs CPU reference, {tag}: {what} max err {e:.2e}");
@@ -417,6 +414,39 @@ fn steps_with_several_d_updates_equal_the_cpu_reference() {
         .decaying(1, 3, 0.25),
         3,
     );
+}
+
+/// A small DCGAN on the 4×4 images: G a transposed convolution from the
+/// noise to 2×2, batch norm, ReLU, a strided transposed convolution to
+/// 4×4 and tanh; D a strided convolution with padding, batch norm (the real
+/// and the generated half each on its own), LeakyReLU and a convolution to
+/// one logit; DCGAN's initialisation.
+fn tiny_dcgan(pack: usize, loss: LossKind) -> GanConfig {
+    GanConfig {
+        generator: vec![
+            Layer::conv_transpose(5, 3, 2, 1, 0),
+            Layer::batch_norm(3),
+            Layer::Relu,
+            Layer::conv_transpose(3, 1, 4, 2, 1),
+            Layer::Tanh,
+        ],
+        discriminator: vec![
+            Layer::conv(pack, 3, 4, 2, 1),
+            Layer::batch_norm(3),
+            Layer::leaky_relu(0.2),
+            Layer::conv(3, 1, 2, 1, 0),
+        ],
+        init: shadergan::nn::InitScheme::Dcgan,
+        ..tiny_config(pack, loss)
+    }
+}
+
+#[test]
+fn dcgan_gpu_steps_equal_the_cpu_reference() {
+    check_steps(&tiny_dcgan(1, LossKind::Bce), 3);
+    check_steps(&tiny_dcgan(2, LossKind::Hinge), 2);
+    // Labels as one-hot planes beside D's images, after G's noise.
+    check_steps(&tiny_dcgan(1, LossKind::Bce).conditional(3), 3);
 }
 
 #[test]

@@ -55,9 +55,12 @@ fn entries(t: &Trainer<'_>) -> Vec<Named> {
 /// the same folder, flushed and synced, then renamed over `path`.
 pub fn save(t: &Trainer<'_>, path: &Path) -> Result<()> {
     let mut data = read_entries(t.gpu, &entries(t))?;
-    // One running-statistics update per step (the G step's forward pass).
-    let tracked = (t.step as i64).to_le_bytes().to_vec();
-    for (prefix, net) in [("generator", &t.g), ("discriminator", &t.d)] {
+    // The running statistics' updates so far, as PyTorch counts them: G's
+    // once a step (its forward in G's step), D's three times a D update
+    // and G step (the real half, the generated half, and G's step).
+    let d_calls = 2 * t.config.d_steps as u64 + 1;
+    for (prefix, net, per_step) in [("generator", &t.g, 1), ("discriminator", &t.d, d_calls)] {
+        let tracked = ((t.step * per_step) as i64).to_le_bytes().to_vec();
         for i in net.with_buffers() {
             let name = format!("{prefix}.{i}.num_batches_tracked");
             data.push((name, vec![], Dtype::I64, tracked.clone()));

@@ -37,6 +37,8 @@ pub(super) struct Conditioning {
     classes: usize,
     latent: usize,
     features: usize,
+    /// Values per class in D's rows: 1, or H·W for one-hot planes.
+    repeat: usize,
     batch: usize,
     /// Item i's class.
     table: Tensor,
@@ -61,7 +63,8 @@ impl Conditioning {
         Ok(Conditioning {
             classes: c.classes,
             latent: c.latent,
-            features: c.sample_width() - c.classes,
+            features: c.sample_width() - c.classes * c.label_repeat(),
+            repeat: c.label_repeat(),
             batch: c.batch,
             table: gpu.upload_u32(table)?,
             identity: gpu.upload_u32(&identity)?,
@@ -75,9 +78,22 @@ impl Conditioning {
     fn label_columns(&self, first: usize) -> Block {
         Block {
             first,
-            stride: self.features + self.classes,
+            stride: self.features + self.classes * self.repeat,
             offset: self.features,
         }
+    }
+
+    /// The labels of `indices` in `table` into D's rows at `at`, one-hot
+    /// (planes of `repeat` values each).
+    fn d_one_hot(
+        &self,
+        gpu: &Gpu,
+        table: &Tensor,
+        indices: &Tensor,
+        out: &Tensor,
+        at: Block,
+    ) -> Result<Kernel> {
+        concat::one_hot_repeated(gpu, table, indices, self.classes, self.repeat, out, at)
     }
 
     /// In G's input: labels drawn from `stream` into G's batch, their
@@ -120,15 +136,9 @@ impl Conditioning {
     ) -> Result<Vec<Kernel>> {
         let real = self.label_columns(0);
         let mut out = self.draw(gpu, stream, counters, z)?;
-        out.push(concat::one_hot(
-            gpu,
-            &self.table,
-            indices,
-            self.classes,
-            d_input,
-            real,
-        )?);
-        out.push(self.g_one_hot(gpu, d_input, self.label_columns(self.batch))?);
+        out.push(self.d_one_hot(gpu, &self.table, indices, d_input, real)?);
+        let fake = self.label_columns(self.batch);
+        out.push(self.d_one_hot(gpu, &self.identity, &self.g_labels, d_input, fake)?);
         Ok(out)
     }
 
@@ -141,7 +151,8 @@ impl Conditioning {
         z: &Tensor,
     ) -> Result<Vec<Kernel>> {
         let mut out = self.draw(gpu, stream, counters, z)?;
-        out.push(self.g_one_hot(gpu, &self.dg_input, self.label_columns(0))?);
+        let at = self.label_columns(0);
+        out.push(self.d_one_hot(gpu, &self.identity, &self.g_labels, &self.dg_input, at)?);
         Ok(out)
     }
 

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::presets::{self, DIGITS_CLASSES, IMAGES, POINTS, REFERENCE};
 use crate::error::{Error, Result};
-use crate::nn::{self, Layer, Shape};
+use crate::nn::{self, InitScheme, Layer, Shape};
 use crate::ops::adam::Decay;
 use crate::ops::loss::LossKind;
 
@@ -45,6 +45,10 @@ pub struct GanConfig {
     /// drawn uniformly (0: unconditional, and in configs that predate it).
     #[serde(default)]
     pub classes: usize,
+    /// How the nets' parameters start (PyTorch's defaults in configs that
+    /// predate it).
+    #[serde(default)]
+    pub init: InitScheme,
     pub seed: u64,
     /// The --data it was trained on, and one sample's shape: [channels,
     /// height, width] for images, [2] for points.
@@ -122,10 +126,25 @@ impl GanConfig {
         self.first_layers_fit()
     }
 
+    /// Whether D is convolutional: it sees each sample as an image, a
+    /// conditional GAN's label as constant channels beside it.
+    pub fn d_is_conv(&self) -> bool {
+        matches!(self.discriminator.first(), Some(Layer::Conv2d(_)))
+    }
+
+    /// How many values each class's code takes in D's input: 1 (a one-hot
+    /// row after the features), or an image's H·W (one-hot planes).
+    pub fn label_repeat(&self) -> usize {
+        match self.shape[..] {
+            [_, h, w] if self.d_is_conv() => h * w,
+            _ => 1,
+        }
+    }
+
     /// The values D sees per sample: the features, then the label's
-    /// one-hot code in a conditional GAN.
+    /// one-hot code (or planes) in a conditional GAN.
     pub fn sample_width(&self) -> usize {
-        self.shape.iter().product::<usize>() + self.classes
+        self.shape.iter().product::<usize>() + self.classes * self.label_repeat()
     }
 
     /// G's input per sample: the latent, then the one-hot label.
@@ -139,20 +158,27 @@ impl GanConfig {
     }
 
     /// The shape of D's input: `pack` samples with their labels, side by
-    /// side.
+    /// side (channels stacked, for a convolutional D).
     pub fn d_input(&self) -> Shape {
-        Shape::flat(self.sample_width() * self.pack)
+        match self.shape[..] {
+            [c, h, w] if self.d_is_conv() => Shape::new(self.pack * (c + self.classes), h, w),
+            _ => Shape::flat(self.sample_width() * self.pack),
+        }
     }
 
     /// Sets the inputs of G's and D's first layers from the latent, the
     /// classes, the sample's shape and the pack.
     fn first_layers_fit(mut self) -> GanConfig {
-        let (g_in, d_in) = (self.g_inputs(), self.sample_width() * self.pack);
-        if let Some(Layer::Linear(l)) = self.generator.first_mut() {
-            l.inputs = g_in;
+        let (g_in, d_in) = (self.g_inputs(), self.d_input());
+        match self.generator.first_mut() {
+            Some(Layer::Linear(l)) => l.inputs = g_in,
+            Some(Layer::ConvTranspose2d(l)) => l.inputs = g_in,
+            _ => {}
         }
-        if let Some(Layer::Linear(l)) = self.discriminator.first_mut() {
-            l.inputs = d_in;
+        match self.discriminator.first_mut() {
+            Some(Layer::Linear(l)) => l.inputs = d_in.len(),
+            Some(Layer::Conv2d(l)) => l.inputs = d_in.c,
+            _ => {}
         }
         self
     }

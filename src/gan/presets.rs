@@ -3,14 +3,25 @@
 //! each number is what it is.
 
 use super::config::GanConfig;
-use crate::nn::{self, Layer};
+use crate::nn::{self, InitScheme, Layer};
 use crate::ops::adam::Decay;
 use crate::ops::loss::LossKind;
+
+/// The kind of networks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Arch {
+    /// Multi-layer perceptrons: Linear, batch norm, LeakyReLU.
+    Mlp,
+    /// Radford et al.'s DCGAN: strided convolutions, batch norm, ReLU in
+    /// G and LeakyReLU(0.2) in D (see [`dcgan_generator`]).
+    Dcgan,
+}
 
 /// A family of networks with the settings a run of it starts from.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Preset {
     pub name: &'static str,
+    pub arch: Arch,
     /// The size of the generator's input noise.
     pub latent: usize,
     /// Hidden widths: each a Linear, then batch norm in the generator
@@ -22,6 +33,11 @@ pub struct Preset {
     pub g_batch_norm: bool,
     /// A tanh after the generator's last layer (images in [-1, 1]).
     pub g_tanh: bool,
+    /// A DCGAN's base channels: G's last hidden layer and D's first have
+    /// this many, doubling towards the 4 × 4 (or 7 × 7) end.
+    pub g_width: usize,
+    pub d_width: usize,
+    pub init: InitScheme,
     pub batch: usize,
     /// Adam's learning rate of both networks, and batch norm's γ and β's
     /// as a multiple of it.
@@ -40,12 +56,16 @@ pub struct Preset {
 /// half. The ring test (tests/train.rs) trains exactly this.
 pub const POINTS: Preset = Preset {
     name: "points",
+    arch: Arch::Mlp,
     latent: 2,
     g_hidden: &[128, 128, 128],
     d_hidden: &[128, 128],
     g_slope: 0.0,
     g_batch_norm: true,
     g_tanh: false,
+    g_width: 0,
+    d_width: 0,
+    init: InitScheme::Pytorch,
     batch: 100,
     lr: 5e-4,
     norm_lr: 10.0,
@@ -69,12 +89,16 @@ pub const IMAGES: Preset = Preset {
 /// DCGAN's constant lr 2e-4, batch 64. The workload of the benchmarks.
 pub const REFERENCE: Preset = Preset {
     name: "reference",
+    arch: Arch::Mlp,
     latent: 100,
     g_hidden: &[256, 512, 1024],
     d_hidden: &[512, 256],
     g_slope: 0.2,
     g_batch_norm: true,
     g_tanh: true,
+    g_width: 0,
+    d_width: 0,
+    init: InitScheme::Pytorch,
     batch: 64,
     lr: 2e-4,
     norm_lr: 1.0,
@@ -82,8 +106,24 @@ pub const REFERENCE: Preset = Preset {
     decay_start_percent: None,
 };
 
+/// Images with a DCGAN (Radford et al. 2016): G from the noise through
+/// strided transposed convolutions with batch norm and ReLU to tanh, D
+/// mirrored with strided convolutions, LeakyReLU(0.2) and batch norm after
+/// the first, DCGAN's initialisation, Adam lr 2e-4 and β1 0.5, batch 64.
+pub const DCGAN: Preset = Preset {
+    name: "dcgan",
+    arch: Arch::Dcgan,
+    g_hidden: &[],
+    d_hidden: &[],
+    g_width: 32,
+    d_width: 32,
+    init: InitScheme::Dcgan,
+    lr: 2e-4,
+    ..IMAGES
+};
+
 /// Every preset, by name.
-pub const PRESETS: &[Preset] = &[POINTS, IMAGES, REFERENCE];
+pub const PRESETS: &[Preset] = &[POINTS, IMAGES, REFERENCE, DCGAN];
 
 /// The built-in digits' classes: their default GAN is conditional on them.
 pub const DIGITS_CLASSES: usize = 10;
@@ -92,9 +132,15 @@ pub const DIGITS_CLASSES: usize = 10;
 pub const BETAS: (f32, f32) = (0.5, 0.999);
 
 impl Preset {
-    /// The generator from `inputs` (latent and label) to `outputs` values.
-    pub fn generator(&self, inputs: usize, outputs: usize) -> Vec<Layer> {
-        self.generator_of(self.g_hidden, inputs, outputs)
+    /// The generator from `inputs` (latent and label) to samples of
+    /// `shape` ([C, H, W] for images, [F] for points), or why this preset
+    /// cannot draw that shape.
+    pub fn generator(&self, inputs: usize, shape: &[usize]) -> Result<Vec<Layer>, String> {
+        match (self.arch, shape) {
+            (Arch::Dcgan, &[c, h, w]) => dcgan_generator(inputs, c, h, w, self.g_width),
+            (Arch::Dcgan, _) => Err("a DCGAN draws images, not points".into()),
+            (Arch::Mlp, _) => Ok(self.generator_of(self.g_hidden, inputs, shape.iter().product())),
+        }
     }
 
     /// The preset's generator with other hidden widths.
@@ -110,9 +156,14 @@ impl Preset {
         )
     }
 
-    /// The discriminator from `inputs` values to one logit.
-    pub fn discriminator(&self, inputs: usize) -> Vec<Layer> {
-        self.discriminator_of(self.d_hidden, inputs)
+    /// The discriminator from samples of `shape` (with `extra` channels or
+    /// values: labels, packed samples) to one logit.
+    pub fn discriminator(&self, shape: &[usize]) -> Result<Vec<Layer>, String> {
+        match (self.arch, shape) {
+            (Arch::Dcgan, &[c, h, w]) => dcgan_discriminator(c, h, w, self.d_width),
+            (Arch::Dcgan, _) => Err("a DCGAN judges images, not points".into()),
+            (Arch::Mlp, _) => Ok(self.discriminator_of(self.d_hidden, shape.iter().product())),
+        }
     }
 
     /// The preset's discriminator with other hidden widths.
@@ -123,13 +174,18 @@ impl Preset {
     /// The preset's GAN for samples of `shape` from `data`, with a constant
     /// learning rate.
     pub fn config(&self, data: &str, shape: &[usize]) -> GanConfig {
-        let features = shape.iter().product();
-        GanConfig {
+        self.try_config(data, shape)
+            .expect("the preset draws this shape")
+    }
+
+    /// [`Preset::config`], or why the preset cannot draw `shape`.
+    pub fn try_config(&self, data: &str, shape: &[usize]) -> Result<GanConfig, String> {
+        Ok(GanConfig {
             data: data.to_string(),
             shape: shape.to_vec(),
             latent: self.latent,
-            generator: self.generator(self.latent, features),
-            discriminator: self.discriminator(features),
+            generator: self.generator(self.latent, shape)?,
+            discriminator: self.discriminator(shape)?,
             batch: self.batch,
             pack: 1,
             lr_g: self.lr,
@@ -142,16 +198,104 @@ impl Preset {
             d_steps: 1,
             norm_lr: self.norm_lr,
             classes: 0,
+            init: self.init,
             seed: 0,
-        }
+        })
     }
 
     /// [`Preset::config`] for a run of `steps`, with the preset's schedule.
     pub fn scheduled(&self, data: &str, shape: &[usize], steps: u64) -> GanConfig {
-        let c = self.config(data, shape);
-        match self.decay_start_percent {
+        self.try_scheduled(data, shape, steps)
+            .expect("the preset draws this shape")
+    }
+
+    /// [`Preset::scheduled`], or why the preset cannot draw `shape`.
+    pub fn try_scheduled(
+        &self,
+        data: &str,
+        shape: &[usize],
+        steps: u64,
+    ) -> Result<GanConfig, String> {
+        let c = self.try_config(data, shape)?;
+        Ok(match self.decay_start_percent {
             Some(p) => c.decaying(steps * p / 100, steps, 0.0),
             None => c,
-        }
+        })
     }
+}
+
+/// The sides a DCGAN reaches: 28 (digits: 7 → 14 → 28), or 4 doubled at
+/// least once (8, 16, 32, 64, 128, ...).
+pub fn dcgan_doublings(h: usize, w: usize) -> Result<usize, String> {
+    if h != w {
+        return Err(format!("a DCGAN draws square images, not {h}x{w}"));
+    }
+    if h == 28 {
+        return Ok(2);
+    }
+    match (h / 4).checked_ilog2() {
+        Some(d) if d >= 1 && h == 4 << d => Ok(d as usize),
+        _ => Err(format!(
+            "a DCGAN draws 28 x 28 images or sides that double from 4 (8, 16, 32, 64, 128), not {h}"
+        )),
+    }
+}
+
+/// A DCGAN generator from `inputs` values (as [inputs, 1, 1]) to [c, h,
+/// h]: at 28, ConvTranspose 7×7 to 7×7×4w, then 4/2/1 to 14×14×2w and to
+/// 28×28×c; else ConvTranspose 4×4 to 4×4×(2^(d−1)·w), then 4/2/1 doubling
+/// the side and halving the channels, the last to c. Batch norm and ReLU
+/// after every layer but the last, tanh after it.
+pub fn dcgan_generator(
+    inputs: usize,
+    c: usize,
+    h: usize,
+    w: usize,
+    width: usize,
+) -> Result<Vec<Layer>, String> {
+    let d = dcgan_doublings(h, w)?;
+    let (first, mut ch) = if h == 28 {
+        (Layer::conv_transpose(inputs, 4 * width, 7, 1, 0), 4 * width)
+    } else {
+        let ch = width << (d - 1);
+        (Layer::conv_transpose(inputs, ch, 4, 1, 0), ch)
+    };
+    let mut layers = vec![first, Layer::batch_norm(ch), Layer::Relu];
+    for i in 0..d {
+        let last = i + 1 == d;
+        let next = if last { c } else { ch / 2 };
+        layers.push(Layer::conv_transpose(ch, next, 4, 2, 1));
+        if !last {
+            layers.extend([Layer::batch_norm(next), Layer::Relu]);
+        }
+        ch = next;
+    }
+    layers.push(Layer::Tanh);
+    Ok(layers)
+}
+
+/// The DCGAN discriminator mirroring [`dcgan_generator`]: Conv 4/2/1 from
+/// c channels to w, LeakyReLU(0.2), then 4/2/1 halving the side and
+/// doubling the channels with batch norm and LeakyReLU, and a last
+/// convolution over the whole 7×7 (28) or 4×4 map to one logit.
+pub fn dcgan_discriminator(
+    c: usize,
+    h: usize,
+    w: usize,
+    width: usize,
+) -> Result<Vec<Layer>, String> {
+    let d = dcgan_doublings(h, w)?;
+    let mut layers = vec![Layer::conv(c, width, 4, 2, 1), Layer::leaky_relu(0.2)];
+    let mut ch = width;
+    for _ in 1..d {
+        layers.extend([
+            Layer::conv(ch, 2 * ch, 4, 2, 1),
+            Layer::batch_norm(2 * ch),
+            Layer::leaky_relu(0.2),
+        ]);
+        ch *= 2;
+    }
+    let side = if h == 28 { 7 } else { 4 };
+    layers.push(Layer::conv(ch, 1, side, 1, 0));
+    Ok(layers)
 }

@@ -159,9 +159,8 @@ impl Refiner {
         let x = gpu.zeros(rows * features)?;
         let ones = gpu.upload(&vec![1.0; rows / pack])?;
         let opts = PassOptions {
-            train: false,
-            weight_grads: false,
             input_grad: true,
+            ..PassOptions::EVAL
         };
         let judge = Pass::new(gpu, d, rows / pack, &x, Some(&ones), None, opts)?;
         let grad = judge

@@ -107,11 +107,7 @@ impl Rejector {
                 ),
             ));
         }
-        let opts = PassOptions {
-            train: false,
-            weight_grads: false,
-            input_grad: false,
-        };
+        let opts = PassOptions::EVAL;
         let judge = Pass::new(gpu, d, chunk / pack, sampler.output(), None, None, opts)?;
         Ok(Rejector {
             sampler,

@@ -23,8 +23,7 @@ impl Sampler {
         let z = gpu.zeros(n * g.inputs())?;
         let opts = PassOptions {
             train: batch_stats,
-            weight_grads: false,
-            input_grad: false,
+            ..PassOptions::EVAL
         };
         let pass = Pass::new(gpu, g, n, &z, None, None, opts)?;
         Ok(Sampler {

@@ -95,8 +95,22 @@ impl<'g> Trainer<'g> {
         } else {
             None
         };
-        let g = Net::new(gpu, &c.generator, c.g_input(), c.seed, streams::INIT_G)?;
-        let d = Net::new(gpu, &c.discriminator, c.d_input(), c.seed, streams::INIT_D)?;
+        let g = Net::initialised(
+            gpu,
+            &c.generator,
+            c.g_input(),
+            c.seed,
+            streams::INIT_G,
+            c.init,
+        )?;
+        let d = Net::initialised(
+            gpu,
+            &c.discriminator,
+            c.d_input(),
+            c.seed,
+            streams::INIT_D,
+            c.init,
+        )?;
         let counters = gpu.upload_u32(&[0, 0, 0, 0])?;
         let metrics = MetricsRing::new(gpu)?;
         let dataset = match data.values() {
@@ -107,17 +121,16 @@ impl<'g> Trainer<'g> {
         let indices = gpu.zeros(b)?;
         let d_input = gpu.zeros(2 * b * width)?;
 
-        let train = PassOptions {
-            train: true,
-            weight_grads: true,
-            input_grad: false,
-        };
+        let train = PassOptions::TRAIN;
         let g_pass = Pass::new(gpu, &g, b, &z, None, None, train)?;
-        let d_pass = Pass::new(gpu, &d, 2 * b / m, &d_input, None, None, train)?;
+        // D's batch norm, if it has one, normalises the real and the
+        // generated half on their own, as two calls of a PyTorch D would.
+        let halves = PassOptions { groups: 2, ..train };
+        let d_pass = Pass::new(gpu, &d, 2 * b / m, &d_input, None, None, halves)?;
         let dg_opts = PassOptions {
-            train: true,
             weight_grads: false,
             input_grad: true,
+            ..PassOptions::TRAIN
         };
         // D on G(z), passing its input's gradient straight to G's output;
         // in a conditional GAN, on G(z) beside its labels, the gradient of

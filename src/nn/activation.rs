@@ -1,4 +1,4 @@
-//! The activations: torch.nn.LeakyReLU(slope), Tanh and Sigmoid.
+//! The activations: torch.nn.LeakyReLU(slope), ReLU, Tanh and Sigmoid.
 //!
 //! - shape: any, unchanged; no parameters;
 //! - forward: fused into the store of the layer before where that one
@@ -18,6 +18,10 @@ pub struct LeakyRelu {
     pub slope: f32,
 }
 
+/// ReLU, computed as LeakyReLU with slope 0.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Relu;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Tanh;
 
@@ -32,6 +36,12 @@ trait Elementwise {
 impl Elementwise for LeakyRelu {
     fn function(&self) -> Activation {
         Activation::LeakyRelu(self.slope)
+    }
+}
+
+impl Elementwise for Relu {
+    fn function(&self) -> Activation {
+        Activation::LeakyRelu(0.0)
     }
 }
 

@@ -1,7 +1,13 @@
-//! BatchNorm: torch.nn.BatchNorm1d(features), eps 1e-5, momentum 0.1.
+//! BatchNorm: torch.nn.BatchNorm1d(features) after a Linear, BatchNorm2d
+//! after a convolution; eps 1e-5, momentum 0.1.
 //!
-//! - shape: [F, 1, 1] → [F, 1, 1];
-//! - parameters: `weight` (γ) [F] = 1 and `bias` (β) [F] = 0; state:
+//! - shape: [F, H, W] → [F, H, W], one statistic per channel over the
+//!   batch and the positions; with the pass's `groups` > 1, the batch's
+//!   rows in that many groups, each normalised on its own (the real and
+//!   the generated half of a discriminator's batch, as PyTorch's two calls
+//!   would normalise them);
+//! - parameters: `weight` (γ) [F] = 1 (DCGAN's: N(1, 0.02)) and `bias`
+//!   (β) [F] = 0; state:
 //!   `running_mean` [F] = 0 and `running_var` [F] = 1 (PyTorch also keeps
 //!   `num_batches_tracked`, which checkpoints write);
 //! - forward, training: normalised by the batch's mean and biased
@@ -13,6 +19,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::InitScheme;
 use super::{At, Forward, Kept, Kernels, LayerKind, Ref, RefBackward, RefForward, RefKept, Shape};
 use crate::error::{Error, Result};
 use crate::gpu::tensor::Tensor;
@@ -24,8 +31,14 @@ pub struct BatchNorm {
     pub features: usize,
 }
 
-const EPS: f64 = 1e-5;
-const MOMENTUM: f64 = 0.1;
+impl BatchNorm {
+    /// The op on `batch` rows of shape `input` in `groups` groups.
+    fn op(&self, batch: usize, input: Shape, groups: usize) -> Op {
+        Op::new(batch, self.features)
+            .spatial(input.h * input.w)
+            .groups(groups.max(1))
+    }
+}
 
 impl LayerKind for BatchNorm {
     fn describe(&self) -> String {
@@ -33,8 +46,8 @@ impl LayerKind for BatchNorm {
     }
 
     fn output(&self, input: Shape) -> std::result::Result<Shape, String> {
-        if input != Shape::flat(self.features) {
-            return Err(format!("it normalises {} features", self.features));
+        if input.c != self.features {
+            return Err(format!("it normalises {} channels", self.features));
         }
         Ok(input)
     }
@@ -53,8 +66,12 @@ impl LayerKind for BatchNorm {
         ]
     }
 
-    fn init(&self, _: &super::Init) -> Vec<Vec<f32>> {
-        vec![vec![1.0; self.features], vec![0.0; self.features]]
+    fn init(&self, draw: &super::Init) -> Vec<Vec<f32>> {
+        let gamma = match draw.scheme {
+            InitScheme::Pytorch => vec![1.0; self.features],
+            InitScheme::Dcgan => draw.normal(0, 1.0, 0.02, self.features),
+        };
+        vec![gamma, vec![0.0; self.features]]
     }
 
     fn is_norm(&self) -> bool {
@@ -63,8 +80,8 @@ impl LayerKind for BatchNorm {
 
     fn forward(&self, at: &At<'_>, x: &Tensor, _: Activation) -> Result<Forward> {
         let (gpu, f) = (at.gpu, self.features);
-        let op = Op::new(at.batch, f);
-        let y = gpu.zeros(at.batch * f)?;
+        let op = self.op(at.batch, at.input, at.opts.groups);
+        let y = gpu.zeros(op.len())?;
         let (gamma, beta) = (&at.params[0], &at.params[1]);
         let (running_mean, running_var) = (&at.buffers[0], &at.buffers[1]);
         if !at.opts.train {
@@ -72,7 +89,7 @@ impl LayerKind for BatchNorm {
                 batchnorm::eval_forward(gpu, &op, x, gamma, beta, running_mean, running_var, &y)?;
             return Ok(Forward::single(y, k));
         }
-        let (mean, inv_std) = (gpu.zeros(f)?, gpu.zeros(f)?);
+        let (mean, inv_std) = (gpu.zeros(f * op.groups)?, gpu.zeros(f * op.groups)?);
         let t = batchnorm::TrainForward {
             x,
             gamma,
@@ -99,13 +116,14 @@ impl LayerKind for BatchNorm {
             ));
         }
         let (gpu, f) = (at.gpu, self.features);
+        let op = self.op(at.batch, at.input, at.opts.groups);
         // The kernel writes dx, dγ and dβ; what the pass does not want goes
         // to scratch buffers.
         let scratch_dx;
         let dx = match dx {
             Some(t) => t,
             None => {
-                scratch_dx = gpu.zeros(at.batch * f)?;
+                scratch_dx = gpu.zeros(op.len())?;
                 &scratch_dx
             }
         };
@@ -126,7 +144,7 @@ impl LayerKind for BatchNorm {
             dgamma,
             dbeta,
         };
-        Ok(vec![batchnorm::backward(gpu, &Op::new(at.batch, f), &t)?])
+        Ok(vec![batchnorm::backward(gpu, &op, &t)?])
     }
 
     fn reference_forward(
@@ -135,15 +153,15 @@ impl LayerKind for BatchNorm {
         buffers: Option<&mut [Vec<f64>]>,
         x: &[f64],
     ) -> RefForward {
-        let f = self.features;
+        let op = self.op(r.batch, r.input, r.groups);
         let (gamma, beta) = (&r.params[0], &r.params[1]);
         // Without running statistics to update, any will do.
-        let ones = vec![1.0; f];
+        let ones = vec![1.0; self.features];
         let (rm, rv) = match &buffers {
             Some(b) => (&b[0], &b[1]),
             None => (&ones, &ones),
         };
-        let out = reference::batchnorm_train(r.batch, f, EPS, MOMENTUM, x, gamma, beta, rm, rv);
+        let out = reference::train(&op, x, gamma, beta, rm, rv);
         if let Some(b) = buffers {
             b[0] = out.running_mean;
             b[1] = out.running_var;
@@ -152,9 +170,8 @@ impl LayerKind for BatchNorm {
     }
 
     fn reference_backward(&self, r: &Ref, k: &RefKept, dy: &[f64]) -> RefBackward {
-        let gamma = &r.params[0];
-        let (dx, dgamma, dbeta) =
-            reference::batchnorm_backward(r.batch, self.features, EPS, k.x, gamma, dy);
+        let op = self.op(r.batch, r.input, r.groups);
+        let (dx, dgamma, dbeta) = reference::backward(&op, k.x, &r.params[0], dy);
         (vec![dgamma, dbeta], dx)
     }
 }

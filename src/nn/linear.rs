@@ -3,7 +3,7 @@
 //! - shape: [inputs, 1, 1] → [outputs, 1, 1] (a [C, H, W] input is
 //!   flattened first by a Flatten layer, as in PyTorch);
 //! - parameters: `weight` [outputs, inputs], `bias` [outputs], both
-//!   uniform in ±1/√inputs (PyTorch's default);
+//!   uniform in ±1/√inputs (PyTorch's default; DCGAN's N(0, 0.02) and 0);
 //! - forward: one matmul (NT) with the bias and a following activation
 //!   fused into its store;
 //! - backward: the fused activation's derivative, then dW = dYᵀ·X (TN),
@@ -49,11 +49,7 @@ impl LayerKind for Linear {
     }
 
     fn init(&self, draw: &Init) -> Vec<Vec<f32>> {
-        let bound = 1.0 / (self.inputs as f64).sqrt();
-        vec![
-            draw.uniform(0, -bound, bound, self.outputs * self.inputs),
-            draw.uniform(1, -bound, bound, self.outputs),
-        ]
+        draw.weight_and_bias(self.inputs, self.outputs * self.inputs, Some(self.outputs))
     }
 
     fn fuses(&self) -> bool {

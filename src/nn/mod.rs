@@ -16,6 +16,8 @@
 
 pub mod activation;
 pub mod batchnorm;
+pub mod conv2d;
+pub mod conv_transpose2d;
 pub mod linear;
 pub mod net;
 pub mod reference;
@@ -27,8 +29,10 @@ use crate::gpu::Gpu;
 use crate::gpu::kernel::Kernel;
 use crate::gpu::tensor::Tensor;
 use crate::ops::activation::Activation;
-pub use activation::{LeakyRelu, Sigmoid, Tanh};
+pub use activation::{LeakyRelu, Relu, Sigmoid, Tanh};
 pub use batchnorm::BatchNorm;
+pub use conv_transpose2d::ConvTranspose2d;
+pub use conv2d::Conv2d;
 pub use linear::Linear;
 pub use net::{Net, Pass, PassOptions};
 
@@ -83,8 +87,11 @@ impl std::fmt::Display for Shape {
 #[serde(tag = "layer", rename_all = "snake_case")]
 pub enum Layer {
     Linear(Linear),
+    Conv2d(Conv2d),
+    ConvTranspose2d(ConvTranspose2d),
     BatchNorm(BatchNorm),
     LeakyRelu(LeakyRelu),
+    Relu,
     Tanh,
     Sigmoid,
 }
@@ -94,8 +101,11 @@ impl Layer {
     pub fn kind(&self) -> &dyn LayerKind {
         match self {
             Layer::Linear(l) => l,
+            Layer::Conv2d(l) => l,
+            Layer::ConvTranspose2d(l) => l,
             Layer::BatchNorm(l) => l,
             Layer::LeakyRelu(l) => l,
+            Layer::Relu => &Relu,
             Layer::Tanh => &Tanh,
             Layer::Sigmoid => &Sigmoid,
         }
@@ -112,16 +122,66 @@ impl Layer {
     pub fn leaky_relu(slope: f32) -> Layer {
         Layer::LeakyRelu(LeakyRelu { slope })
     }
+
+    /// Conv2d without a bias (DCGAN's: batch norm follows, or the logit).
+    pub fn conv(
+        inputs: usize,
+        outputs: usize,
+        kernel: usize,
+        stride: usize,
+        padding: usize,
+    ) -> Layer {
+        Layer::Conv2d(Conv2d {
+            inputs,
+            outputs,
+            kernel,
+            stride,
+            padding,
+            bias: false,
+        })
+    }
+
+    /// ConvTranspose2d without a bias.
+    pub fn conv_transpose(
+        inputs: usize,
+        outputs: usize,
+        kernel: usize,
+        stride: usize,
+        padding: usize,
+    ) -> Layer {
+        Layer::ConvTranspose2d(ConvTranspose2d {
+            inputs,
+            outputs,
+            kernel,
+            stride,
+            padding,
+            bias: false,
+        })
+    }
 }
 
-/// The initial values a layer draws, as PyTorch draws them, from Philox
-/// (seed, stream): layer i uses counters 2i and 2i + 1.
+/// How a net's parameters start.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InitScheme {
+    /// PyTorch's defaults: weights and biases uniform in ±1/√fan_in,
+    /// batch norm's γ = 1 and β = 0.
+    #[default]
+    Pytorch,
+    /// Radford et al.'s DCGAN: weights N(0, 0.02), biases 0, batch norm's
+    /// γ N(1, 0.02) and β 0.
+    Dcgan,
+}
+
+/// The initial values a layer draws, from Philox (seed, stream): layer i
+/// uses counters 2i and 2i + 1.
 #[derive(Clone, Copy, Debug)]
 pub struct Init {
     pub seed: u64,
     pub stream: u32,
     /// The layer's index in its net.
     pub layer: usize,
+    pub scheme: InitScheme,
 }
 
 impl Init {
@@ -132,6 +192,30 @@ impl Init {
             .into_iter()
             .map(|v| v as f32)
             .collect()
+    }
+
+    /// n values N(mean, std²) from the layer's k-th counter (k < 2).
+    pub fn normal(&self, k: u32, mean: f64, std: f64, n: usize) -> Vec<f32> {
+        let counter = 2 * self.layer as u32 + k;
+        crate::ops::random::reference::normal(self.seed, self.stream, counter, mean, std, n)
+            .into_iter()
+            .map(|v| v as f32)
+            .collect()
+    }
+
+    /// A weight of n values and, if it has one, a bias of that many, for
+    /// a layer of fan-in `fan_in`, as the scheme says.
+    pub fn weight_and_bias(&self, fan_in: usize, n: usize, bias: Option<usize>) -> Vec<Vec<f32>> {
+        let bound = 1.0 / (fan_in as f64).sqrt();
+        let mut out = vec![match self.scheme {
+            InitScheme::Pytorch => self.uniform(0, -bound, bound, n),
+            InitScheme::Dcgan => self.normal(0, 0.0, 0.02, n),
+        }];
+        out.extend(bias.map(|b| match self.scheme {
+            InitScheme::Pytorch => self.uniform(1, -bound, bound, b),
+            InitScheme::Dcgan => vec![0.0; b],
+        }));
+        out
     }
 }
 
@@ -174,6 +258,8 @@ pub struct Ref<'a> {
     pub batch: usize,
     pub input: Shape,
     pub params: &'a [Vec<f64>],
+    /// The rows as this many groups, each normalised on its own.
+    pub groups: usize,
 }
 
 /// What a layer's reference backward pass is given: its input, its output

@@ -7,7 +7,7 @@
 //! activation buffers and the kernels of its forward and backward passes,
 //! all made once.
 
-use super::{At, Init, Kept, Layer, Shape, check};
+use super::{At, Init, InitScheme, Kept, Layer, Shape, check};
 use crate::error::{Error, Result};
 use crate::files::{Encoded, Tensors};
 use crate::gpu::Gpu;
@@ -58,6 +58,18 @@ impl Net {
         seed: u64,
         stream: u32,
     ) -> Result<Net> {
+        Net::initialised(gpu, layers, input, seed, stream, InitScheme::Pytorch)
+    }
+
+    /// [`Net::new`], initialised as `scheme` says.
+    pub fn initialised(
+        gpu: &Gpu,
+        layers: &[Layer],
+        input: impl Into<Shape>,
+        seed: u64,
+        stream: u32,
+        scheme: InitScheme,
+    ) -> Result<Net> {
         let input = input.into();
         let output = check(layers, input, "model")?;
         let (mut lens, mut param_names, mut param_shapes) = (Vec::new(), Vec::new(), Vec::new());
@@ -102,6 +114,7 @@ impl Net {
                 seed,
                 stream,
                 layer: i,
+                scheme,
             };
             for (k, values) in l.kind().init(&draw).iter().enumerate() {
                 gpu.write(net.param(i, k), values)?;
@@ -250,6 +263,27 @@ pub struct PassOptions {
     pub weight_grads: bool,
     /// Compute the gradient of the input.
     pub input_grad: bool,
+    /// Batch norm normalises the rows as this many equal groups, each on
+    /// its own (1: the whole batch).
+    pub groups: usize,
+}
+
+impl PassOptions {
+    /// Training: batch statistics, weight gradients, one group.
+    pub const TRAIN: PassOptions = PassOptions {
+        train: true,
+        weight_grads: true,
+        input_grad: false,
+        groups: 1,
+    };
+
+    /// Inference: running statistics, no backward.
+    pub const EVAL: PassOptions = PassOptions {
+        train: false,
+        weight_grads: false,
+        input_grad: false,
+        groups: 1,
+    };
 }
 
 /// One recorded layer of a pass (an activation fused into it included).

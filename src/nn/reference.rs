@@ -21,6 +21,8 @@ pub struct Cache {
     pub kept: Vec<Vec<Vec<f64>>>,
     /// The input shape of every layer.
     shapes: Vec<Shape>,
+    /// Batch norm's groups.
+    groups: usize,
 }
 
 impl Cache {
@@ -53,12 +55,27 @@ pub fn forward(
     batch: usize,
     update_running: bool,
 ) -> Cache {
+    forward_in_groups(layers, input, state, x, batch, update_running, 1)
+}
+
+/// [`forward`] with batch norm on `groups` equal groups of the rows, each
+/// normalised on its own (their running statistics updated in turn).
+pub fn forward_in_groups(
+    layers: &[Layer],
+    input: impl Into<Shape>,
+    state: &mut State,
+    x: &[f64],
+    batch: usize,
+    update_running: bool,
+    groups: usize,
+) -> Cache {
     let input = input.into();
     let ranges = param_ranges(layers);
     let mut cache = Cache {
         values: vec![x.to_vec()],
         kept: Vec::new(),
         shapes: Vec::new(),
+        groups,
     };
     let mut shape = input;
     for (i, l) in layers.iter().enumerate() {
@@ -66,6 +83,7 @@ pub fn forward(
             batch,
             input: shape,
             params: &state.params[ranges[i].clone()],
+            groups,
         };
         let buffers = update_running.then_some(&mut state.buffers[i][..]);
         let (y, kept) = l
@@ -96,6 +114,7 @@ pub fn backward(
             batch,
             input: cache.shapes[i],
             params: &state.params[ranges[i].clone()],
+            groups: cache.groups,
         };
         let kept = RefKept {
             x: &cache.values[i],
