@@ -2,7 +2,8 @@
 //!
 //!     cargo run --release --example step_profile -- [batch] [data] [d_steps]
 //!
-//! data: mnist (the reference GAN, default) or ring / grid (their defaults).
+//! data: mnist (the reference GAN, default), dcgan (the DCGAN on the
+//! built-in digits) or ring / grid (their defaults).
 
 use shadergan::data;
 use shadergan::gan::{GanConfig, Trainer};
@@ -19,6 +20,13 @@ fn main() -> anyhow::Result<()> {
     let name = std::env::args().nth(2).unwrap_or_else(|| "mnist".into());
     let (data, config) = match name.as_str() {
         "mnist" => (data::builtin_mnist(), GanConfig::reference_mnist(batch)),
+        "dcgan" => (
+            data::builtin_mnist(),
+            GanConfig {
+                batch,
+                ..shadergan::gan::presets::DCGAN.config("mnist", &[1, 28, 28])
+            },
+        ),
         points => (
             data::load(points, None, false, 0)?,
             GanConfig {

@@ -13,7 +13,7 @@ use shadergan::eval;
 use shadergan::files::write_atomic;
 use shadergan::gan::GanConfig;
 use shadergan::gan::checkpoint;
-use shadergan::gan::presets::{IMAGES, POINTS, Preset};
+use shadergan::gan::presets::{DCGAN, IMAGES, POINTS, Preset};
 use shadergan::gan::refine::{self, Refine};
 use shadergan::gpu::{self, BackendChoice, GpuOptions};
 use shadergan::ops::loss::LossKind;
@@ -112,6 +112,16 @@ struct TrainArgs {
     /// Size of the generator's input noise [default: 100 for images, 2 for points].
     #[arg(long)]
     latent: Option<usize>,
+    /// The networks: mlp or dcgan [default: dcgan for image folders and
+    /// sides of 32 and more, mlp otherwise].
+    #[arg(long, value_parser = PossibleValuesParser::new(["mlp", "dcgan"]))]
+    arch: Option<String>,
+    /// A DCGAN's base channels in the generator and in the discriminator
+    /// [default: 32].
+    #[arg(long)]
+    g_width: Option<usize>,
+    #[arg(long)]
+    d_width: Option<usize>,
     /// Hidden widths of the generator, e.g. 256,512,1024 [default: that for images, 128,128,128 for points].
     #[arg(long, value_delimiter = ',')]
     g_hidden: Option<Vec<usize>>,
@@ -338,9 +348,62 @@ enum Command {
     },
 }
 
-/// The preset a fresh run on this data starts from.
-fn preset_for(points: bool) -> &'static Preset {
-    if points { &POINTS } else { &IMAGES }
+/// The preset a fresh run on this data starts from: the points', or for
+/// images the MLP's or the DCGAN's as --arch says (the DCGAN by default for
+/// image folders and sides of 32 and more).
+fn preset_for(a: &TrainArgs, data: &data::Dataset) -> Result<Preset, Error> {
+    let points = matches!(data.samples, Samples::Points { .. });
+    let folder = std::path::Path::new(&a.data).is_dir();
+    let side = data.image_shape().map_or(0, |(_, h, _)| h);
+    let dcgan = match a.arch.as_deref() {
+        Some(arch) => arch == "dcgan",
+        None => !points && (folder || side >= 32),
+    };
+    let mut preset = match (points, dcgan) {
+        (true, true) => {
+            return Err(Error::shape(
+                "--arch",
+                "dcgan draws images, and ring and grid are points; use --arch mlp",
+            ));
+        }
+        (true, false) => POINTS,
+        (false, false) => IMAGES,
+        (false, true) => DCGAN,
+    };
+    let wrong = |flag: &str, arch: &str| {
+        Error::shape(
+            "config",
+            format!(
+                "{flag} sets a layer size of the {arch} networks; leave it out, or pass --arch {arch}"
+            ),
+        )
+    };
+    if dcgan {
+        if a.g_hidden.is_some() || a.d_hidden.is_some() {
+            let flag = if a.g_hidden.is_some() {
+                "--g-hidden"
+            } else {
+                "--d-hidden"
+            };
+            return Err(wrong(flag, "mlp"));
+        }
+        for (flag, w) in [("--g-width", a.g_width), ("--d-width", a.d_width)] {
+            if w == Some(0) {
+                return Err(Error::shape("config", format!("{flag} must be at least 1")));
+            }
+        }
+        preset.g_width = a.g_width.unwrap_or(preset.g_width);
+        preset.d_width = a.d_width.unwrap_or(preset.d_width);
+    } else if a.g_width.is_some() || a.d_width.is_some() {
+        let flag = if a.g_width.is_some() {
+            "--g-width"
+        } else {
+            "--d-width"
+        };
+        return Err(wrong(flag, "dcgan"));
+    }
+    preset.latent = a.latent.unwrap_or(preset.latent);
+    Ok(preset)
 }
 
 /// The configuration a fresh run gets from the flags and the data: the
@@ -348,16 +411,16 @@ fn preset_for(points: bool) -> &'static Preset {
 fn config_for(a: &TrainArgs, data: &data::Dataset) -> Result<GanConfig, Error> {
     let features = data.features();
     let points = matches!(data.samples, Samples::Points { .. });
-    let preset = preset_for(points);
-    let steps = steps_for(a, points);
+    let preset = preset_for(a, data)?;
+    let steps = a.steps.unwrap_or(preset.steps);
     let shape = match data.image_shape() {
         Some((ch, h, w)) if !points => vec![ch, h, w],
         _ => vec![features],
     };
-    let mut c = preset.scheduled(&a.data, &shape, steps);
-    if a.latent.is_some() || a.g_hidden.is_some() {
-        c.latent = a.latent.unwrap_or(c.latent);
-        let hidden = a.g_hidden.as_deref().unwrap_or(preset.g_hidden);
+    let mut c = preset
+        .try_scheduled(&a.data, &shape, steps)
+        .map_err(|e| Error::shape("--arch dcgan", format!("{e}; pick another --size")))?;
+    if let Some(hidden) = &a.g_hidden {
         c.generator = preset.generator_of(hidden, c.latent, features);
     }
     if let Some(d) = &a.d_hidden {
@@ -391,11 +454,6 @@ fn config_for(a: &TrainArgs, data: &data::Dataset) -> Result<GanConfig, Error> {
     Ok(c.conditional(classes).decaying(start, steps, a.decay_floor))
 }
 
-/// --steps, or the preset's default for the data.
-fn steps_for(a: &TrainArgs, points: bool) -> u64 {
-    a.steps.unwrap_or(preset_for(points).steps)
-}
-
 fn train(a: TrainArgs) -> Result<(), Error> {
     let resumed = a.resume.as_ref().map(|p| checkpoint::read(p)).transpose()?;
     let data_spec = resumed
@@ -404,11 +462,20 @@ fn train(a: TrainArgs) -> Result<(), Error> {
     let seed = resumed.as_ref().map_or(a.seed, |ck| ck.config.seed);
     let data =
         data::load(&data_spec, a.size, a.color, seed).map_err(|e| Error::Data(e.to_string()))?;
-    let config = match &resumed {
-        Some(ck) => ck.config.clone(),
-        None => config_for(&a, &data)?,
+    let (config, steps) = match &resumed {
+        // A resumed run goes on to --steps, or to where its schedule ends.
+        Some(ck) => {
+            let points = matches!(data.samples, Samples::Points { .. });
+            let default = if points { POINTS.steps } else { IMAGES.steps };
+            let end = Some(ck.config.decay.end as u64).filter(|&e| e > 0);
+            (ck.config.clone(), a.steps.or(end).unwrap_or(default))
+        }
+        None => {
+            let c = config_for(&a, &data)?;
+            let steps = a.steps.unwrap_or(preset_for(&a, &data)?.steps);
+            (c, steps)
+        }
     };
-    let steps = steps_for(&a, matches!(data.samples, Samples::Points { .. }));
     let gpu = a.which.open(true)?;
     let name = std::path::Path::new(&data_spec)
         .file_stem()

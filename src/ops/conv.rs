@@ -15,9 +15,10 @@
 
 use super::activation::Activation;
 use super::matmul::{Form, Matmul, MatmulTiles, matmul};
-use super::{expect_distinct, expect_len};
+use super::{expect_distinct, expect_len, expect_u32};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
+use crate::gpu::kernel::Entry;
 use crate::gpu::kernel::Kernel;
 use crate::gpu::tensor::Tensor;
 
@@ -113,23 +114,66 @@ impl Conv2d {
         Ok(())
     }
 
+    /// The matmul shader's entry with this geometry's constants.
+    pub(crate) fn specialise(&self, entry: Entry) -> Result<Entry> {
+        const OP: &str = "conv2d";
+        let u = |what, v| expect_u32(OP, what, v).map(|v| format!("{v}u"));
+        Ok(entry
+            .with("IN_C", u("channels", self.in_c)?)
+            .with("IN_H", u("height", self.in_h)?)
+            .with("IN_W", u("width", self.in_w)?)
+            .with("OUT_C", u("channels", self.out_c)?)
+            .with("OUT_H", u("height", self.out_h())?)
+            .with("OUT_W", u("width", self.out_w())?)
+            .with("KERNEL_H", u("kernel", self.kernel_h)?)
+            .with("KERNEL_W", u("kernel", self.kernel_w)?)
+            .with("STRIDE", u("stride", self.stride)?)
+            .with("PAD", u("padding", self.pad)?))
+    }
+
     fn product(&self, p: ConvProduct) -> Matmul {
         let (b, taps) = (self.batch, self.kernel_h * self.kernel_w);
         let outputs = b * self.out_h() * self.out_w();
+        // Rows are channels, columns positions (see matmul.wgsl).
         let (form, m, n, k) = match p {
-            ConvProduct::Forward => (Form::NT, outputs, self.out_c, self.in_c * taps),
+            ConvProduct::Forward => (Form::NN, self.out_c, outputs, self.in_c * taps),
             ConvProduct::Weight => (Form::TN, self.out_c, self.in_c * taps, outputs),
-            ConvProduct::Input => (
-                Form::NN,
-                b * self.in_h * self.in_w,
-                self.in_c,
-                self.out_c * taps,
-            ),
+            // Per sub-pixel class of positions (matmul.wgsl): the largest
+            // class's positions, and the taps that can feed one of them.
+            ConvProduct::Input => {
+                let per = |n: usize| n.div_ceil(self.stride);
+                let positions = b * per(self.in_h) * per(self.in_w);
+                let taps = per(self.kernel_h) * per(self.kernel_w);
+                (Form::NN, self.in_c, positions, self.out_c * taps)
+            }
         };
         Matmul {
             conv: Some((p, *self)),
             tiles: self.tiles,
             ..Matmul::new(form, m, n, k)
+        }
+    }
+
+    /// Whether the kernel covers the whole unpadded input in one place (a
+    /// 1 × 1 output): the convolution is then a dense layer on the
+    /// flattened input, and its products are plain matmuls (DCGAN's last
+    /// D layer, and as a transpose its first G layer).
+    pub fn is_dense(&self) -> bool {
+        self.pad == 0 && self.kernel_h == self.in_h && self.kernel_w == self.in_w
+    }
+
+    /// The plain product of a dense convolution (see [`Conv2d::is_dense`]):
+    /// x is [batch, K] and w [out_c, K], K = in_c·kh·kw.
+    fn dense(&self, p: ConvProduct) -> Matmul {
+        let (b, k) = (self.batch, self.in_c * self.in_h * self.in_w);
+        let spec = match p {
+            ConvProduct::Forward => Matmul::new(Form::NT, b, self.out_c, k),
+            ConvProduct::Weight => Matmul::new(Form::TN, self.out_c, k, b),
+            ConvProduct::Input => Matmul::new(Form::NN, b, k, self.out_c),
+        };
+        Matmul {
+            tiles: self.tiles,
+            ..spec
         }
     }
 
@@ -156,8 +200,12 @@ pub fn forward(
     expect_len(OP, "w", w, g.w_len())?;
     expect_len(OP, "y", y, g.y_len())?;
     expect_distinct(OP, &[("y", y)], &[("x", x), ("w", w)])?;
+    if g.is_dense() {
+        let spec = g.dense(ConvProduct::Forward).activation(act);
+        return matmul(gpu, &spec, x, w, bias, y);
+    }
     let spec = g.product(ConvProduct::Forward).activation(act);
-    matmul(gpu, &spec, x, w, bias, y)
+    matmul(gpu, &spec, w, x, bias, y)
 }
 
 /// dx = act(convᵀ(dy, w) (+ bias)): the input gradient of the convolution,
@@ -178,8 +226,13 @@ pub fn input_grad(
     expect_len(OP, "w", w, g.w_len())?;
     expect_len(OP, "dx", dx, g.x_len())?;
     expect_distinct(OP, &[("dx", dx)], &[("dy", dy), ("w", w)])?;
+    // A dense product's bias would be per column, not per channel.
+    if g.is_dense() && bias.is_none() {
+        let spec = g.dense(ConvProduct::Input).activation(act);
+        return matmul(gpu, &spec, dy, w, None, dx);
+    }
     let spec = g.product(ConvProduct::Input).activation(act);
-    matmul(gpu, &spec, dy, w, bias, dx)
+    matmul(gpu, &spec, w, dy, bias, dx)
 }
 
 /// dw = Σ over batch and positions of dy ⊗ im2col(x), [out_c, in_c, kh,
@@ -198,6 +251,10 @@ pub fn weight_grad(
     expect_len(OP, "x", x, g.x_len())?;
     expect_len(OP, "dw", dw, g.w_len())?;
     expect_distinct(OP, &[("dw", dw)], &[("dy", dy), ("x", x)])?;
+    if g.is_dense() {
+        let spec = g.dense(ConvProduct::Weight).accumulate(accumulate);
+        return matmul(gpu, &spec, dy, x, None, dw);
+    }
     let spec = g.product(ConvProduct::Weight).accumulate(accumulate);
     matmul(gpu, &spec, dy, x, None, dw)
 }

@@ -246,3 +246,82 @@ fn a_kernel_larger_than_its_padded_input_is_refused() {
         .to_string();
     assert!(e.contains("larger than its 3x3 input padded by 1"), "{e}");
 }
+
+/// A kernel covering its whole unpadded input (DCGAN's last D layer, and
+/// as a transpose its first G layer) runs as plain products: all three
+/// against the reference, and the input gradient with a bias (the
+/// implicit path) too.
+#[test]
+fn dense_convolutions_match_reference() {
+    let (mut rng, seed) = rng();
+    for (batch, in_c, side, out_c) in [(3, 5, 7, 1), (1, 3, 1, 33), (4, 33, 4, 7), (64, 8, 7, 1)] {
+        let g = Conv2d {
+            batch,
+            in_c,
+            in_h: side,
+            in_w: side,
+            out_c,
+            kernel_h: side,
+            kernel_w: side,
+            stride: 1,
+            pad: 0,
+            tiles: None,
+        };
+        assert!(g.is_dense());
+        let x = random(&mut rng, g.x_len(), -1.0, 1.0);
+        let w = random(&mut rng, g.w_len(), -1.0, 1.0);
+        let dy = random(&mut rng, g.y_len(), -1.0, 1.0);
+        let b = random(&mut rng, g.in_c, -1.0, 1.0);
+        let (xt, wt, dyt, bt) = (upload(&x), upload(&w), upload(&dy), upload(&b));
+        let (y, dx, dxb, dw) = (
+            nan_tensor(g.y_len()),
+            nan_tensor(g.x_len()),
+            nan_tensor(g.x_len()),
+            nan_tensor(g.w_len()),
+        );
+        let none = Activation::None;
+        run(&[
+            &conv::forward(gpu(), &g, &xt, &wt, None, &y, none).unwrap(),
+            &conv::input_grad(gpu(), &g, &dyt, &wt, None, &dx, none).unwrap(),
+            &conv::input_grad(gpu(), &g, &dyt, &wt, Some(&bt), &dxb, none).unwrap(),
+            &conv::weight_grad(gpu(), &g, &dyt, &xt, &dw, false).unwrap(),
+        ]);
+        let tag = format!("dense {g:?}");
+        let k = (in_c * side * side) as f64;
+        assert_close_scaled(
+            &format!("{tag} y"),
+            seed,
+            &read(&y),
+            &conv_ref::forward(&g, &x, &w, None),
+            k,
+            1e-5,
+        );
+        let want = conv_ref::input_grad(&g, &dy, &w, None);
+        assert_close_scaled(
+            &format!("{tag} dx"),
+            seed,
+            &read(&dx),
+            &want,
+            out_c as f64,
+            1e-5,
+        );
+        let want = conv_ref::input_grad(&g, &dy, &w, Some(&b));
+        assert_close_scaled(
+            &format!("{tag} dx + bias"),
+            seed,
+            &read(&dxb),
+            &want,
+            1.0 + out_c as f64,
+            1e-5,
+        );
+        let want = conv_ref::weight_grad(&g, &dy, &x);
+        assert_close_scaled(
+            &format!("{tag} dw"),
+            seed,
+            &read(&dw),
+            &want,
+            batch as f64,
+            1e-5,
+        );
+    }
+}

@@ -12,15 +12,23 @@
 // A convolution is the same product with gathered operands (CONV ≠ 0,
 // "implicit GEMM": nothing is unfolded in memory). For a convolution of x
 // [batch, in_c, in_h, in_w] with w [out_c, in_c, kh, kw] into y [batch,
-// out_c, out_h, out_w], NCHW as PyTorch, rows of im2col(x) indexed by
-// m = (b, oy, ox) and columns by k = (ci, ky, kx):
-//   CONV_FORWARD  y  = im2col(x) · wᵀ        a = x, b = w; M = batch·out_h·out_w, N = out_c, K = in_c·kh·kw
-//   CONV_WEIGHT   dw = dyᵀ · im2col(x)       a = dy, b = x; M = out_c, N = in_c·kh·kw, K = batch·out_h·out_w
-//   CONV_INPUT    dx = dy ⋆ w (the transpose) a = dy, b = w; M = batch·in_h·in_w, N = in_c, K = out_c·kh·kw
-// CONV_INPUT gathers, for each input position, the outputs it fed (each
-// output sums its own contributions: no scatter, no atomics); it is also
-// ConvTranspose2d's forward. Outputs of CONV_FORWARD and CONV_INPUT are
-// stored NCHW, the bias per channel.
+// out_c, out_h, out_w], NCHW as PyTorch, with im2col(x)[m, k] indexed by
+// positions m = (b, oy, ox) and taps k = (ci, ky, kx):
+//   CONV_FORWARD  y[co, m]  = Σ_k w[co, k] · im2col(x)[m, k]      a = w, b = x; M = out_c, N = batch·out_h·out_w, K = in_c·kh·kw
+//   CONV_WEIGHT   dw[co, k] = Σ_m dy[co, m] · im2col(x)[m, k]     a = dy, b = x; M = out_c, N = in_c·kh·kw, K = batch·out_h·out_w
+//   CONV_INPUT    dx[ci, m] = Σ_t w[co, ci, ky, kx] · dy[co, m ← t] a = w, b = dy; M = in_c, N = batch·in_h·in_w, K = out_c·kh·kw
+// Rows are channels and columns positions, so that the long side runs
+// across threads (the lanes of a CPU adapter's SIMD unit) and each row's
+// weights are one load for the whole workgroup; only `b` is gathered.
+// CONV_INPUT gathers, for each input position, the outputs it fed through
+// tap t = (co, ky, kx) (each output sums its own contributions: no
+// scatter, no atomics); it is also ConvTranspose2d's forward. With stride
+// s, input row iy is fed only by the taps ky ≡ iy + pad (mod s), so the
+// positions are split into s² classes by (iy mod s, ix mod s), one per
+// workgroup z, each a product over its own ⌈kh/s⌉·⌈kw/s⌉ taps a channel
+// (the "sub-pixel" form: no multiply by a tap that cannot contribute).
+// Outputs of CONV_FORWARD and CONV_INPUT are stored NCHW, the bias per row
+// (channel).
 //
 // Each workgroup of WX × WY threads owns a BM × BN block of C (BM = WY·TM,
 // BN = WX·TN) and walks K in steps of BK, staging both operand tiles in
@@ -53,27 +61,29 @@ const BM: u32 = WY * TM;
 const BN: u32 = WX * TN;
 const THREADS: u32 = WX * WY;
 
+// A convolution's geometry, specialised per layer so that the index
+// arithmetic divides by constants (1 for a plain product).
+const IN_C: u32 = 1u;
+const IN_H: u32 = 1u;
+const IN_W: u32 = 1u;
+const OUT_C: u32 = 1u;
+const OUT_H: u32 = 1u;
+const OUT_W: u32 = 1u;
+const KERNEL_H: u32 = 1u;
+const KERNEL_W: u32 = 1u;
+const STRIDE: u32 = 1u;
+const PAD: u32 = 0u;
+
 struct Params {
     m: u32,
     n: u32,
     k: u32,
     slope: f32,
-    // A convolution's geometry (0 for a plain product).
-    batch: u32,
-    in_c: u32,
-    in_h: u32,
-    in_w: u32,
-    out_c: u32,
-    out_h: u32,
-    out_w: u32,
-    kernel_h: u32,
-    kernel_w: u32,
-    stride: u32,
-    pad: u32,
-    _pad0: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
+// CONV_INPUT: this workgroup's class of input positions (workgroup z).
+var<private> class_id: u32;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read> b: array<f32>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
@@ -100,6 +110,7 @@ fn load_b(kk: u32, col: u32) -> f32 {
 
 @compute @workgroup_size(WX, WY, 1)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    class_id = wg.z;
     let row0 = wg.y * BM;
     let col0 = wg.x * BN;
     let t = lid.y * WX + lid.x;
@@ -162,14 +173,14 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
 
 // The epilogue of one output: (+ C) (+ bias), activation, inside the matrix only.
 fn store(row: u32, col: u32, value: f32) {
-    if row < p.m && col < p.n {
+    if row < p.m && col < columns() {
         let i = c_index(row, col);
         var v = value;
         if ACCUMULATE {
             v += c[i];
         }
         if HAS_BIAS {
-            v += bias[col];
+            v += bias_at(row, col);
         }
         c[i] = activate(v, ACT, p.slope);
     }
@@ -229,13 +240,18 @@ fn store_adjacent(row: u32, col: u32, r0_0: vec4<f32>, r0_1: vec4<f32>, r1_0: ve
 fn a_at(row: u32, kk: u32) -> f32 {
     switch CONV {
         case CONV_FORWARD: {
-            return gathered_a(im2col(row, kk));
+            return a[row * p.k + kk];
         }
         case CONV_WEIGHT: {
             return a[output_index(row, kk)];
         }
         case CONV_INPUT: {
-            return gathered_a(transposed(row, kk));
+            // w[co, ci, ky, kx] for row = ci and the class's tap kk.
+            let t = class_tap(kk);
+            if t.y >= KERNEL_H || t.z >= KERNEL_W {
+                return 0.0;
+            }
+            return a[((t.x * IN_C + row) * KERNEL_H + t.y) * KERNEL_W + t.z];
         }
         default: {
             if TRANS_A {
@@ -248,14 +264,14 @@ fn a_at(row: u32, kk: u32) -> f32 {
 
 fn b_at(kk: u32, col: u32) -> f32 {
     switch CONV {
+        case CONV_FORWARD: {
+            return gathered_b(im2col(col, kk));
+        }
         case CONV_WEIGHT: {
-            let i = im2col(kk, col);
-            return select(0.0, b[max(i, 0)], i >= 0);
+            return gathered_b(im2col(kk, col));
         }
         case CONV_INPUT: {
-            // w[co, ci, ky, kx] for kk = (co, ky, kx) and col = ci.
-            let taps = p.kernel_h * p.kernel_w;
-            return b[(kk / taps * p.in_c + col) * taps + kk % taps];
+            return gathered_b(transposed(col, kk));
         }
         default: {
             if TRANS_B {
@@ -266,76 +282,122 @@ fn b_at(kk: u32, col: u32) -> f32 {
     }
 }
 
-// a[i], or 0 for an index of -1 (the padding).
-fn gathered_a(i: i32) -> f32 {
-    return select(0.0, a[max(i, 0)], i >= 0);
+// b[i], or 0 for an index of -1 (the padding, or no output).
+fn gathered_b(i: i32) -> f32 {
+    return select(0.0, b[max(i, 0)], i >= 0);
 }
 
 // The index in x of im2col(x)[m, k]: x[b, ci, oy·stride − pad + ky,
 // ox·stride − pad + kx] for m = (b, oy, ox), k = (ci, ky, kx); -1 where
 // that falls in the padding.
 fn im2col(m: u32, k: u32) -> i32 {
-    let taps = p.kernel_h * p.kernel_w;
+    let taps = KERNEL_H * KERNEL_W;
     let ci = k / taps;
-    let ky = k % taps / p.kernel_w;
-    let kx = k % p.kernel_w;
-    let ox = m % p.out_w;
-    let oy = m / p.out_w % p.out_h;
-    let bi = m / (p.out_w * p.out_h);
-    let y = i32(oy * p.stride + ky) - i32(p.pad);
-    let x = i32(ox * p.stride + kx) - i32(p.pad);
-    if y < 0 || x < 0 || y >= i32(p.in_h) || x >= i32(p.in_w) {
+    let ky = k % taps / KERNEL_W;
+    let kx = k % KERNEL_W;
+    let ox = m % OUT_W;
+    let oy = m / OUT_W % OUT_H;
+    let bi = m / (OUT_W * OUT_H);
+    let y = i32(oy * STRIDE + ky) - i32(PAD);
+    let x = i32(ox * STRIDE + kx) - i32(PAD);
+    if y < 0 || x < 0 || y >= i32(IN_H) || x >= i32(IN_W) {
         return -1;
     }
-    return i32(((bi * p.in_c + ci) * p.in_h + u32(y)) * p.in_w + u32(x));
+    return i32(((bi * IN_C + ci) * IN_H + u32(y)) * IN_W + u32(x));
 }
 
 // The index in y (NCHW) of output channel co at m = (b, oy, ox).
 fn output_index(co: u32, m: u32) -> u32 {
-    let plane = p.out_h * p.out_w;
-    return (m / plane * p.out_c + co) * plane + m % plane;
+    let plane = OUT_H * OUT_W;
+    return (m / plane * OUT_C + co) * plane + m % plane;
 }
 
-// The index in y of the output that input position m = (b, iy, ix) fed
-// through tap k = (co, ky, kx): y[b, co, oy, ox] with oy·stride − pad + ky
-// = iy (likewise x); -1 where no output did.
+// The sub-pixel classes of CONV_INPUT: taps per channel in each
+// dimension, and the class's positions in each dimension.
+const TAPS_Y: u32 = (KERNEL_H + STRIDE - 1u) / STRIDE;
+const TAPS_X: u32 = (KERNEL_W + STRIDE - 1u) / STRIDE;
+
+fn class_rows() -> u32 {
+    return (IN_H - class_id / STRIDE + STRIDE - 1u) / STRIDE;
+}
+
+fn class_cols() -> u32 {
+    return (IN_W - class_id % STRIDE + STRIDE - 1u) / STRIDE;
+}
+
+// (co, ky, kx) of the class's tap k = (co, jy, jx): ky ≡ iy + pad (mod
+// stride) for every row iy of the class; ky may pass the kernel's edge.
+fn class_tap(k: u32) -> vec3<u32> {
+    let co = k / (TAPS_Y * TAPS_X);
+    let jy = k / TAPS_X % TAPS_Y;
+    let jx = k % TAPS_X;
+    let ky = (class_id / STRIDE + PAD) % STRIDE + jy * STRIDE;
+    let kx = (class_id % STRIDE + PAD) % STRIDE + jx * STRIDE;
+    return vec3<u32>(co, ky, kx);
+}
+
+// (b, iy, ix) of column m of this workgroup's class.
+fn class_position(m: u32) -> vec3<u32> {
+    let rows = class_rows();
+    let cols = class_cols();
+    let iy = class_id / STRIDE + m / cols % rows * STRIDE;
+    let ix = class_id % STRIDE + m % cols * STRIDE;
+    return vec3<u32>(m / (rows * cols), iy, ix);
+}
+
+// The index in dy of the output that column m of the class received from
+// through tap k: y[b, co, oy, ox] with oy·stride − pad + ky = iy (likewise
+// x); -1 where no output did.
 fn transposed(m: u32, k: u32) -> i32 {
-    let taps = p.kernel_h * p.kernel_w;
-    let co = k / taps;
-    let ky = k % taps / p.kernel_w;
-    let kx = k % p.kernel_w;
-    let ix = m % p.in_w;
-    let iy = m / p.in_w % p.in_h;
-    let bi = m / (p.in_w * p.in_h);
-    let ty = i32(iy + p.pad) - i32(ky);
-    let tx = i32(ix + p.pad) - i32(kx);
-    if ty < 0 || tx < 0 || u32(ty) % p.stride != 0u || u32(tx) % p.stride != 0u {
+    let t = class_tap(k);
+    let q = class_position(m);
+    if q.y + PAD < t.y || q.z + PAD < t.z {
         return -1;
     }
-    let oy = u32(ty) / p.stride;
-    let ox = u32(tx) / p.stride;
-    if oy >= p.out_h || ox >= p.out_w {
+    let oy = (q.y + PAD - t.y) / STRIDE;
+    let ox = (q.z + PAD - t.z) / STRIDE;
+    if oy >= OUT_H || ox >= OUT_W {
         return -1;
     }
-    return i32(((bi * p.out_c + co) * p.out_h + oy) * p.out_w + ox);
+    return i32(((q.x * OUT_C + t.x) * OUT_H + oy) * OUT_W + ox);
 }
 
 // Where C[row, col] is stored: row-major, or NCHW for a convolution's
-// forward (rows are output positions) and input gradient (rows are input
-// positions).
+// forward (rows are output channels, columns output positions) and input
+// gradient (rows are input channels, columns input positions).
 fn c_index(row: u32, col: u32) -> u32 {
     switch CONV {
         case CONV_FORWARD: {
-            return output_index(col, row);
+            return output_index(row, col);
         }
         case CONV_INPUT: {
-            let plane = p.in_h * p.in_w;
-            return (row / plane * p.in_c + col) * plane + row % plane;
+            let q = class_position(col);
+            return ((q.x * IN_C + row) * IN_H + q.y) * IN_W + q.z;
         }
         default: {
             return row * p.n + col;
         }
     }
+}
+
+// The columns of C: N, or those of this workgroup's class of a
+// convolution's input positions.
+fn columns() -> u32 {
+    if CONV == CONV_INPUT {
+        // N is the batch times the largest class's (class 0's) positions.
+        let batch = p.n / (((IN_H + STRIDE - 1u) / STRIDE) * ((IN_W + STRIDE - 1u) / STRIDE));
+        return batch * class_rows() * class_cols();
+    }
+    return p.n;
+}
+
+// The bias of C[row, col]: per column, or per row (channel) for a
+// convolution's forward and input gradient.
+fn bias_at(row: u32, col: u32) -> f32 {
+    if CONV == CONV_FORWARD || CONV == CONV_INPUT {
+        return bias[row];
+    }
+    return bias[col];
 }
 
 // The same product for CPU adapters (lavapipe), which run the invocations
@@ -350,6 +412,7 @@ fn c_index(row: u32, col: u32) -> u32 {
 // j), which the compiler keeps out of indexed memory.
 @compute @workgroup_size(WX, 1, 1)
 fn main_rows(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    class_id = wg.z;
     let row = wg.y * 8u;
     let col = wg.x * WX * 8u + lid.x;
     var lo0 = vec4<f32>();

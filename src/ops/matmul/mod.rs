@@ -10,7 +10,7 @@ use super::conv::{Conv2d, ConvProduct};
 use super::{expect_distinct, expect_len, expect_u32};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
-use crate::gpu::kernel::{Entry, Kernel, Value};
+use crate::gpu::kernel::{Entry, Kernel};
 use crate::gpu::tensor::Tensor;
 pub use tiles::{Layout, MatmulTiles, Tuning, tiles, tune};
 
@@ -110,7 +110,8 @@ pub fn matmul(
         expect_len(OP, "C", c, m * n)?;
     }
     if let Some(bias) = bias {
-        expect_len(OP, "bias", bias, n)?;
+        // A convolution's bias is per channel: per row.
+        expect_len(OP, "bias", bias, if spec.conv.is_some() { m } else { n })?;
     }
     let bias_t = bias.unwrap_or(a);
     expect_distinct(OP, &[("C", c)], &[("A", a), ("B", b), ("bias", bias_t)])?;
@@ -147,29 +148,26 @@ pub fn matmul(
             "CONV",
             format!("{}u", spec.conv.map_or(0, |(p, _)| p.code())),
         );
-    let g = spec.conv.map(|(_, g)| g).unwrap_or_default();
-    let u = |what, v| expect_u32(OP, what, v).map(Value::from);
+    let entry = match spec.conv {
+        Some((_, g)) => g.specialise(entry)?,
+        None => entry,
+    };
     let uniforms = [
-        ("m", u("M", m)?),
-        ("n", u("N", n)?),
-        ("k", u("K", k)?),
+        ("m", expect_u32(OP, "M", m)?.into()),
+        ("n", expect_u32(OP, "N", n)?.into()),
+        ("k", expect_u32(OP, "K", k)?.into()),
         ("slope", spec.activation.slope().into()),
-        ("batch", u("batch", g.batch)?),
-        ("in_c", u("channels", g.in_c)?),
-        ("in_h", u("height", g.in_h)?),
-        ("in_w", u("width", g.in_w)?),
-        ("out_c", u("channels", g.out_c)?),
-        ("out_h", u("height", g.out_h())?),
-        ("out_w", u("width", g.out_w())?),
-        ("kernel_h", u("kernel", g.kernel_h)?),
-        ("kernel_w", u("kernel", g.kernel_w)?),
-        ("stride", u("stride", g.stride)?),
-        ("pad", u("padding", g.pad)?),
     ];
+    // A convolution's input product runs one sub-pixel class of positions
+    // per workgroup z (matmul.wgsl).
+    let classes = match spec.conv {
+        Some((ConvProduct::Input, g)) => expect_u32(OP, "stride", g.stride * g.stride)?,
+        _ => 1,
+    };
     let groups = [
         (n as u32).div_ceil(tiles.bn()),
         (m as u32).div_ceil(tiles.bm()),
-        1,
+        classes,
     ];
     let (a_name, b_name) = if vec4 { ("a_v4", "b_v4") } else { ("a", "b") };
     // Without a bias the shader never reads it, but still binds it.
