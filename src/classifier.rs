@@ -349,6 +349,8 @@ pub fn train(
             width: SIDE,
         },
         labels: Some(labels[..HELD_OUT].to_vec()),
+        class_names: Vec::new(),
+        notes: Vec::new(),
     };
     c.held_out_accuracy = c.accuracy(gpu, &held_out)?;
     Ok(c)

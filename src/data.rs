@@ -49,7 +49,8 @@ static MNIST_LABELS_GZ: &[u8] = include_bytes!("../data/mnist/mnist10k-labels-id
 /// What a data set holds: 8-bit images or 2-D points.
 #[derive(Clone, PartialEq)]
 pub enum Samples {
-    /// items × (channels·height·width) bytes, row-major, channel-last per pixel (HWC), 0..255.
+    /// items × (channels·height·width) bytes, each image channel by
+    /// channel (CHW, PyTorch's layout), 0..255.
     Images {
         bytes: Vec<u8>,
         channels: usize,
@@ -70,6 +71,11 @@ pub struct Dataset {
     pub samples: Samples,
     /// One class label per item when known (digit, garment class, mixture mode).
     pub labels: Option<Vec<u8>>,
+    /// The classes' names, where the data names them (an image folder's
+    /// class folders); label i is class_names[i].
+    pub class_names: Vec<String>,
+    /// What loading noticed and the user should hear (files skipped).
+    pub notes: Vec<String>,
 }
 
 impl Dataset {
@@ -274,6 +280,29 @@ pub enum DataError {
     NotAnImage { path: PathBuf, reason: String },
 
     #[error(
+        "{path}: the class folder holds {found}; every class needs at least 2 images \
+         (add images, or move the folder out of {root})"
+    )]
+    SmallClass {
+        path: PathBuf,
+        root: PathBuf,
+        found: String,
+    },
+
+    #[error(
+        "{path}: {classes} class folders, more than the {max} a conditional GAN takes; \
+         merge classes, or train on one class folder at a time"
+    )]
+    TooManyClasses {
+        path: PathBuf,
+        classes: usize,
+        max: usize,
+    },
+
+    #[error("--background {value}: give white, black or a colour as #rrggbb")]
+    BadBackground { value: String },
+
+    #[error(
         "{path}: the image is too large to load ({source}); images up to {MAX_IMAGE_SIDE}×{MAX_IMAGE_SIDE} \
          pixels and {MAX_IMAGE_ALLOC} decoded bytes are accepted, shrink it first"
     )]
@@ -331,7 +360,59 @@ pub type Result<T> = std::result::Result<T, DataError>;
 /// `seed`: for the mixtures, which are sampled ([`MIXTURE_POINTS`] points)
 /// deterministically from it.
 pub fn load(spec: &str, size: Option<u32>, color: bool, seed: u64) -> Result<Dataset> {
-    let size = size.unwrap_or(DEFAULT_SIZE);
+    let opts = LoadOptions {
+        size,
+        color,
+        seed,
+        ..LoadOptions::default()
+    };
+    load_with(spec, &opts)
+}
+
+/// How a data set is loaded (see [`load`]).
+#[derive(Clone, Debug)]
+pub struct LoadOptions {
+    pub size: Option<u32>,
+    pub color: bool,
+    /// What images with an alpha channel are composited onto.
+    pub background: [u8; 3],
+    pub seed: u64,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        LoadOptions {
+            size: None,
+            color: false,
+            background: [255; 3],
+            seed: 0,
+        }
+    }
+}
+
+/// `--background`: white, black or #rrggbb.
+pub fn parse_background(value: &str) -> Result<[u8; 3]> {
+    let bad = || DataError::BadBackground {
+        value: value.to_string(),
+    };
+    match value.to_ascii_lowercase().as_str() {
+        "white" => Ok([255; 3]),
+        "black" => Ok([0; 3]),
+        v => {
+            let hex = v
+                .strip_prefix('#')
+                .filter(|h| h.len() == 6)
+                .ok_or_else(bad)?;
+            let byte = |i: usize| u8::from_str_radix(&hex[i..i + 2], 16).map_err(|_| bad());
+            Ok([byte(0)?, byte(2)?, byte(4)?])
+        }
+    }
+}
+
+/// [`load`] with every option.
+pub fn load_with(spec: &str, opts: &LoadOptions) -> Result<Dataset> {
+    let (color, seed) = (opts.color, opts.seed);
+    let size = opts.size.unwrap_or(DEFAULT_SIZE);
     if size == 0 || size > MAX_SIZE {
         return Err(DataError::BadSize { size });
     }
@@ -344,7 +425,7 @@ pub fn load(spec: &str, size: Option<u32>, color: bool, seed: u64) -> Result<Dat
             let path = Path::new(spec);
             // `metadata` follows symlinks; any failure here means we cannot use the path.
             match fs::metadata(path) {
-                Ok(m) if m.is_dir() => load_image_folder(path, size, color),
+                Ok(m) if m.is_dir() => load_image_folder(path, size, color, opts.background),
                 Ok(_) => load_idx_images(path),
                 Err(e) if e.kind() == io::ErrorKind::NotFound => Err(DataError::NotFound {
                     path: path.to_path_buf(),
@@ -387,6 +468,7 @@ pub fn builtin_mnist() -> Dataset {
             Dataset {
                 name: name.to_string(),
                 labels: Some(labels),
+                class_names: (0..10).map(|d| d.to_string()).collect(),
                 ..images
             }
         })
@@ -590,6 +672,15 @@ fn images_from_idx(dims: Vec<usize>, bytes: Vec<u8>, what: &str) -> Result<Datas
     if items == 0 || height == 0 || width == 0 {
         return Err(shape_error(&dims, "the file holds no pixels"));
     }
+    // IDX stores a colour pixel's channels together; samples are CHW.
+    let bytes = if channels > 1 {
+        bytes
+            .chunks_exact(height * width * channels)
+            .flat_map(|img| to_chw(img, channels))
+            .collect()
+    } else {
+        bytes
+    };
     Ok(Dataset {
         name: what.to_string(),
         items,
@@ -600,6 +691,8 @@ fn images_from_idx(dims: Vec<usize>, bytes: Vec<u8>, what: &str) -> Result<Datas
             width,
         },
         labels: None,
+        class_names: Vec::new(),
+        notes: Vec::new(),
     })
 }
 
@@ -659,15 +752,25 @@ fn labels_sibling(images: &Path) -> Option<PathBuf> {
         .then(|| images.with_file_name(name.replace("images-idx3", "labels-idx1")))
 }
 
-/// Loads every image in a folder (sorted by name, hidden files and
-/// sub-folders skipped), each resized to size×size, as grayscale or RGB.
-fn load_image_folder(dir: &Path, size: u32, color: bool) -> Result<Dataset> {
+/// The file extensions read as images; other files in an image folder
+/// (a README, a PROVENANCE.md) are skipped, as torchvision's ImageFolder
+/// skips what its name says is no image.
+pub const IMAGE_EXTENSIONS: [&str; 3] = ["png", "jpg", "jpeg"];
+
+fn is_image_name(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+}
+
+/// A folder's entries that are not hidden: (image files, other files,
+/// sub-folders), each sorted by name.
+fn folder_entries(dir: &Path) -> Result<(Vec<PathBuf>, Vec<PathBuf>, Vec<PathBuf>)> {
     let io_error = |source| DataError::Io {
         path: dir.to_path_buf(),
         source,
     };
-    let mut files = Vec::new();
-    let mut subfolders = 0usize;
+    let (mut images, mut others, mut folders) = (Vec::new(), Vec::new(), Vec::new());
     for entry in fs::read_dir(dir).map_err(io_error)? {
         let entry = entry.map_err(io_error)?;
         if entry.file_name().to_string_lossy().starts_with('.') {
@@ -675,19 +778,92 @@ fn load_image_folder(dir: &Path, size: u32, color: bool) -> Result<Dataset> {
         }
         let path = entry.path();
         if path.is_dir() {
-            subfolders += 1;
+            folders.push(path);
+        } else if is_image_name(&path) {
+            images.push(path);
         } else {
-            files.push(path);
+            others.push(path);
         }
     }
-    files.sort();
+    images.sort();
+    others.sort();
+    folders.sort();
+    Ok((images, others, folders))
+}
+
+/// Loads an image folder, each image resized to size×size, as grayscale
+/// or RGB, composited onto `background` where it has an alpha channel.
+///
+/// In torchvision's ImageFolder layout (`root/<class>/*.png`) the classes
+/// are the sub-folders, sorted by name, and each image is labelled with
+/// its folder's; an empty class folder, or one of a single image, is
+/// refused. Otherwise the folder's own images are loaded, unlabelled.
+/// Files whose names are not of images are skipped and counted in the
+/// data set's notes; a file named as an image that does not decode is an
+/// error.
+fn load_image_folder(dir: &Path, size: u32, color: bool, background: [u8; 3]) -> Result<Dataset> {
+    let (root_images, mut skipped, folders) = folder_entries(dir)?;
+    let mut notes = Vec::new();
+    let mut files = Vec::new();
+    let mut labels = Vec::new();
+    let mut class_names = Vec::new();
+    let classes: Vec<(PathBuf, Vec<PathBuf>)> = folders
+        .iter()
+        .map(|f| {
+            let (images, others, _) = folder_entries(f)?;
+            skipped.extend(others);
+            Ok((f.clone(), images))
+        })
+        .collect::<Result<_>>()?;
+    if classes.iter().any(|(_, images)| !images.is_empty()) {
+        if classes.len() > 256 {
+            return Err(DataError::TooManyClasses {
+                path: dir.to_path_buf(),
+                classes: classes.len(),
+                max: 256,
+            });
+        }
+        for (label, (folder, images)) in classes.into_iter().enumerate() {
+            if images.len() < 2 {
+                let found = match images.len() {
+                    0 => "no PNG or JPEG image".to_string(),
+                    _ => "a single image".to_string(),
+                };
+                return Err(DataError::SmallClass {
+                    path: folder,
+                    root: dir.to_path_buf(),
+                    found,
+                });
+            }
+            let name = folder
+                .file_name()
+                .map_or(String::new(), |n| n.to_string_lossy().into_owned());
+            class_names.push(name);
+            labels.extend(std::iter::repeat_n(label as u8, images.len()));
+            files.extend(images);
+        }
+        if !root_images.is_empty() {
+            notes.push(format!(
+                "skipped {} images directly in {} (not in a class folder)",
+                root_images.len(),
+                dir.display()
+            ));
+        }
+    } else {
+        files = root_images;
+    }
+    if !skipped.is_empty() {
+        notes.push(format!(
+            "skipped {} files whose names are not of PNG or JPEG images (such as {})",
+            skipped.len(),
+            skipped[0].display()
+        ));
+    }
     if files.is_empty() {
-        let hint = if subfolders > 0 {
-            format!(
-                " (only {subfolders} sub-folders, which are not searched; point --data at one of them)"
-            )
-        } else {
+        let hint = if folders.is_empty() {
             String::new()
+        } else {
+            format!(" (its {} sub-folders hold none either)", folders.len())
         };
         return Err(DataError::EmptyFolder {
             path: dir.to_path_buf(),
@@ -709,23 +885,21 @@ fn load_image_folder(dir: &Path, size: u32, color: bool) -> Result<Dataset> {
 
     let mut bytes = Vec::with_capacity(per_image as usize * files.len());
     for file in &files {
-        let img = decode_image(file)?;
-        if color {
-            let rgb = img.to_rgb8();
-            let rgb = if rgb.dimensions() == (size, size) {
-                rgb
-            } else {
-                image::imageops::resize(&rgb, size, size, FilterType::Triangle)
-            };
-            bytes.extend_from_slice(rgb.as_raw());
+        let rgb = composited(decode_image(file)?, background);
+        let img = if color {
+            image::DynamicImage::ImageRgb8(rgb)
         } else {
-            let gray = img.to_luma8();
-            let gray = if gray.dimensions() == (size, size) {
-                gray
-            } else {
-                image::imageops::resize(&gray, size, size, FilterType::Triangle)
-            };
-            bytes.extend_from_slice(gray.as_raw());
+            image::DynamicImage::ImageLuma8(image::DynamicImage::ImageRgb8(rgb).to_luma8())
+        };
+        let img = if img.width() == size && img.height() == size {
+            img
+        } else {
+            img.resize_exact(size, size, FilterType::Triangle)
+        };
+        if color {
+            bytes.extend(to_chw(img.to_rgb8().as_raw(), 3));
+        } else {
+            bytes.extend_from_slice(img.to_luma8().as_raw());
         }
     }
 
@@ -738,8 +912,36 @@ fn load_image_folder(dir: &Path, size: u32, color: bool) -> Result<Dataset> {
             height: size as usize,
             width: size as usize,
         },
-        labels: None,
+        labels: (!labels.is_empty()).then_some(labels),
+        class_names,
+        notes,
     })
+}
+
+/// An image as RGB, its alpha (if any) composited onto `background`.
+fn composited(img: DynamicImage, background: [u8; 3]) -> image::RgbImage {
+    if !img.color().has_alpha() {
+        return img.to_rgb8();
+    }
+    let rgba = img.to_rgba8();
+    image::RgbImage::from_fn(rgba.width(), rgba.height(), |x, y| {
+        let p = rgba.get_pixel(x, y).0;
+        let a = p[3] as u32;
+        let mix = |c: u8, b: u8| ((c as u32 * a + b as u32 * (255 - a) + 127) / 255) as u8;
+        image::Rgb([
+            mix(p[0], background[0]),
+            mix(p[1], background[1]),
+            mix(p[2], background[2]),
+        ])
+    })
+}
+
+/// One image's pixels, channels together (HWC), as channel planes (CHW).
+fn to_chw(pixels: &[u8], channels: usize) -> Vec<u8> {
+    let n = pixels.len() / channels;
+    (0..channels)
+        .flat_map(|c| (0..n).map(move |i| pixels[i * channels + c]))
+        .collect()
 }
 
 /// Decodes one PNG or JPEG file (recognised by its content, not its name)
@@ -902,6 +1104,8 @@ fn mixture_dataset(name: &str, mixture: Mixture, seed: u64) -> Dataset {
         items: MIXTURE_POINTS,
         samples: Samples::Points { xy, mixture },
         labels,
+        class_names: Vec::new(),
+        notes: Vec::new(),
     }
 }
 

@@ -184,6 +184,10 @@ struct TrainArgs {
     /// Image folders: keep colour (RGB) instead of grayscale.
     #[arg(long)]
     color: bool,
+    /// Image folders: what images with transparency are composited onto:
+    /// white, black or #rrggbb.
+    #[arg(long, default_value = "white")]
+    background: String,
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
@@ -215,10 +219,11 @@ struct SampleArgs {
     /// Batch norm on the batch's own statistics instead of the running ones.
     #[arg(long)]
     batch_stats: bool,
-    /// A conditional GAN: draw only this class [default: sample i draws
-    /// class i mod the number of classes].
+    /// A conditional GAN: draw only this class, by number or by name (an
+    /// image folder's class folder) [default: sample i draws class i mod
+    /// the number of classes].
     #[arg(long)]
-    label: Option<u32>,
+    label: Option<String>,
     /// Discriminator rejection sampling: of 16 × n candidates, keep each with
     /// probability exp(D's logit − the largest logit), the checkpoint's
     /// discriminator judging them (the threshold shifted only if that would
@@ -451,7 +456,15 @@ fn config_for(a: &TrainArgs, data: &data::Dataset) -> Result<GanConfig, Error> {
             data.name
         )));
     };
-    Ok(c.conditional(classes).decaying(start, steps, a.decay_floor))
+    let mut c = c.conditional(classes).decaying(start, steps, a.decay_floor);
+    if classes > 0 {
+        c.class_names = data.class_names.clone();
+    }
+    if data.image_shape().is_some() && std::path::Path::new(&a.data).is_dir() {
+        c.background =
+            Some(data::parse_background(&a.background).map_err(|e| Error::Data(e.to_string()))?);
+    }
+    Ok(c)
 }
 
 fn train(a: TrainArgs) -> Result<(), Error> {
@@ -460,8 +473,27 @@ fn train(a: TrainArgs) -> Result<(), Error> {
         .as_ref()
         .map_or(a.data.clone(), |ck| ck.config.data.clone());
     let seed = resumed.as_ref().map_or(a.seed, |ck| ck.config.seed);
-    let data =
-        data::load(&data_spec, a.size, a.color, seed).map_err(|e| Error::Data(e.to_string()))?;
+    let background =
+        data::parse_background(&a.background).map_err(|e| Error::Data(e.to_string()))?;
+    // A resumed run reads its data as it was read when it began.
+    let load = match &resumed {
+        Some(ck) => data::LoadOptions {
+            size: ck.config.shape.get(1).map(|&s| s as u32),
+            color: ck.config.shape.first() == Some(&3),
+            background: ck.config.background.unwrap_or(background),
+            seed,
+        },
+        None => data::LoadOptions {
+            size: a.size,
+            color: a.color,
+            background,
+            seed,
+        },
+    };
+    let data = data::load_with(&data_spec, &load).map_err(|e| Error::Data(e.to_string()))?;
+    for note in &data.notes {
+        eprintln!("data: {note}");
+    }
     let (config, steps) = match &resumed {
         // A resumed run goes on to --steps, or to where its schedule ends.
         Some(ck) => {
@@ -552,7 +584,11 @@ fn sample(a: SampleArgs) -> Result<(), Error> {
         n: a.n,
         seed: a.seed,
         batch_stats: a.batch_stats,
-        label: a.label,
+        label: a
+            .label
+            .as_deref()
+            .map(|l| class_number(l, &c.class_names))
+            .transpose()?,
         reject: a.reject,
         refine: a.refine.setting(&c.data)?,
     };
@@ -575,6 +611,27 @@ fn sample(a: SampleArgs) -> Result<(), Error> {
         eprintln!("wrote {}", p.display());
     }
     Ok(())
+}
+
+/// `--label`'s class: a number, or a name among the model's classes.
+fn class_number(label: &str, names: &[String]) -> Result<u32, Error> {
+    if let Ok(n) = label.parse() {
+        return Ok(n);
+    }
+    match names.iter().position(|n| n == label) {
+        Some(i) => Ok(i as u32),
+        None if names.is_empty() => Err(Error::shape(
+            "sample",
+            format!("--label {label}: give the class's number; this model's classes have no names"),
+        )),
+        None => Err(Error::shape(
+            "sample",
+            format!(
+                "--label {label}: no class of that name; this model's are {}",
+                names.join(", ")
+            ),
+        )),
+    }
 }
 
 fn eval(a: EvalArgs) -> Result<(), Error> {

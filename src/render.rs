@@ -37,7 +37,8 @@ const BLACK: Rgb<u8> = Rgb([0, 0, 0]);
 const LIGHT_GRID: Rgb<u8> = Rgb([225, 225, 225]);
 const AXIS_GRID: Rgb<u8> = Rgb([185, 185, 185]);
 
-/// A grid of `n` images (values in [-1, 1], row-major HWC, `channels` 1 or 3)
+/// A grid of `n` images (values in [-1, 1], each channel by channel, CHW
+/// as PyTorch lays them out; `channels` 1 or 3)
 /// laid out `cols` per row with a 2-pixel dark gap; each pixel =
 /// round((v + 1) * 127.5) clamped to 0..255; returns an RGB image.
 ///
@@ -78,11 +79,13 @@ pub fn image_grid(
         let x0 = (i % cols) * (width + GRID_GAP);
         let y0 = (i / cols) * (height + GRID_GAP);
         let pixels = &values[i * per_image..(i + 1) * per_image];
-        for (p, px) in pixels.chunks_exact(channels).enumerate() {
+        let plane = height * width;
+        for p in 0..plane {
+            let at = |c: usize| to_byte(pixels[c * plane + p]);
             let rgb = if channels >= 3 {
-                [to_byte(px[0]), to_byte(px[1]), to_byte(px[2])]
+                [at(0), at(1), at(2)]
             } else {
-                [to_byte(px[0]); 3]
+                [at(0); 3]
             };
             let (x, y) = (x0 + p % width, y0 + p / width);
             img.put_pixel(x as u32, y as u32, Rgb(rgb));

@@ -410,18 +410,26 @@ fn empty_folder_is_refused_hidden_files_do_not_count() {
 }
 
 #[test]
-fn non_image_file_in_folder_is_named() {
+fn a_file_named_as_an_image_that_is_not_one_is_named_and_others_are_skipped() {
     let dir = TempDir::new("notimage");
     image::GrayImage::from_pixel(8, 8, image::Luma([9]))
         .save(dir.join("a.png"))
         .unwrap();
-    let readme = dir.join("b-readme.txt");
-    fs::write(&readme, "these are my digits\n").unwrap();
-    let err = load_err(dir.path());
-    assert_mentions(
-        &err,
-        &[&readme.display().to_string(), "not a PNG or JPEG image"],
+    // Not images by name: skipped and counted, as ImageFolder skips them.
+    fs::write(dir.join("README"), "these are my digits\n").unwrap();
+    fs::write(dir.join("PROVENANCE.md"), "from my camera\n").unwrap();
+    let set = load(dir.path().to_str().unwrap(), None, false, 0).unwrap();
+    assert_eq!(set.items, 1);
+    assert!(
+        set.notes.iter().any(|n| n.contains("skipped 2 files")),
+        "{:?}",
+        set.notes
     );
+    // Named as an image but not one: an error naming it.
+    let fake = dir.join("b.png");
+    fs::write(&fake, "these are my digits\n").unwrap();
+    let err = load_err(dir.path());
+    assert_mentions(&err, &[&fake.display().to_string(), "cannot be decoded"]);
 }
 
 #[test]
@@ -477,9 +485,10 @@ fn image_folder_of_mixed_sizes_loads_as_gray_28_and_as_rgb_16() {
     let (bytes, channels, height, width) = image_bytes(&rgb);
     assert_eq!((channels, height, width), (3, 16, 16));
     assert_eq!(bytes.len(), 4 * 16 * 16 * 3);
+    // Channel by channel (CHW): red's first plane full, the others empty.
     let red = &bytes[2 * 768..3 * 768];
     assert!(
-        red.chunks(3).all(|p| p[0] >= 250 && p[1] <= 5 && p[2] <= 5),
+        red[..256].iter().all(|&b| b >= 250) && red[256..].iter().all(|&b| b <= 5),
         "c-red is not red"
     );
     let white = &bytes[..768];
@@ -588,4 +597,102 @@ fn load_ring_and_grid_give_100000_labelled_points() {
             "{name}: seed ignored"
         );
     }
+}
+
+// ---------------------------------------------------------------------------
+// Image folders with classes (torchvision's ImageFolder layout)
+
+#[test]
+fn class_folders_label_their_images_in_sorted_order_with_alpha_on_a_background() {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/emoji");
+    let set = load(fixture.to_str().unwrap(), Some(16), true, 0).unwrap();
+    assert_eq!(set.items, 27);
+    assert_eq!(
+        set.class_names,
+        [
+            "activities",
+            "animals-nature",
+            "flags",
+            "food-drink",
+            "objects",
+            "people-body",
+            "smileys-emotion",
+            "symbols",
+            "travel-places"
+        ]
+    );
+    let labels = set.labels.clone().unwrap();
+    assert_eq!(label_counts(&labels)[..9], [3; 9]);
+    assert!(labels.windows(2).all(|w| w[0] <= w[1]), "{labels:?}");
+    let (bytes, channels, height, width) = image_bytes(&set);
+    assert_eq!((channels, height, width), (3, 16, 16));
+    // The corners are transparent: white on the default background, black
+    // on --background black.
+    assert_eq!([bytes[0], bytes[256], bytes[512]], [255, 255, 255]);
+    let opts = shadergan::data::LoadOptions {
+        size: Some(16),
+        color: true,
+        background: shadergan::data::parse_background("black").unwrap(),
+        seed: 0,
+    };
+    let black = shadergan::data::load_with(fixture.to_str().unwrap(), &opts).unwrap();
+    let (bytes, ..) = image_bytes(&black);
+    assert_eq!([bytes[0], bytes[256], bytes[512]], [0, 0, 0]);
+    assert_eq!(
+        shadergan::data::parse_background("#102030").unwrap(),
+        [16, 32, 48]
+    );
+    assert!(
+        shadergan::data::parse_background("purple")
+            .unwrap_err()
+            .to_string()
+            .contains("#rrggbb")
+    );
+}
+
+#[test]
+fn an_empty_or_single_image_class_folder_is_refused_by_name() {
+    let dir = TempDir::new("classes");
+    for class in ["cats", "dogs"] {
+        fs::create_dir(dir.join(class)).unwrap();
+    }
+    for i in 0..3 {
+        image::GrayImage::from_pixel(8, 8, image::Luma([9]))
+            .save(dir.join(&format!("cats/{i}.png")))
+            .unwrap();
+    }
+    let err = load_err(dir.path());
+    assert_mentions(
+        &err,
+        &[
+            &dir.join("dogs").display().to_string(),
+            "no PNG or JPEG image",
+            "at least 2",
+        ],
+    );
+    image::GrayImage::from_pixel(8, 8, image::Luma([200]))
+        .save(dir.join("dogs/a.jpg"))
+        .unwrap();
+    let err = load_err(dir.path());
+    assert_mentions(
+        &err,
+        &[&dir.join("dogs").display().to_string(), "a single image"],
+    );
+    image::GrayImage::from_pixel(8, 8, image::Luma([200]))
+        .save(dir.join("dogs/b.png"))
+        .unwrap();
+    // Loose images beside the class folders are skipped, and said so.
+    image::GrayImage::from_pixel(8, 8, image::Luma([0]))
+        .save(dir.join("loose.png"))
+        .unwrap();
+    let set = load(dir.path().to_str().unwrap(), None, false, 0).unwrap();
+    assert_eq!(set.items, 5);
+    assert_eq!(set.labels.unwrap(), [0, 0, 0, 1, 1]);
+    assert!(
+        set.notes
+            .iter()
+            .any(|n| n.contains("not in a class folder")),
+        "{:?}",
+        set.notes
+    );
 }

@@ -69,7 +69,7 @@ fn grid_maps_values_to_bytes_with_rounding_and_clamping_and_keeps_rgb() {
     assert_eq!(row, [0, 128, 255, 0, 255]);
 
     // One 1×2 RGB image, HWC: a red pixel then a cyan one.
-    let img = image_grid(&[1.0, -1.0, -1.0, -1.0, 1.0, 1.0], 1, 3, 1, 2, 1);
+    let img = image_grid(&[1.0, -1.0, -1.0, 1.0, -1.0, 1.0], 1, 3, 1, 2, 1);
     assert_eq!(*img.get_pixel(0, 0), Rgb([255, 0, 0]));
     assert_eq!(*img.get_pixel(1, 0), Rgb([0, 255, 255]));
 

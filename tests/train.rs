@@ -35,6 +35,8 @@ fn tiny_images() -> Dataset {
             width: 4,
         },
         labels: Some((0..50).map(|i| (i * 7 % 3) as u8).collect()),
+        class_names: Vec::new(),
+        notes: Vec::new(),
     }
 }
 
@@ -66,6 +68,8 @@ fn tiny_config(pack: usize, loss: LossKind) -> GanConfig {
         norm_lr: 1.0,
         classes: 0,
         init: Default::default(),
+        class_names: Vec::new(),
+        background: None,
         seed: 11,
         data: "tiny".into(),
         shape: vec![1, 4, 4],

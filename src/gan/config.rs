@@ -49,6 +49,13 @@ pub struct GanConfig {
     /// predate it).
     #[serde(default)]
     pub init: InitScheme,
+    /// The classes' names, where the data names them (class folders).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub class_names: Vec<String>,
+    /// An image folder's images with transparency were composited onto
+    /// this colour.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub background: Option<[u8; 3]>,
     pub seed: u64,
     /// The --data it was trained on, and one sample's shape: [channels,
     /// height, width] for images, [2] for points.

@@ -199,6 +199,8 @@ impl Preset {
             norm_lr: self.norm_lr,
             classes: 0,
             init: self.init,
+            class_names: Vec::new(),
+            background: None,
             seed: 0,
         })
     }
