@@ -343,7 +343,7 @@ pub fn train(
         name: data.name.clone(),
         items: HELD_OUT,
         samples: Samples::Images {
-            bytes: bytes[..HELD_OUT * FEATURES].to_vec(),
+            bytes: bytes[..HELD_OUT * FEATURES].to_vec().into(),
             channels: 1,
             height: SIDE,
             width: SIDE,

@@ -52,7 +52,9 @@ pub enum Samples {
     /// items × (channels·height·width) bytes, each image channel by
     /// channel (CHW, PyTorch's layout), 0..255.
     Images {
-        bytes: Vec<u8>,
+        /// Shared, so that a training step can read rows of a data set
+        /// too large for the GPU without a copy of it.
+        bytes: std::sync::Arc<Vec<u8>>,
         channels: usize,
         height: usize,
         width: usize,
@@ -685,7 +687,7 @@ fn images_from_idx(dims: Vec<usize>, bytes: Vec<u8>, what: &str) -> Result<Datas
         name: what.to_string(),
         items,
         samples: Samples::Images {
-            bytes,
+            bytes: bytes.into(),
             channels,
             height,
             width,
@@ -907,7 +909,7 @@ fn load_image_folder(dir: &Path, size: u32, color: bool, background: [u8; 3]) ->
         name: dir.display().to_string(),
         items: files.len(),
         samples: Samples::Images {
-            bytes,
+            bytes: bytes.into(),
             channels,
             height: size as usize,
             width: size as usize,
@@ -1131,5 +1133,12 @@ impl crate::gan::TrainingData for Dataset {
 
     fn labels(&self) -> Option<&[u8]> {
         self.labels.as_deref()
+    }
+
+    fn shared_bytes(&self) -> Option<std::sync::Arc<Vec<u8>>> {
+        match &self.samples {
+            Samples::Images { bytes, .. } => Some(bytes.clone()),
+            Samples::Points { .. } => None,
+        }
     }
 }

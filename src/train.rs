@@ -103,6 +103,12 @@ pub fn picture(config: &GanConfig, values: &[f32], n: usize, path: &Path) -> Res
 /// Trains `config` on `data`, writing the run's folder.
 pub fn run(gpu: &Gpu, config: &GanConfig, data: &Dataset, opts: &RunOptions) -> Result<Summary> {
     let mut t = Trainer::new(gpu, config, data)?;
+    if t.placement() == gan::Placement::Stream {
+        eprintln!(
+            "data: larger than one buffer of this adapter ({} MiB): batches stream from host memory",
+            gpu.limits.max_storage_buffer_binding_size >> 20
+        );
+    }
     if let Some(path) = &opts.resume {
         let ck = checkpoint::read(path)?;
         ck.restore(&mut t)?;

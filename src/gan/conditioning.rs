@@ -74,6 +74,11 @@ impl Conditioning {
         })
     }
 
+    /// Item i's class, on the GPU.
+    pub(super) fn table(&self) -> &Tensor {
+        &self.table
+    }
+
     /// Where the labels go in D's rows, from row `first`.
     fn label_columns(&self, first: usize) -> Block {
         Block {
@@ -123,20 +128,20 @@ impl Conditioning {
     }
 
     /// D's update: G's labels into G's input and beside G(z) in the second
-    /// half of D's input; the real batch's own labels (of items `indices`)
-    /// beside it in the first half.
+    /// half of D's input; the real batch's own labels (table[indices[r]]
+    /// for row r) beside it in the first half.
     pub(super) fn label_d_update(
         &self,
         gpu: &Gpu,
         stream: &Stream,
         counters: &Tensor,
-        indices: &Tensor,
+        (table, indices): (&Tensor, &Tensor),
         z: &Tensor,
         d_input: &Tensor,
     ) -> Result<Vec<Kernel>> {
         let real = self.label_columns(0);
         let mut out = self.draw(gpu, stream, counters, z)?;
-        out.push(self.d_one_hot(gpu, &self.table, indices, d_input, real)?);
+        out.push(self.d_one_hot(gpu, table, indices, d_input, real)?);
         let fake = self.label_columns(self.batch);
         out.push(self.d_one_hot(gpu, &self.identity, &self.g_labels, d_input, fake)?);
         Ok(out)

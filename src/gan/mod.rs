@@ -19,7 +19,7 @@ pub mod streams;
 pub use config::GanConfig;
 pub use metrics::StepMetrics;
 pub use sampler::{Sampler, latents, latents_at};
-pub use step::Trainer;
+pub use step::{Placement, Trainer};
 
 /// The real samples a GAN trains on, as the floor above (the data sets)
 /// hands them over.
@@ -34,6 +34,12 @@ pub trait TrainingData {
     fn values(&self) -> Values<'_>;
     /// One class per sample, where known.
     fn labels(&self) -> Option<&[u8]>;
+
+    /// The bytes of `values`, shared, where they are bytes: what a step
+    /// streams its batches from when the set is larger than a GPU buffer.
+    fn shared_bytes(&self) -> Option<std::sync::Arc<Vec<u8>>> {
+        None
+    }
 }
 
 /// A data set's values: bytes 0..=255 (images, mapped to [-1, 1] as they

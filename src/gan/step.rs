@@ -64,10 +64,107 @@ pub struct Trainer<'g> {
     pub g_pass: Pass,
     metrics: MetricsRing,
     program: Vec<Op>,
+    /// The real batches' source when the data set stays in host memory.
+    streamed: Option<Streamed>,
+}
+
+/// Where the real samples live during training.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Placement {
+    /// Uploaded once; each D update draws its batch's indices and gathers
+    /// the batch on the GPU.
+    Device,
+    /// Kept in host memory: before each step the host draws the same
+    /// indices (the GPU's generator, computed on the CPU), copies those
+    /// rows into an upload buffer per D update and queues their upload
+    /// ahead of the step's commands; nothing waits. The batches, and so
+    /// the run, are the same bits as on the device.
+    Stream,
+}
+
+impl Placement {
+    /// On the device where the data set fits one storage binding, else
+    /// streamed.
+    pub fn for_data(gpu: &Gpu, data: &dyn TrainingData) -> Placement {
+        let limit = gpu
+            .limits
+            .max_storage_buffer_binding_size
+            .min(gpu.limits.max_buffer_size);
+        let bytes = match data.values() {
+            Values::Bytes(b) => b.len() as u64,
+            Values::Floats(f) => 4 * f.len() as u64,
+        };
+        match data.shared_bytes() {
+            Some(_) if bytes.div_ceil(4) * 4 > limit => Placement::Stream,
+            _ => Placement::Device,
+        }
+    }
+}
+
+/// A streamed data set and the buffers its batches are uploaded to.
+struct Streamed {
+    bytes: std::sync::Arc<Vec<u8>>,
+    labels: Option<Vec<u32>>,
+    items: usize,
+    features: usize,
+    seed: u64,
+    d_steps: u64,
+    batch: usize,
+    /// Per D update of a step: its rows and, in a conditional GAN, labels.
+    slots: Vec<(Tensor, Tensor)>,
+    rows: Vec<u8>,
+    row_labels: Vec<u32>,
+}
+
+impl Streamed {
+    /// Queues the uploads of step `t`'s real batches (1-based, the step
+    /// about to run): D update u = (t − 1)·k + j + 1 draws its indices
+    /// from (seed, INDICES, u), or (seed, INDICES, t) with one update.
+    fn upload(&mut self, gpu: &Gpu, t: u64) -> Result<()> {
+        let k = self.d_steps;
+        for j in 0..k {
+            let u = if k > 1 { (t - 1) * k + j + 1 } else { t };
+            let u = u32::try_from(u).map_err(|_| Error::shape("trainer", "too many steps"))?;
+            let idx = crate::ops::random::reference::indices(
+                self.seed,
+                streams::INDICES,
+                u,
+                self.items as u32,
+                self.batch,
+            );
+            self.rows.clear();
+            for &i in &idx {
+                let at = i as usize * self.features;
+                self.rows
+                    .extend_from_slice(&self.bytes[at..at + self.features]);
+            }
+            self.rows.resize(self.rows.len().div_ceil(4) * 4, 0);
+            let (rows, labels) = &self.slots[j as usize];
+            gpu.queue
+                .write_buffer(rows.buffer(), rows.offset(), &self.rows);
+            if let Some(all) = &self.labels {
+                self.row_labels.clear();
+                self.row_labels.extend(idx.iter().map(|&i| all[i as usize]));
+                gpu.write_u32(labels, &self.row_labels)?;
+            }
+        }
+        Ok(())
+    }
 }
 
 impl<'g> Trainer<'g> {
+    /// A trainer whose data set lives where [`Placement::for_data`] says.
     pub fn new(gpu: &'g Gpu, config: &GanConfig, data: &dyn TrainingData) -> Result<Trainer<'g>> {
+        Trainer::placed(gpu, config, data, Placement::for_data(gpu, data))
+    }
+
+    /// A trainer with its data set in `placement`.
+    pub fn placed(
+        gpu: &'g Gpu,
+        config: &GanConfig,
+        data: &dyn TrainingData,
+        placement: Placement,
+    ) -> Result<Trainer<'g>> {
         let features = data.features();
         config.check(features)?;
         let limit = gpu
@@ -113,10 +210,40 @@ impl<'g> Trainer<'g> {
         )?;
         let counters = gpu.upload_u32(&[0, 0, 0, 0])?;
         let metrics = MetricsRing::new(gpu)?;
-        let dataset = match data.values() {
-            Values::Bytes(bytes) => gpu.upload_bytes(bytes)?,
-            Values::Floats(xy) => gpu.upload(xy)?,
+        let streamed = match (placement, data.shared_bytes()) {
+            (Placement::Device, _) => None,
+            (Placement::Stream, Some(bytes)) => {
+                let rows = (c.batch * features).div_ceil(4);
+                let slots = (0..c.d_steps)
+                    .map(|_| Ok((gpu.zeros(rows)?, gpu.zeros(c.batch)?)))
+                    .collect::<Result<_>>()?;
+                Some(Streamed {
+                    bytes,
+                    labels: labels.clone(),
+                    items: data.items(),
+                    features,
+                    seed: c.seed,
+                    d_steps: c.d_steps as u64,
+                    batch: c.batch,
+                    slots,
+                    rows: Vec::new(),
+                    row_labels: Vec::new(),
+                })
+            }
+            (Placement::Stream, None) => {
+                return Err(Error::shape(
+                    "trainer",
+                    "only data sets of bytes are streamed",
+                ));
+            }
         };
+        let dataset = match (&streamed, data.values()) {
+            (Some(_), _) => gpu.zeros(0)?,
+            (None, Values::Bytes(bytes)) => gpu.upload_bytes(bytes)?,
+            (None, Values::Floats(xy)) => gpu.upload(xy)?,
+        };
+        // A streamed batch is its slot's rows in order.
+        let identity = gpu.upload_u32(&(0..b as u32).collect::<Vec<_>>())?;
         let z = gpu.zeros(b * c.g_inputs())?;
         let indices = gpu.zeros(b)?;
         let d_input = gpu.zeros(2 * b * width)?;
@@ -169,13 +296,32 @@ impl<'g> Trainer<'g> {
             ..adam_d
         };
         let real = d_input.prefix(b * width);
-        let source = Source {
-            data: &dataset,
-            items: data.items(),
-            features,
-            bytes: matches!(data.values(), Values::Bytes(_)),
+        // The real batch of D update j, and the labels' table and indices.
+        let gather = |j: usize| -> Result<(Kernel, &Tensor, &Tensor)> {
+            let Some(st) = &streamed else {
+                let source = Source {
+                    data: &dataset,
+                    items: data.items(),
+                    features,
+                    bytes: matches!(data.values(), Values::Bytes(_)),
+                };
+                let k = gather_rows(gpu, source, &indices, &real, width)?;
+                let table = cond.as_ref().map_or(&indices, |k| k.table());
+                return Ok((k, table, &indices));
+            };
+            let (rows, labels) = &st.slots[j];
+            let source = Source {
+                data: rows,
+                items: b,
+                features,
+                bytes: true,
+            };
+            Ok((
+                gather_rows(gpu, source, &identity, &real, width)?,
+                labels,
+                &identity,
+            ))
         };
-        let gather_kernel = gather_rows(gpu, source, &indices, &real, width)?;
         let d_loss = Loss {
             kind: c.loss,
             label_real: c.real_label,
@@ -206,70 +352,72 @@ impl<'g> Trainer<'g> {
             },
             ..adam_d
         };
-        // One update of D, recorded d_steps times.
-        let mut d_update = Vec::new();
-        if k > 1 {
-            d_update.push(Op::Kernel(adam::tick(gpu, &counters, 1)?));
-        }
-        d_update.extend([
-            Op::Kernel(random::normal(
+        // D update j of a step (the same kernels for every j, unless the
+        // batches are streamed into a slot each).
+        let mut program = vec![Op::Kernel(adam::tick(gpu, &counters, 0)?)];
+        for j in 0..k as usize {
+            let mut d_update = Vec::new();
+            if k > 1 {
+                d_update.push(Op::Kernel(adam::tick(gpu, &counters, 1)?));
+            }
+            d_update.push(Op::Kernel(random::normal(
                 gpu,
                 &d_stream(streams::Z_D),
                 &counters,
                 0.0,
                 1.0,
                 &z,
-            )?),
-            Op::Kernel(random::indices(
-                gpu,
-                &d_stream(streams::INDICES),
-                &counters,
-                data.items() as u32,
-                &indices,
-            )?),
-            Op::Kernel(gather_kernel),
-        ]);
-        if let Some(k) = &cond {
-            d_update.extend(
-                k.label_d_update(
+            )?));
+            if streamed.is_none() {
+                d_update.push(Op::Kernel(random::indices(
                     gpu,
-                    &d_stream(streams::LABELS_D),
+                    &d_stream(streams::INDICES),
                     &counters,
+                    data.items() as u32,
                     &indices,
-                    &z,
-                    &d_input,
-                )?
-                .into_iter()
-                .map(Op::Kernel),
+                )?));
+            }
+            let (gather_kernel, table, rows) = gather(j)?;
+            d_update.push(Op::Kernel(gather_kernel));
+            if let Some(k) = &cond {
+                d_update.extend(
+                    k.label_d_update(
+                        gpu,
+                        &d_stream(streams::LABELS_D),
+                        &counters,
+                        (table, rows),
+                        &z,
+                        &d_input,
+                    )?
+                    .into_iter()
+                    .map(Op::Kernel),
+                );
+            }
+            d_update.extend(g_pass.forward_frozen.iter().cloned().map(Op::Kernel));
+            d_update.push(match &cond {
+                Some(k) => Op::Kernel(k.place(gpu, &d_input, b)?),
+                None => Op::Copy {
+                    src: g_pass.output.clone(),
+                    dst: d_input.clone(),
+                    at: b * features,
+                },
+            });
+            d_update.extend(d_pass.forward.iter().cloned().map(Op::Kernel));
+            d_update.push(Op::Kernel(loss(
+                gpu,
+                &d_loss,
+                &d_pass.output,
+                &d_pass.d_output,
+                &metrics.rows,
+                &row(0),
+            )?));
+            d_update.extend(d_pass.backward.iter().cloned().map(Op::Kernel));
+            d_update.extend(
+                adam_steps(gpu, &adam_d, c.norm_lr, &d, &counters, d_slot)?
+                    .into_iter()
+                    .map(Op::Kernel),
             );
-        }
-        d_update.extend(g_pass.forward_frozen.iter().cloned().map(Op::Kernel));
-        d_update.push(match &cond {
-            Some(k) => Op::Kernel(k.place(gpu, &d_input, b)?),
-            None => Op::Copy {
-                src: g_pass.output.clone(),
-                dst: d_input.clone(),
-                at: b * features,
-            },
-        });
-        d_update.extend(d_pass.forward.iter().cloned().map(Op::Kernel));
-        d_update.push(Op::Kernel(loss(
-            gpu,
-            &d_loss,
-            &d_pass.output,
-            &d_pass.d_output,
-            &metrics.rows,
-            &row(0),
-        )?));
-        d_update.extend(d_pass.backward.iter().cloned().map(Op::Kernel));
-        d_update.extend(
-            adam_steps(gpu, &adam_d, c.norm_lr, &d, &counters, d_slot)?
-                .into_iter()
-                .map(Op::Kernel),
-        );
-        let mut program = vec![Op::Kernel(adam::tick(gpu, &counters, 0)?)];
-        for _ in 0..k {
-            program.extend(d_update.iter().cloned());
+            program.extend(d_update);
         }
         program.push(Op::Kernel(random::normal(
             gpu,
@@ -328,7 +476,16 @@ impl<'g> Trainer<'g> {
             g_pass,
             metrics,
             program,
+            streamed,
         })
+    }
+
+    /// Where the real samples live.
+    pub fn placement(&self) -> Placement {
+        match self.streamed {
+            Some(_) => Placement::Stream,
+            None => Placement::Device,
+        }
     }
 
     /// The number of dispatches in one step.
@@ -363,6 +520,9 @@ impl<'g> Trainer<'g> {
     /// [`Trainer::poll_metrics`] (skipped while an earlier copy is unread).
     pub fn step(&mut self, copy_metrics: bool) -> Result<()> {
         let gpu = self.gpu;
+        if let Some(st) = &mut self.streamed {
+            st.upload(gpu, self.step + 1)?;
+        }
         let mut encoder = gpu
             .device
             .create_command_encoder(&wgpu::CommandEncoderDescriptor {
