@@ -4,7 +4,7 @@
 //! bench` gives the GPU-timestamp figures and the ceilings.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use shadergan::bench::STEP_FLOP_PER_SAMPLE;
+use shadergan::bench::step_flop_per_sample;
 use shadergan::data;
 use shadergan::gan::{GanConfig, Trainer};
 use shadergan::ops::activation::Activation;
@@ -36,9 +36,10 @@ fn kernels(c: &mut Criterion) {
     let mut group = c.benchmark_group(format!("reference step on {}", gpu.info.name));
     group.sample_size(10);
     for batch in [64, 256] {
-        let mut t = Trainer::new(&gpu, &GanConfig::reference_mnist(batch), &mnist).unwrap();
+        let config = GanConfig::reference_mnist(batch);
+        let mut t = Trainer::new(&gpu, &config, &mnist).unwrap();
         group.throughput(Throughput::Elements(
-            (STEP_FLOP_PER_SAMPLE * batch as f64) as u64,
+            (step_flop_per_sample(&config) * batch as f64) as u64,
         ));
         group.bench_function(format!("batch {batch}"), |bench| {
             bench.iter(|| {

@@ -15,22 +15,22 @@ use serde::Serialize;
 
 use crate::data;
 use crate::error::Result;
+use crate::gan::presets::DCGAN;
 use crate::gan::{GanConfig, Trainer};
 use crate::gpu::Gpu;
 use crate::gpu::kernel::{Entry, Kernel};
+use crate::nn::{Layer, Shape};
 use crate::ops::activation::Activation;
 use crate::ops::adam::{self, Adam};
 use crate::ops::batchnorm::{self, BatchNorm};
 use crate::ops::concat::{self, Block};
+use crate::ops::conv;
 use crate::ops::loss::{Loss, LossKind, OutRow, loss};
 use crate::ops::matmul::{self as mm, Form, Matmul, matmul};
 use crate::ops::{activation, random, reduce};
 
 /// The ceilings' shader: a chain of FMAs per thread, and a copy.
 pub const WGSL: &str = include_str!("bench.wgsl");
-
-/// FLOP of one reference step per sample (docs/benchmarks.md derives it).
-pub const STEP_FLOP_PER_SAMPLE: f64 = 18_737_152.0;
 
 #[derive(Clone, Debug)]
 pub struct Options {
@@ -73,6 +73,8 @@ pub struct KernelRow {
 
 #[derive(Clone, Debug, Serialize)]
 pub struct StepRow {
+    /// The GAN: "reference MLP" or "DCGAN 28x28 w=32".
+    pub model: String,
     pub batch: usize,
     pub ms: f64,
     pub ms_min: f64,
@@ -470,16 +472,91 @@ pub fn run(gpu: &Gpu, opts: &Options) -> Result<Report> {
         Some(64.0 * 784.0 * 8.0),
     )?;
 
-    // The full step.
+    // Convolutions at the 28 × 28 DCGAN's shapes (w = 32, B = 64; D sees
+    // 2B rows): each layer's forward and both gradients.
+    let conv_shapes = [
+        ("D1", 128, 1, 28, 32, 4, 2, 1),
+        ("D2", 128, 32, 14, 64, 4, 2, 1),
+        ("G2 transposed", 64, 64, 14, 128, 4, 2, 1),
+        ("G3 transposed", 64, 1, 28, 64, 4, 2, 1),
+    ];
+    for (name, batch, in_c, side, out_c, k, stride, pad) in conv_shapes {
+        // A transposed layer runs the convolution from its output back to
+        // its input: its forward is the input product.
+        let g = conv::Conv2d {
+            batch,
+            in_c,
+            in_h: side,
+            in_w: side,
+            out_c,
+            kernel_h: k,
+            kernel_w: k,
+            stride,
+            pad,
+            tiles: None,
+        };
+        let (x, w, y) = (t(g.x_len())?, t(g.w_len())?, t(g.y_len())?);
+        let shape = format!("{batch}x{in_c}x{side}x{side}->{out_c}");
+        let flop = Some(g.flops());
+        let none = Activation::None;
+        let fwd = conv::forward(gpu, &g, &x, &w, None, &y, none)?;
+        let input = conv::input_grad(gpu, &g, &y, &w, None, &x, none)?;
+        let weight = conv::weight_grad(gpu, &g, &y, &x, &w, false)?;
+        let transposed = name.ends_with("transposed");
+        let (fwd_name, input_name) = if transposed {
+            ("input grad", "forward")
+        } else {
+            ("forward", "input grad")
+        };
+        add(
+            &format!("conv {name} {fwd_name}"),
+            shape.clone(),
+            &fwd,
+            flop,
+            None,
+        )?;
+        add(
+            &format!("conv {name} {input_name}"),
+            shape.clone(),
+            &input,
+            flop,
+            None,
+        )?;
+        add(
+            &format!("conv {name} weight grad"),
+            shape,
+            &weight,
+            flop,
+            None,
+        )?;
+    }
+
+    // The full steps: the reference MLP GAN, and the DCGAN.
     let mut steps = Vec::new();
+    let dcgan = GanConfig {
+        classes: 0,
+        ..DCGAN.config("mnist", &[1, 28, 28])
+    };
     for &batch in &opts.batches {
+        let reference = GanConfig::reference_mnist(batch);
+        let n = if opts.quick { 5 } else { 20 };
         steps.push(time_step(
             gpu,
             &mnist,
-            batch,
-            if opts.quick { 5 } else { 20 },
+            "reference MLP",
+            &reference,
+            n,
             repeats,
         )?);
+    }
+    for &batch in &opts.batches {
+        let c = GanConfig {
+            batch,
+            ..dcgan.clone()
+        };
+        let (n, reps) = if opts.quick { (2, 3) } else { (5, 3) };
+        let name = format!("DCGAN 28x28 w={}", DCGAN.g_width);
+        steps.push(time_step(gpu, &mnist, &name, &c, n, reps)?);
     }
     Ok(Report {
         adapter: info.name.clone(),
@@ -497,15 +574,48 @@ pub fn run(gpu: &Gpu, opts: &Options) -> Result<Report> {
     })
 }
 
-/// The reference step at `batch`, `steps` at a time, `repeats` times.
+/// Multiply-adds per sample of one forward pass of `layers` from `input`:
+/// the matmuls and convolutions (the rest is elementwise), and those of
+/// the first layer alone.
+fn forward_macs(layers: &[Layer], input: Shape) -> (f64, f64) {
+    let (mut total, mut first, mut shape) = (0.0, None, input);
+    for l in layers {
+        let out = l.kind().output(shape).unwrap_or(shape);
+        let macs = match l {
+            Layer::Linear(d) => (d.inputs * d.outputs) as f64,
+            Layer::Conv2d(c) => (out.len() * c.inputs * c.kernel * c.kernel) as f64,
+            Layer::ConvTranspose2d(c) => (shape.len() * c.outputs * c.kernel * c.kernel) as f64,
+            _ => 0.0,
+        };
+        if macs > 0.0 && first.is_none() {
+            first = Some(macs);
+        }
+        total += macs;
+        shape = out;
+    }
+    (total, first.unwrap_or(0.0))
+}
+
+/// FLOP of one training step per sample, counting matmuls and
+/// convolutions only (docs/benchmarks.md): with S the forward
+/// multiply-adds of a net and S₁ those of its first layer,
+/// 2 · (4·S_G − S_G₁ + 8·S_D − 2·S_D₁). 18,737,152 for the reference GAN.
+pub fn step_flop_per_sample(c: &GanConfig) -> f64 {
+    let (sg, sg1) = forward_macs(&c.generator, c.g_input());
+    let (sd, sd1) = forward_macs(&c.discriminator, c.d_input());
+    2.0 * (4.0 * sg - sg1 + 8.0 * sd - 2.0 * sd1)
+}
+
+/// The step of `config` on `data`, `steps` at a time, `repeats` times.
 pub fn time_step(
     gpu: &Gpu,
-    mnist: &data::Dataset,
-    batch: usize,
+    data: &data::Dataset,
+    model: &str,
+    config: &GanConfig,
     steps: usize,
     repeats: usize,
 ) -> Result<StepRow> {
-    let mut t = Trainer::new(gpu, &GanConfig::reference_mnist(batch), mnist)?;
+    let mut t = Trainer::new(gpu, config, data)?;
     for _ in 0..3 {
         t.step(false)?;
     }
@@ -521,13 +631,15 @@ pub fn time_step(
         })
         .collect::<Result<Vec<f64>>>()?;
     let (ms, lo, hi) = stats(samples);
+    let batch = config.batch;
     Ok(StepRow {
+        model: model.to_string(),
         batch,
         ms,
         ms_min: lo,
         ms_max: hi,
         steps_per_s: 1e3 / ms,
-        gflops: STEP_FLOP_PER_SAMPLE * batch as f64 / (ms * 1e-3) / 1e9,
+        gflops: step_flop_per_sample(config) * batch as f64 / (ms * 1e-3) / 1e9,
         dispatches: t.dispatches_per_step(),
         submissions: 1,
     })
@@ -581,8 +693,9 @@ pub fn table(reports: &[Report]) -> String {
     }
     let _ = writeln!(
         s,
-        "{:<40} {:>6} {:>10} {:>17} {:>9} {:>9} {:>11}",
-        "training step (reference GAN)",
+        "{:<40} {:<20} {:>6} {:>10} {:>17} {:>9} {:>9} {:>11}",
+        "training step",
+        "model",
         "batch",
         "ms/step",
         "min..max",
@@ -594,8 +707,9 @@ pub fn table(reports: &[Report]) -> String {
         for st in &r.steps {
             let _ = writeln!(
                 s,
-                "{:<40} {:>6} {:>10.2} {:>8.2}..{:<8.2} {:>9.2} {:>9.2} {:>5} in {}",
+                "{:<40} {:<20} {:>6} {:>10.2} {:>8.2}..{:<8.2} {:>9.2} {:>9.2} {:>5} in {}",
                 format!("{} ({})", r.adapter, r.backend),
+                st.model,
                 st.batch,
                 st.ms,
                 st.ms_min,

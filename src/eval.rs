@@ -299,6 +299,8 @@ pub struct Evaluator {
     latents: Vec<f32>,
     seed: u64,
     pub samples: usize,
+    /// Values per sample.
+    features: usize,
     /// The classes of a conditional generator (0: unconditional).
     classes: usize,
 }
@@ -342,6 +344,7 @@ impl Evaluator {
             latents: gan::latents(seed, streams::EVAL_Z, samples, config.latent),
             seed,
             samples,
+            features: g.outputs(),
             classes: config.classes,
         })
     }
@@ -398,7 +401,7 @@ impl Evaluator {
         cfg: &Refine,
     ) -> Result<Quality> {
         self.unconditional("--refine")?;
-        let features = self.sampler.output().len() / self.samples;
+        let features = self.features;
         let r = Refiner::new(gpu, d, pack, features, self.samples, cfg, self.seed)?;
         self.score(gpu, &r.run(gpu, samples, 0)?)
     }

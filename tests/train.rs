@@ -802,7 +802,10 @@ fn streamed_batches_give_the_same_run_as_batches_on_the_device() {
 fn a_data_set_larger_than_a_storage_binding_is_streamed() {
     let gpu = gpu();
     let side = 64;
-    let limit = gpu.limits.max_storage_buffer_binding_size.min(gpu.limits.max_buffer_size) as usize;
+    let limit = gpu
+        .limits
+        .max_storage_buffer_binding_size
+        .min(gpu.limits.max_buffer_size) as usize;
     let items = (limit / (side * side)).min(200_000) + 7;
     let mut bytes = vec![0u8; items * side * side];
     for (i, b) in bytes.iter_mut().enumerate() {
@@ -828,7 +831,12 @@ fn a_data_set_larger_than_a_storage_binding_is_streamed() {
         ..tiny_config(1, LossKind::Bce)
     };
     let needs = (items * side * side) as u64;
-    if needs <= gpu.limits.max_storage_buffer_binding_size.min(gpu.limits.max_buffer_size) {
+    if needs
+        <= gpu
+            .limits
+            .max_storage_buffer_binding_size
+            .min(gpu.limits.max_buffer_size)
+    {
         eprintln!("this adapter binds {needs} bytes at once: nothing to stream");
         return;
     }
@@ -839,4 +847,56 @@ fn a_data_set_larger_than_a_storage_binding_is_streamed() {
     }
     let m = t.flush_metrics().unwrap();
     assert!(m.iter().all(|m| m.d_loss.is_finite()), "{m:?}");
+}
+
+#[test]
+fn the_step_flop_count_is_that_of_docs_benchmarks() {
+    use shadergan::bench::step_flop_per_sample;
+    assert_eq!(
+        step_flop_per_sample(&GanConfig::reference_mnist(64)),
+        18_737_152.0
+    );
+    // The 28 × 28 DCGAN at w = 32, by hand, a transposed layer counted as
+    // in positions × in channels × out channels × k²: G 100·128·49 +
+    // 49·128·64·16 + 196·64·1·16 and D 196·32·1·16 + 49·64·32·16 + 64·49
+    // multiply-adds.
+    let c = GanConfig {
+        classes: 0,
+        ..shadergan::gan::presets::DCGAN.config("mnist", &[1, 28, 28])
+    };
+    let (g1, g, d1, d) = (
+        627_200.0,
+        627_200.0 + 6_422_528.0 + 200_704.0,
+        100_352.0,
+        100_352.0 + 1_605_632.0 + 3_136.0,
+    );
+    assert_eq!(
+        step_flop_per_sample(&c),
+        2.0 * (4.0 * g - g1 + 8.0 * d - 2.0 * d1)
+    );
+}
+
+/// Sampling in parts (what keeps 10,000 samples of a DCGAN inside the
+/// adapter's buffers) gives the samples of one pass, bit for bit.
+#[test]
+fn sampling_in_parts_equals_sampling_at_once() {
+    let c = tiny_dcgan(1, LossKind::Bce).conditional(3);
+    let data = tiny_images();
+    let mut t = Trainer::new(gpu(), &c, &data).unwrap();
+    t.step(false).unwrap();
+    let n = 37;
+    let z = gan::latents(3, streams::FIXED_Z, n, c.latent);
+    let labels: Vec<u32> = (0..n as u32).map(|i| i % 3).collect();
+    let whole = Sampler::in_parts(gpu(), &t.g, n, n, false)
+        .unwrap()
+        .with_labels(3, labels.clone())
+        .unwrap();
+    let parts = Sampler::in_parts(gpu(), &t.g, n, 8, false)
+        .unwrap()
+        .with_labels(3, labels)
+        .unwrap();
+    assert_eq!(parts.rows(), 8);
+    let a = whole.run(gpu(), &z).unwrap();
+    assert_eq!(a.len(), n * 16);
+    assert_eq!(a, parts.run(gpu(), &z).unwrap());
 }

@@ -22,6 +22,7 @@
 //! `--pack m` the discriminator judges m consecutive samples at once, and
 //! they are kept or dropped together.
 
+use super::sampler::rows_that_fit;
 use super::{Sampler, latents_at, streams};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
@@ -92,12 +93,15 @@ pub fn shift_for(logits: &[f32], max: f32, need: f64) -> f64 {
 }
 
 impl Rejector {
-    /// `chunk` latents at a time (rounded up to a multiple of `pack`).
+    /// `chunk` latents at a time (rounded up to a multiple of `pack`),
+    /// each chunk run in parts that fit the adapter.
     pub fn new(gpu: &Gpu, g: &Net, d: &Net, pack: usize, chunk: usize) -> Result<Rejector> {
         let pack = pack.max(1);
         let chunk = chunk.max(1).div_ceil(pack) * pack;
-        let sampler = Sampler::new(gpu, g, chunk, false)?;
-        let features = sampler.output().len() / chunk;
+        let part = (rows_that_fit(gpu, g).min(rows_that_fit(gpu, d) * pack) / pack).max(1) * pack;
+        let sampler = Sampler::in_parts(gpu, g, chunk, part, false)?;
+        let rows = sampler.rows();
+        let features = g.outputs();
         if d.inputs() != features * pack {
             return Err(Error::shape(
                 "reject",
@@ -108,7 +112,7 @@ impl Rejector {
             ));
         }
         let opts = PassOptions::EVAL;
-        let judge = Pass::new(gpu, d, chunk / pack, sampler.output(), None, None, opts)?;
+        let judge = Pass::new(gpu, d, rows / pack, sampler.output(), None, None, opts)?;
         Ok(Rejector {
             sampler,
             judge,
@@ -123,13 +127,25 @@ impl Rejector {
         self.chunk
     }
 
-    /// The logits (one per group of `pack` samples) of chunk i of the
-    /// pool; its samples stay on the GPU.
+    /// The samples and the logits (one per group of `pack` samples) of
+    /// chunk i of the pool, part by part.
+    fn judged(&self, gpu: &Gpu, seed: u64, stream: u32, i: usize) -> Result<(Vec<f32>, Vec<f32>)> {
+        let z = self.latents(seed, stream, i);
+        let (mut samples, mut logits) = (Vec::new(), Vec::new());
+        let per = self.sampler.output().len() / self.sampler.rows();
+        for first in (0..self.chunk).step_by(self.sampler.rows()) {
+            let count = self.sampler.generate(gpu, &z, first)?;
+            let kernels: Vec<&Kernel> = self.judge.forward_frozen.iter().collect();
+            gpu.run(&kernels)?;
+            samples.extend_from_slice(&gpu.read(self.sampler.output())?[..count * per]);
+            logits.extend_from_slice(&gpu.read(&self.judge.output)?[..count / self.pack]);
+        }
+        Ok((samples, logits))
+    }
+
+    /// The logits of chunk i of the pool.
     fn logits(&self, gpu: &Gpu, seed: u64, stream: u32, i: usize) -> Result<Vec<f32>> {
-        self.sampler.generate(gpu, &self.latents(seed, stream, i))?;
-        let kernels: Vec<&Kernel> = self.judge.forward_frozen.iter().collect();
-        gpu.run(&kernels)?;
-        gpu.read(&self.judge.output)
+        Ok(self.judged(gpu, seed, stream, i)?.1)
     }
 
     /// The latents of chunk i of the pool.
@@ -146,8 +162,7 @@ impl Rejector {
         stream: u32,
         i: usize,
     ) -> Result<(Vec<f32>, Vec<f32>)> {
-        let logits = self.logits(gpu, seed, stream, i)?;
-        Ok((gpu.read(self.sampler.output())?, logits))
+        self.judged(gpu, seed, stream, i)
     }
 
     /// n samples kept from a pool of about POOL × n candidates, latents
