@@ -2,14 +2,17 @@
 """The reference MLP GAN step (docs/design.md, the reference workload) in PyTorch, timed the way
 `shadergan bench` times its own step, printing the same step table.
 
-    python3 benches/pytorch_reference.py [--batch 64,256] [--device cpu|cuda] [--fused] [--steps 20] [--repeats 5]
+    python3 benches/pytorch_reference.py [--arch mlp|dcgan] [--width 32] [--batch 64,256] [--device cpu|cuda] [--fused] [--steps 20] [--repeats 5]
 
 One step, in the order of docs/design.md (a training step): fresh z, G forward (no
 grad), D on real and fake, BCE with logits, D backward, Adam on D; fresh
 z, G forward, D forward (D's parameters frozen, so no D weight gradients),
 BCE against label 1, G backward, Adam on G. Real batches are random indices
 into 10,000 random 28x28 images on the device (the data loading is not
-what is timed). GFLOP/s = 18,737,152 x batch x steps/s (docs/benchmarks.md).
+what is timed). GFLOP/s = FLOP per sample x batch x steps/s (docs/benchmarks.md:
+18,737,152 for the MLP, 83,693,568 for the DCGAN at w = 32). With --arch dcgan,
+the 28x28 DCGAN of src/gan/presets.rs; D is called on the real and the fake
+batch apart, as DCGAN trains (batch norm sees each on its own).
 """
 import argparse
 import platform
@@ -18,10 +21,37 @@ import time
 import torch
 import torch.nn as nn
 
-FLOP_PER_SAMPLE = 18_737_152
+# FLOP per sample of one step (docs/benchmarks.md; `step_flop_per_sample`
+# in src/bench.rs counts the same): 2·(4·S_G − S_G1 + 8·S_D − 2·S_D1) with
+# S a net's forward multiply-adds and S1 its first layer's.
+def flop_per_sample(arch, w):
+    if arch == "mlp":
+        return 18_737_152
+    g = [100 * 4 * w * 49, 49 * 4 * w * 2 * w * 16, 196 * 2 * w * 16]
+    d = [196 * w * 16, 49 * 2 * w * w * 16, 2 * w * 49]
+    return 2 * (4 * sum(g) - g[0] + 8 * sum(d) - 2 * d[0])
 
 
-def make(device):
+def make(device, arch, width):
+    if arch == "dcgan":
+        # The 28x28 DCGAN of src/gan/presets.rs at base width w, DCGAN's
+        # initialisation.
+        w = width
+        g = nn.Sequential(
+            nn.ConvTranspose2d(100, 4 * w, 7, 1, 0, bias=False), nn.BatchNorm2d(4 * w), nn.ReLU(),
+            nn.ConvTranspose2d(4 * w, 2 * w, 4, 2, 1, bias=False), nn.BatchNorm2d(2 * w), nn.ReLU(),
+            nn.ConvTranspose2d(2 * w, 1, 4, 2, 1, bias=False), nn.Tanh()).to(device)
+        d = nn.Sequential(
+            nn.Conv2d(1, w, 4, 2, 1, bias=False), nn.LeakyReLU(0.2),
+            nn.Conv2d(w, 2 * w, 4, 2, 1, bias=False), nn.BatchNorm2d(2 * w), nn.LeakyReLU(0.2),
+            nn.Conv2d(2 * w, 1, 7, 1, 0, bias=False)).to(device)
+        for m in list(g.modules()) + list(d.modules()):
+            if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+                nn.init.normal_(m.weight, 0.0, 0.02)
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.normal_(m.weight, 1.0, 0.02)
+                nn.init.zeros_(m.bias)
+        return g, d, (100, 1, 1), (1, 28, 28)
     g = nn.Sequential(
         nn.Linear(100, 256), nn.BatchNorm1d(256), nn.LeakyReLU(0.2),
         nn.Linear(256, 512), nn.BatchNorm1d(512), nn.LeakyReLU(0.2),
@@ -31,34 +61,35 @@ def make(device):
         nn.Linear(784, 512), nn.LeakyReLU(0.2),
         nn.Linear(512, 256), nn.LeakyReLU(0.2),
         nn.Linear(256, 1)).to(device)
-    return g, d
+    return g, d, (100,), (784,)
 
 
-def time_batch(batch, device, fused, steps, repeats):
+def time_batch(batch, device, fused, steps, repeats, arch="mlp", width=32):
     torch.manual_seed(0)
-    g, d = make(device)
+    g, d, z_shape, x_shape = make(device, arch, width)
     kw = dict(lr=2e-4, betas=(0.5, 0.999))
     if fused:
         kw["fused"] = True
     opt_g = torch.optim.Adam(g.parameters(), **kw)
     opt_d = torch.optim.Adam(d.parameters(), **kw)
     bce = nn.BCEWithLogitsLoss()
-    data = torch.rand(10_000, 784, device=device) * 2 - 1
+    data = torch.rand(10_000, *x_shape, device=device) * 2 - 1
     ones = torch.ones(batch, 1, device=device)
-    labels = torch.cat([ones, torch.zeros(batch, 1, device=device)])
+    zeros = torch.zeros(batch, 1, device=device)
 
     def step():
         real = data[torch.randint(0, 10_000, (batch,), device=device)]
         with torch.no_grad():
-            fake = g(torch.randn(batch, 100, device=device))
+            fake = g(torch.randn(batch, *z_shape, device=device))
         opt_d.zero_grad(set_to_none=True)
-        d_loss = bce(d(torch.cat([real, fake])), labels)
+        # Two calls, as DCGAN trains: batch norm sees each batch on its own.
+        d_loss = bce(d(real).view(-1, 1), ones) + bce(d(fake).view(-1, 1), zeros)
         d_loss.backward()
         opt_d.step()
         for p in d.parameters():
             p.requires_grad_(False)
         opt_g.zero_grad(set_to_none=True)
-        g_loss = bce(d(g(torch.randn(batch, 100, device=device))), ones)
+        g_loss = bce(d(g(torch.randn(batch, *z_shape, device=device))).view(-1, 1), ones)
         g_loss.backward()
         opt_g.step()
         for p in d.parameters():
@@ -89,6 +120,8 @@ def main():
     ap.add_argument("--fused", action="store_true", help="fused Adam")
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--arch", default="mlp", choices=["mlp", "dcgan"])
+    ap.add_argument("--width", type=int, default=32, help="the DCGAN's base width")
     args = ap.parse_args()
     if args.device == "cuda":
         name = torch.cuda.get_device_name()
@@ -96,10 +129,12 @@ def main():
         name = f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
     label = f"PyTorch {torch.__version__} {args.device}{' fused Adam' if args.fused else ''}"
     print(f"device: {name}")
-    print(f"{'training step (reference GAN)':<40} {'batch':>6} {'ms/step':>10} {'min..max':>17} {'steps/s':>9} {'GFLOP/s':>9}")
+    model = "reference MLP" if args.arch == "mlp" else f"DCGAN 28x28 w={args.width}"
+    flop = flop_per_sample(args.arch, args.width)
+    print(f"{'training step':<40} {'model':<20} {'batch':>6} {'ms/step':>10} {'min..max':>17} {'steps/s':>9} {'GFLOP/s':>9}")
     for b in [int(x) for x in args.batch.split(",")]:
-        ms, lo, hi = time_batch(b, args.device, args.fused, args.steps, args.repeats)
-        print(f"{label:<40} {b:>6} {ms:>10.2f} {lo:>8.2f}..{hi:<8.2f} {1e3 / ms:>9.2f} {FLOP_PER_SAMPLE * b / ms / 1e6:>9.2f}")
+        ms, lo, hi = time_batch(b, args.device, args.fused, args.steps, args.repeats, args.arch, args.width)
+        print(f"{label:<40} {model:<20} {b:>6} {ms:>10.2f} {lo:>8.2f}..{hi:<8.2f} {1e3 / ms:>9.2f} {flop * b / ms / 1e6:>9.2f}")
 
 
 if __name__ == "__main__":
