@@ -671,3 +671,113 @@ fn bench_times_every_kernel_and_the_step_in_one_submission() {
     assert_eq!(step["dispatches"], 68, "{step}");
     assert_eq!(step["submissions"], 1, "{step}");
 }
+
+/// The same lines of an error (one line, no panic) for `args`.
+fn refused(args: &[&str]) -> String {
+    let (ok, out, err) = output(shadergan().args(args));
+    assert!(!ok, "{args:?} succeeded: {out}");
+    assert!(!err.contains("panicked"), "{args:?}: {err}");
+    let last = err.lines().last().unwrap_or("").to_string();
+    assert!(last.starts_with("error: "), "{args:?}: {err}");
+    last
+}
+
+#[test]
+fn a_dcgan_trains_on_a_class_folder_and_samples_by_class_name() {
+    let dir = temp_dir("dcgan");
+    // The fixture's 9 class folders, and a file that is not an image.
+    let data = dir.join("emoji");
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/emoji");
+    for class in std::fs::read_dir(&fixture).unwrap() {
+        let class = class.unwrap().path();
+        let to = data.join(class.file_name().unwrap());
+        std::fs::create_dir_all(&to).unwrap();
+        for f in std::fs::read_dir(&class).unwrap() {
+            let f = f.unwrap().path();
+            std::fs::copy(&f, to.join(f.file_name().unwrap())).unwrap();
+        }
+    }
+    std::fs::write(data.join("PROVENANCE.md"), "Noto emoji\n").unwrap();
+    let out = dir.join("run");
+    let (d, o) = (data.to_str().unwrap(), out.to_str().unwrap());
+    let common = [
+        "train",
+        "--data",
+        d,
+        "--size",
+        "16",
+        "--color",
+        "--steps",
+        "3",
+        "--batch",
+        "8",
+        "--g-width",
+        "4",
+        "--d-width",
+        "4",
+        "--sample-every",
+        "0",
+        "--quiet",
+    ];
+    let (ok, _, err) = output(shadergan().args(common).args(["--out", o]));
+    assert!(ok, "train failed: {err}");
+    assert!(err.contains("skipped 1 files"), "{err}");
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["classes"], 9);
+    assert_eq!(config["class_names"][6], "smileys-emotion");
+    assert_eq!(config["background"], serde_json::json!([255, 255, 255]));
+    assert_eq!(config["generator"][0]["layer"], "conv_transpose2d");
+    assert_eq!(config["shape"], serde_json::json!([3, 16, 16]));
+    let ck = out.join("checkpoints/last.safetensors");
+    let png = dir.join("smileys.png");
+    let (ok, _, err) = output(shadergan().args([
+        "sample",
+        "--checkpoint",
+        ck.to_str().unwrap(),
+        "--label",
+        "smileys-emotion",
+        "--n",
+        "4",
+        "--out",
+        png.to_str().unwrap(),
+    ]));
+    assert!(ok, "sample failed: {err}");
+    assert!(image::open(&png).is_ok());
+    let e = refused(&[
+        "sample",
+        "--checkpoint",
+        ck.to_str().unwrap(),
+        "--label",
+        "dragons",
+    ]);
+    assert!(
+        e.contains("this model's are activities, animals-nature"),
+        "{e}"
+    );
+
+    // What a DCGAN cannot do, each refused in one line before any work.
+    let e = refused(&[
+        "train", "--data", d, "--size", "48", "--arch", "dcgan", "--out", o,
+    ]);
+    assert!(
+        e.contains("sides that double from 4") && e.contains("--size"),
+        "{e}"
+    );
+    let e = refused(&["train", "--data", "ring", "--arch", "dcgan", "--out", o]);
+    assert!(e.contains("--arch mlp"), "{e}");
+    let e = refused(&["train", "--arch", "dcgan", "--g-hidden", "64", "--out", o]);
+    assert!(e.contains("--g-hidden"), "{e}");
+    let e = refused(&["train", "--arch", "dcgan", "--g-width", "0", "--out", o]);
+    assert!(e.contains("--g-width must be at least 1"), "{e}");
+    let e = refused(&["train", "--g-width", "8", "--out", o]);
+    assert!(e.contains("--arch dcgan"), "{e}");
+    // A class folder of one image.
+    let one = data.join("flags");
+    for f in std::fs::read_dir(&one).unwrap().skip(1) {
+        std::fs::remove_file(f.unwrap().path()).unwrap();
+    }
+    let e = refused(&["train", "--data", d, "--out", o]);
+    assert!(e.contains("a single image") && e.contains("flags"), "{e}");
+    std::fs::remove_dir_all(&dir).ok();
+}
