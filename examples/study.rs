@@ -25,7 +25,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
-use shadergan::eval::{DigitScores, Evaluator, Quality};
+use shadergan::eval::{ClassScores, Evaluator, Quality};
 use shadergan::gan::presets::{IMAGES, POINTS};
 use shadergan::gan::{self, GanConfig, Trainer, checkpoint};
 use shadergan::sample::refine_for;
@@ -373,7 +373,7 @@ fn table(runs: &[Run], adapter: &str, wall: f64, jobs: usize) -> String {
             digits.len()
         );
         let with_rejection = digits.iter().all(|r| r.rejected.is_some());
-        let pick = |f: &dyn Fn(&DigitScores) -> f64, rejected: bool| {
+        let pick = |f: &dyn Fn(&ClassScores) -> f64, rejected: bool| {
             let v: Vec<f64> = digits
                 .iter()
                 .filter_map(|r| {
@@ -384,7 +384,7 @@ fn table(runs: &[Run], adapter: &str, wall: f64, jobs: usize) -> String {
                     }
                 })
                 .filter_map(|q| match q {
-                    Quality::Digits(d) => Some(f(&d)),
+                    Quality::Images(d) => Some(f(&d)),
                     _ => None,
                 })
                 .collect();
@@ -393,7 +393,7 @@ fn table(runs: &[Run], adapter: &str, wall: f64, jobs: usize) -> String {
         if with_rejection {
             s += &format!("  {:<20}{:>20}{:>20}\n", "", "generated", "+ reject");
         }
-        type Score = fn(&DigitScores) -> f64;
+        type Score = fn(&ClassScores) -> f64;
         let rows: [(&str, Score); 5] = [
             ("classes covered", |d| d.classes_covered as f64),
             ("class KL", |d| d.class_kl),

@@ -79,20 +79,31 @@ pub fn mixture_quality(xy: &[f32], mixture: &Mixture) -> MixtureQuality {
 /// The digit scores of the quality protocol (docs/design.md), from the classifier's view of a set of
 /// samples (crate::classifier).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, serde::Deserialize)]
-pub struct DigitScores {
+pub struct ClassScores {
     pub samples: usize,
     /// Classes that are the top class of at least 1% of the samples (a
     /// tenth of their share if all ten were equally common).
     pub classes_covered: usize,
+    /// Of how many the classifier knows (the digits' ten unless written).
+    #[serde(default = "ten", skip_serializing_if = "is_ten")]
+    pub classes: usize,
     /// KL(histogram of top classes ‖ uniform), in nats.
     pub class_kl: f64,
     /// Mean probability of the top class.
     pub confidence: f64,
-    /// exp(E_x KL(p(y|x) ‖ p(y))): 1 to 10, higher is better.
+    /// exp(E_x KL(p(y|x) ‖ p(y))): 1 to `classes`, higher is better.
     pub inception_score: f64,
     /// Fréchet distance between the samples' penultimate features and the
     /// reference digits' (as FID, with this classifier's features).
     pub frechet: f64,
+}
+
+fn ten() -> usize {
+    10
+}
+
+fn is_ten(n: &usize) -> bool {
+    *n == 10
 }
 
 /// Mean and covariance of n rows of `width` features (in f64).
@@ -167,15 +178,15 @@ pub fn frechet_distance(a: &FeatureStats, b: &FeatureStats) -> f64 {
 }
 
 /// The scores of n samples from their class probabilities (n × classes)
-/// and penultimate features (n × width), against the reference digits'
+/// and penultimate features (n × width), against the reference images'
 /// feature statistics.
-pub fn digit_scores(
+pub fn class_scores(
     probs: &[f32],
     classes: usize,
     features: &[f32],
     width: usize,
     reference: &FeatureStats,
-) -> DigitScores {
+) -> ClassScores {
     let n = probs.len() / classes;
     let mut hist = vec![0usize; classes];
     let mut marginal = vec![0.0f64; classes];
@@ -207,9 +218,10 @@ pub fn digit_scores(
             h * (h * classes as f64).ln()
         })
         .sum();
-    DigitScores {
+    ClassScores {
         samples: n,
         classes_covered: hist.iter().filter(|&&c| c as f64 >= 0.01 * nf).count(),
+        classes,
         class_kl,
         confidence: confidence / nf,
         inception_score: (kl_sum / nf).exp(),
@@ -223,41 +235,49 @@ pub fn default_samples(config: &GanConfig) -> usize {
     if config.data == "mnist" { 10_000 } else { 2500 }
 }
 
-/// The classifier, the reference digits' feature statistics (the 9,000 it
-/// trained on) and the scores of the 1,000 held-out real digits: the
-/// ceiling a generator is measured against.
-pub struct DigitJudge {
+/// A classifier with its reference: the feature statistics of the images
+/// it trained on and the scores of the held-out real ones, the ceiling a
+/// generator is measured against (for the shipped digits classifier, the
+/// 9,000 and 1,000 built-in digits).
+pub struct ImageJudge {
     pub classifier: Classifier,
     pub reference: FeatureStats,
-    pub real: DigitScores,
+    pub real: ClassScores,
 }
 
-impl DigitJudge {
-    pub fn new(gpu: &Gpu, classifier: Classifier) -> Result<DigitJudge> {
+impl ImageJudge {
+    pub fn new(gpu: &Gpu, classifier: Classifier) -> Result<ImageJudge> {
+        if let Some((reference, real)) = classifier.reference.clone() {
+            return Ok(ImageJudge {
+                classifier,
+                reference,
+                real,
+            });
+        }
         let (x, _) = classifier::digits(&data::builtin_mnist())?;
         let split = classifier::HELD_OUT * classifier::FEATURES;
         let train = classifier.score(gpu, &x[split..])?;
         let reference = FeatureStats::of(&train.features, train.width);
         let held = classifier.score(gpu, &x[..split])?;
-        let real = digit_scores(
+        let real = class_scores(
             &held.probs,
-            classifier::CLASSES,
+            classifier.config.classes,
             &held.features,
             held.width,
             &reference,
         );
-        Ok(DigitJudge {
+        Ok(ImageJudge {
             classifier,
             reference,
             real,
         })
     }
 
-    pub fn scores(&self, gpu: &Gpu, images: &[f32]) -> Result<DigitScores> {
+    pub fn scores(&self, gpu: &Gpu, images: &[f32]) -> Result<ClassScores> {
         let s = self.classifier.score(gpu, images)?;
-        Ok(digit_scores(
+        Ok(class_scores(
             &s.probs,
-            classifier::CLASSES,
+            self.classifier.config.classes,
             &s.features,
             s.width,
             &self.reference,
@@ -265,17 +285,81 @@ impl DigitJudge {
     }
 }
 
+/// The classifier that scores a model of `config`'s data: `given`, else
+/// the shipped one for the built-in digits, else the one `shadergan
+/// classifier --data D` left in the cache; checked against the images'
+/// shape.
+pub fn classifier_for(
+    gpu: &Gpu,
+    config: &GanConfig,
+    given: Option<Classifier>,
+) -> Result<Classifier> {
+    let shape: [usize; 3] = match config.shape[..] {
+        [c, h, w] => [c, h, w],
+        _ => {
+            return Err(Error::shape(
+                "eval",
+                format!(
+                    "quality is measured on ring, grid and images; this model was trained on {}",
+                    config.data
+                ),
+            ));
+        }
+    };
+    let c = match given {
+        Some(c) => c,
+        None if config.data == "mnist" => Classifier::builtin(gpu)?,
+        None => {
+            let path = classifier::cache_path(&config.data, shape);
+            match path.filter(|p| p.is_file()) {
+                Some(p) => Classifier::load(gpu, &p)?,
+                None => {
+                    let [c, h, _] = shape;
+                    let color = if c == 3 { " --color" } else { "" };
+                    return Err(Error::shape(
+                        "eval",
+                        format!(
+                            "no classifier of {} at {c}x{h}x{h} yet: train one with \
+                             `shadergan classifier --data {} --size {h}{color}` (or pass --classifier)",
+                            config.data, config.data
+                        ),
+                    ));
+                }
+            }
+        }
+    };
+    if c.config.shape != shape {
+        return Err(Error::shape(
+            "eval",
+            format!(
+                "the classifier judges {:?} images, this model draws {shape:?}",
+                c.config.shape
+            ),
+        ));
+    }
+    if config.classes > 0 && config.classes != c.config.classes {
+        return Err(Error::shape(
+            "eval",
+            format!(
+                "the classifier knows {} classes, this model draws {}",
+                c.config.classes, config.classes
+            ),
+        ));
+    }
+    Ok(c)
+}
+
 /// What an evaluation measured.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, serde::Deserialize)]
 #[serde(untagged)]
 pub enum Quality {
     Mixture(MixtureQuality),
-    Digits(DigitScores),
+    Images(ClassScores),
 }
 
 enum Judge {
     Mixture(Mixture),
-    Digits(Box<DigitJudge>),
+    Images(Box<ImageJudge>),
 }
 
 /// The error for discriminator rejection or refinement (`what`) asked of a
@@ -321,21 +405,9 @@ impl Evaluator {
         let judge = match config.data.as_str() {
             "ring" => Judge::Mixture(Mixture::ring()),
             "grid" => Judge::Mixture(Mixture::grid()),
-            "mnist" => {
-                let c = match classifier {
-                    Some(c) => c,
-                    None => Classifier::builtin(gpu)?,
-                };
-                Judge::Digits(Box::new(DigitJudge::new(gpu, c)?))
-            }
-            other => {
-                return Err(Error::shape(
-                    "eval",
-                    format!(
-                        "quality is measured on ring, grid and the built-in mnist digits; \
-                         this model was trained on {other}"
-                    ),
-                ));
+            _ => {
+                let c = classifier_for(gpu, config, classifier)?;
+                Judge::Images(Box::new(ImageJudge::new(gpu, c)?))
             }
         };
         Ok(Evaluator {
@@ -410,14 +482,14 @@ impl Evaluator {
     pub fn score(&self, gpu: &Gpu, x: &[f32]) -> Result<Quality> {
         Ok(match &self.judge {
             Judge::Mixture(m) => Quality::Mixture(mixture_quality(x, m)),
-            Judge::Digits(j) => Quality::Digits(j.scores(gpu, x)?),
+            Judge::Images(j) => Quality::Images(j.scores(gpu, x)?),
         })
     }
 
     /// The real digits' scores, the ceiling (digits only).
-    pub fn real(&self) -> Option<DigitScores> {
+    pub fn real(&self) -> Option<ClassScores> {
         match &self.judge {
-            Judge::Digits(j) => Some(j.real),
+            Judge::Images(j) => Some(j.real),
             Judge::Mixture(_) => None,
         }
     }
@@ -433,9 +505,9 @@ impl Quality {
                 100.0 * q.high_quality,
                 q.reverse_kl
             ),
-            Quality::Digits(d) => format!(
-                "classes {}/10  class KL {:.3}  IS {:.2}  FD {:.2}",
-                d.classes_covered, d.class_kl, d.inception_score, d.frechet
+            Quality::Images(d) => format!(
+                "classes {}/{}  class KL {:.3}  IS {:.2}  FD {:.2}",
+                d.classes_covered, d.classes, d.class_kl, d.inception_score, d.frechet
             ),
         }
     }
@@ -447,7 +519,7 @@ pub fn table(
     step: u64,
     samples: usize,
     q: &Quality,
-    real: Option<&DigitScores>,
+    real: Option<&ClassScores>,
 ) -> String {
     let mut s = format!("{data}, step {step}, {samples} samples\n");
     match q {
@@ -458,10 +530,10 @@ pub fn table(
             s += &format!("  reverse KL          {:>8.3}\n", m.reverse_kl);
             s += &format!("  near a mode         {:>8.1} %\n", 100.0 * m.near);
         }
-        Quality::Digits(d) => {
+        Quality::Images(d) => {
             s += &format!("  {:<22}{:>10}{:>18}\n", "", "generated", "real (held out)");
             let r = real.copied();
-            let row = |name: &str, f: &dyn Fn(&DigitScores) -> String| {
+            let row = |name: &str, f: &dyn Fn(&ClassScores) -> String| {
                 format!(
                     "  {name:<22}{:>10}{:>18}\n",
                     f(d),
@@ -469,7 +541,9 @@ pub fn table(
                 )
             };
             s += &row("samples", &|x| x.samples.to_string());
-            s += &row("classes covered", &|x| format!("{}/10", x.classes_covered));
+            s += &row("classes covered", &|x| {
+                format!("{}/{}", x.classes_covered, x.classes)
+            });
             s += &row("class KL to uniform", &|x| format!("{:.4}", x.class_kl));
             s += &row("top-class confidence", &|x| format!("{:.3}", x.confidence));
             s += &row("inception score", &|x| format!("{:.2}", x.inception_score));
@@ -525,7 +599,7 @@ pub struct Report {
     pub classes: usize,
     pub adapter: String,
     pub quality: Quality,
-    pub real_digits: Option<DigitScores>,
+    pub real: Option<ClassScores>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rejected: Option<RejectedReport>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -578,7 +652,7 @@ pub fn report(gpu: &Gpu, ck: &Checkpoint, path: &str, opts: Options) -> Result<R
         classes: c.classes,
         adapter: gpu.describe(),
         quality,
-        real_digits: e.real(),
+        real: e.real(),
         rejection_line: rejection.as_ref().map(|(_, r)| r.to_string()),
         rejected: rejection.map(|(quality, r)| RejectedReport {
             quality,
@@ -594,7 +668,7 @@ pub fn report(gpu: &Gpu, ck: &Checkpoint, path: &str, opts: Options) -> Result<R
 impl Report {
     /// The plain-text report.
     pub fn text(&self) -> String {
-        let real = self.real_digits.as_ref();
+        let real = self.real.as_ref();
         let mut s = String::new();
         if self.classes > 0 {
             s += &format!(

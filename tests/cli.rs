@@ -502,7 +502,7 @@ fn eval_scores_ring_and_digit_checkpoints_and_train_logs_evaluations() {
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(v["step"], 4);
     // The real digits score near the top: the ceiling, beside the samples.
-    let real = &v["real_digits"];
+    let real = &v["real"];
     assert_eq!(real["classes_covered"], 10);
     assert!(real["inception_score"].as_f64().unwrap() > 9.0, "{real}");
     assert!(real["class_kl"].as_f64().unwrap() < 0.02, "{real}");
@@ -756,7 +756,50 @@ fn a_dcgan_trains_on_a_class_folder_and_samples_by_class_name() {
         "{e}"
     );
 
-    // What a DCGAN cannot do, each refused in one line before any work.
+    // Scored by a CNN classifier of the same folder, which `eval` finds in
+    // the cache once `shadergan classifier` has put it there.
+    let cache = dir.join("cache");
+    let eval = || {
+        let mut c = shadergan();
+        c.env("XDG_CACHE_HOME", &cache).args([
+            "eval",
+            "--checkpoint",
+            ck.to_str().unwrap(),
+            "--n",
+            "20",
+            "--json",
+        ]);
+        c
+    };
+    let (ok, _, err) = output(&mut eval());
+    assert!(!ok && err.lines().count() == 1, "{err}");
+    assert!(
+        err.contains(&format!(
+            "`shadergan classifier --data {d} --size 16 --color`"
+        )),
+        "{err}"
+    );
+    let (ok, _, err) = output(shadergan().env("XDG_CACHE_HOME", &cache).args([
+        "classifier",
+        "--data",
+        d,
+        "--size",
+        "16",
+        "--color",
+        "--steps",
+        "5",
+    ]));
+    assert!(ok, "classifier failed: {err}");
+    assert!(err.contains("on 9 images it never saw"), "{err}");
+    let (ok, out, err) = output(&mut eval());
+    assert!(ok, "eval failed: {err}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["quality"]["samples"], 20, "{out}");
+    assert!(
+        report["real"]["inception_score"].as_f64().unwrap() >= 1.0,
+        "{out}"
+    );
+
     let e = refused(&[
         "train", "--data", d, "--size", "48", "--arch", "dcgan", "--out", o,
     ]);

@@ -4,7 +4,7 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use shadergan::classifier::{self, Classifier, TrainConfig};
 use shadergan::data::{self, Mixture};
-use shadergan::eval::{FeatureStats, digit_scores, frechet_distance, mixture_quality};
+use shadergan::eval::{FeatureStats, class_scores, frechet_distance, mixture_quality};
 use shadergan::gan::refine::{self, Refine, Refiner};
 use shadergan::gan::reject::{self, Rejector};
 use shadergan::gan::{self, Sampler, streams};
@@ -102,12 +102,12 @@ fn one_hot(classes: &[usize]) -> Vec<f32> {
 }
 
 #[test]
-fn digit_scores_of_perfect_and_collapsed_generators() {
+fn class_scores_of_perfect_and_collapsed_generators() {
     let reference = diagonal(&[0.0; 3], &[1.0; 3]);
     let features = vec![0.0f32; 3 * 1000];
     // Every class equally often, each sample certain: IS 10, KL 0.
     let all: Vec<usize> = (0..1000).map(|i| i % 10).collect();
-    let s = digit_scores(&one_hot(&all), 10, &features, 3, &reference);
+    let s = class_scores(&one_hot(&all), 10, &features, 3, &reference);
     assert_eq!(s.classes_covered, 10);
     assert!(s.class_kl.abs() < 1e-12, "{}", s.class_kl);
     assert!(
@@ -119,12 +119,12 @@ fn digit_scores_of_perfect_and_collapsed_generators() {
     // Features all at the mean with no spread: ‖0‖² + tr(I) = 3.
     assert!((s.frechet - 3.0).abs() < 1e-9, "{}", s.frechet);
     // One class only: IS 1, KL ln 10.
-    let s = digit_scores(&one_hot(&[3; 1000]), 10, &features, 3, &reference);
+    let s = class_scores(&one_hot(&[3; 1000]), 10, &features, 3, &reference);
     assert_eq!(s.classes_covered, 1);
     assert!((s.class_kl - 10f64.ln()).abs() < 1e-12);
     assert!((s.inception_score - 1.0).abs() < 1e-9);
     // Unsure samples (uniform probabilities) say nothing: IS 1.
-    let s = digit_scores(&vec![0.1; 10_000], 10, &features, 3, &reference);
+    let s = class_scores(&vec![0.1; 10_000], 10, &features, 3, &reference);
     assert!(
         (s.inception_score - 1.0).abs() < 1e-6,
         "{}",
@@ -133,7 +133,7 @@ fn digit_scores_of_perfect_and_collapsed_generators() {
     // A class seen in under 1% of the samples is not covered.
     let mut few: Vec<usize> = (0..1000).map(|i| i % 9).collect();
     few[..9].fill(9);
-    let s = digit_scores(&one_hot(&few), 10, &features, 3, &reference);
+    let s = class_scores(&one_hot(&few), 10, &features, 3, &reference);
     assert_eq!(s.classes_covered, 9);
 }
 
@@ -231,6 +231,77 @@ fn classifier_training_learns_and_is_reproducible_bit_for_bit() {
         .unwrap()
         .to_string();
     assert!(e.contains("cannot read the classifier"), "{e}");
+}
+
+#[test]
+fn other_data_holds_out_every_tenth_image_of_each_class_in_any_order() {
+    let config = TrainConfig {
+        data: "some/folder".into(),
+        ..TrainConfig::default()
+    };
+    // Ordered round-robin by class, as the fashion fixture is: every tenth
+    // item would all be of class 0.
+    let labels: Vec<u8> = (0..100).map(|i| (i % 5) as u8).collect();
+    let held = config.held_out(&labels);
+    for class in 0..5u8 {
+        let of_class: Vec<bool> = (0..100)
+            .filter(|&i| labels[i] == class)
+            .map(|i| held[i])
+            .collect();
+        assert_eq!(of_class.len(), 20);
+        assert_eq!(of_class.iter().filter(|&&h| h).count(), 2, "class {class}");
+        assert!(of_class[0] && of_class[10]);
+    }
+    // The built-in digits hold out the first 1,000, as they always have.
+    let mnist = TrainConfig::default().held_out(&[0; 1200]);
+    assert!(mnist[..1000].iter().all(|&h| h) && !mnist[1000..].iter().any(|&h| h));
+}
+
+#[test]
+fn a_cnn_classifier_learns_labelled_images_and_keeps_its_reference() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/fashion1k-fixture-images-idx3-ubyte.gz"
+    );
+    let fashion = data::load(path, None, false, 0).unwrap();
+    let mut config = TrainConfig::cnn_for(&fashion, path).unwrap();
+    assert_eq!((config.shape, config.classes), ([1, 28, 28], 10));
+    config.steps = 60;
+    config.batch = 32;
+    let a = classifier::train(gpu(), &fashion, &config, |_, _, _| {}).unwrap();
+    eprintln!(
+        "fashion fixture, held-out accuracy after 60 steps: {}",
+        a.held_out_accuracy
+    );
+    // Chance is 10%.
+    assert!(a.held_out_accuracy > 0.5, "{}", a.held_out_accuracy);
+    let (stats, real) = a.reference.clone().expect("a reference of its own");
+    assert_eq!(stats.width, 128);
+    assert_eq!(real.samples, 100);
+    assert!(
+        real.inception_score > 2.0 && real.frechet.is_finite(),
+        "{real:?}"
+    );
+    // Saved and loaded, it keeps its reference and scores the same.
+    let file =
+        std::env::temp_dir().join(format!("shadergan-cnn-{}.safetensors", std::process::id()));
+    a.save(gpu(), &file).unwrap();
+    let b = Classifier::load(gpu(), &file).unwrap();
+    std::fs::remove_file(&file).ok();
+    assert_eq!(b.config, config);
+    let (stats_b, real_b) = b.reference.clone().unwrap();
+    assert_eq!(real_b, real);
+    let as_f32 = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<_>>();
+    assert_eq!(as_f32(&stats_b.mean), as_f32(&stats.mean));
+    assert_eq!(as_f32(&stats_b.cov), as_f32(&stats.cov));
+    let x = &classifier::labelled_images(&fashion).unwrap().0[..7 * 784];
+    assert_eq!(
+        b.score(gpu(), x).unwrap().probs,
+        a.score(gpu(), x).unwrap().probs
+    );
+    // The judge that eval builds on it measures against that reference.
+    let judge = shadergan::eval::ImageJudge::new(gpu(), b).unwrap();
+    assert_eq!(judge.real, real);
 }
 
 /// A random generator (latent 3 → 2 values in (−1, 1)) and a discriminator
