@@ -17,6 +17,9 @@ fn main() -> anyhow::Result<()> {
         .unwrap_or(64);
     let gpu = Gpu::new(&GpuOptions::default())?;
     println!("{}", gpu.describe());
+    // The tile shape `shadergan train` would use (the cached choice).
+    let tiles = shadergan::ops::matmul::tune(&gpu, shadergan::ops::matmul::Tuning::CacheOnly)?;
+    println!("{tiles}");
     let name = std::env::args().nth(2).unwrap_or_else(|| "mnist".into());
     let (data, config) = match name.as_str() {
         "mnist" => (data::builtin_mnist(), GanConfig::reference_mnist(batch)),

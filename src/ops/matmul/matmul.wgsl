@@ -173,7 +173,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
 
 // The epilogue of one output: (+ C) (+ bias), activation, inside the matrix only.
 fn store(row: u32, col: u32, value: f32) {
-    if row < p.m && col < columns() {
+    if row < p.m && stored(col) {
         let i = c_index(row, col);
         var v = value;
         if ACCUMULATE {
@@ -317,13 +317,11 @@ fn output_index(co: u32, m: u32) -> u32 {
 const TAPS_Y: u32 = (KERNEL_H + STRIDE - 1u) / STRIDE;
 const TAPS_X: u32 = (KERNEL_W + STRIDE - 1u) / STRIDE;
 
-fn class_rows() -> u32 {
-    return (IN_H - class_id / STRIDE + STRIDE - 1u) / STRIDE;
-}
-
-fn class_cols() -> u32 {
-    return (IN_W - class_id % STRIDE + STRIDE - 1u) / STRIDE;
-}
+// Every class is laid out on class 0's grid, the largest, so that a
+// column's position divides by constants; a smaller class's columns past
+// its own rows or columns are computed and not stored.
+const CLASS_ROWS: u32 = (IN_H + STRIDE - 1u) / STRIDE;
+const CLASS_COLS: u32 = (IN_W + STRIDE - 1u) / STRIDE;
 
 // (co, ky, kx) of the class's tap k = (co, jy, jx): ky ≡ iy + pad (mod
 // stride) for every row iy of the class; ky may pass the kernel's edge.
@@ -336,13 +334,12 @@ fn class_tap(k: u32) -> vec3<u32> {
     return vec3<u32>(co, ky, kx);
 }
 
-// (b, iy, ix) of column m of this workgroup's class.
+// (b, iy, ix) of column m of this workgroup's class (iy, ix may pass the
+// input's edge: see CLASS_ROWS).
 fn class_position(m: u32) -> vec3<u32> {
-    let rows = class_rows();
-    let cols = class_cols();
-    let iy = class_id / STRIDE + m / cols % rows * STRIDE;
-    let ix = class_id % STRIDE + m % cols * STRIDE;
-    return vec3<u32>(m / (rows * cols), iy, ix);
+    let iy = class_id / STRIDE + m / CLASS_COLS % CLASS_ROWS * STRIDE;
+    let ix = class_id % STRIDE + m % CLASS_COLS * STRIDE;
+    return vec3<u32>(m / (CLASS_ROWS * CLASS_COLS), iy, ix);
 }
 
 // The index in dy of the output that column m of the class received from
@@ -380,15 +377,14 @@ fn c_index(row: u32, col: u32) -> u32 {
     }
 }
 
-// The columns of C: N, or those of this workgroup's class of a
-// convolution's input positions.
-fn columns() -> u32 {
+// Whether column col of C is stored: inside N, and for a convolution's
+// input product a position of the input.
+fn stored(col: u32) -> bool {
     if CONV == CONV_INPUT {
-        // N is the batch times the largest class's (class 0's) positions.
-        let batch = p.n / (((IN_H + STRIDE - 1u) / STRIDE) * ((IN_W + STRIDE - 1u) / STRIDE));
-        return batch * class_rows() * class_cols();
+        let q = class_position(col);
+        return col < p.n && q.y < IN_H && q.z < IN_W;
     }
-    return p.n;
+    return col < p.n;
 }
 
 // The bias of C[row, col]: per column, or per row (channel) for a
@@ -462,6 +458,182 @@ fn main_rows(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id)
     store_strided(row, col, lo0, hi0, lo1, hi1, lo2, hi2, lo3, hi3, lo4, hi4, lo5, hi5, lo6, hi6, lo7, hi7);
 }
 
+// `main_rows` for a convolution: the same products in the same order, the
+// gather's arithmetic hoisted. Each thread works out once where each of
+// its 8 columns reads (a Quad per 4 columns); per k only the tap's offset
+// is added and the padding tested, instead of unpicking both the tap and
+// the column from their indices for every element.
+struct Quad {
+    // Index in b of the column's element at tap offset 0, and its (y, x)
+    // origin for the padding test; what they mean is per product.
+    base: vec4<i32>,
+    y: vec4<i32>,
+    x: vec4<i32>,
+}
+
+// Columns col, col + WX, col + 2·WX and col + 3·WX.
+fn quad(col: u32) -> Quad {
+    var q: Quad;
+    for (var j = 0u; j < 4u; j++) {
+        let m = col + j * WX;
+        switch CONV {
+            case CONV_FORWARD: {
+                // m = (b, oy, ox): the patch's top left in x.
+                let y = i32(m / OUT_W % OUT_H * STRIDE) - i32(PAD);
+                let x = i32(m % OUT_W * STRIDE) - i32(PAD);
+                q.y[j] = y;
+                q.x[j] = x;
+                q.base[j] = i32(m / (OUT_W * OUT_H) * IN_C * IN_H * IN_W) + y * i32(IN_W) + x;
+            }
+            case CONV_WEIGHT: {
+                // m = (ci, ky, kx): the tap's place in the patch at (0, 0).
+                let taps = KERNEL_H * KERNEL_W;
+                let y = i32(m % taps / KERNEL_W) - i32(PAD);
+                let x = i32(m % KERNEL_W) - i32(PAD);
+                q.y[j] = y;
+                q.x[j] = x;
+                q.base[j] = i32(m / taps * IN_H * IN_W) + y * i32(IN_W) + x;
+            }
+            default: {
+                // CONV_INPUT, m = (b, iy, ix) of the class: (oy, ox) of
+                // the output fed through the class's first tap, which
+                // tap (jy, jx) moves to (oy − jy, ox − jx).
+                let at = class_position(m);
+                let first = class_tap(0u);
+                let y = i32((at.y + PAD - first.y) / STRIDE);
+                let x = i32((at.z + PAD - first.z) / STRIDE);
+                q.y[j] = y;
+                q.x[j] = x;
+                q.base[j] = i32(at.x * OUT_C * OUT_H * OUT_W) + y * i32(OUT_W) + x;
+            }
+        }
+    }
+    return q;
+}
+
+// op(B)[kk, ·] at the quad's 4 columns.
+fn gathered(q: Quad, kk: u32) -> vec4<f32> {
+    var y: vec4<i32>;
+    var x: vec4<i32>;
+    var i: vec4<i32>;
+    var ok: vec4<bool>;
+    switch CONV {
+        case CONV_FORWARD: {
+            // kk = (ci, ky, kx).
+            let taps = KERNEL_H * KERNEL_W;
+            let ky = i32(kk % taps / KERNEL_W);
+            let kx = i32(kk % KERNEL_W);
+            y = q.y + ky;
+            x = q.x + kx;
+            i = q.base + i32(kk / taps * IN_H * IN_W) + ky * i32(IN_W) + kx;
+            ok = vec4<u32>(y) < vec4<u32>(IN_H) & vec4<u32>(x) < vec4<u32>(IN_W);
+        }
+        case CONV_WEIGHT: {
+            // kk = (b, oy, ox).
+            let oy = i32(kk / OUT_W % OUT_H * STRIDE);
+            let ox = i32(kk % OUT_W * STRIDE);
+            y = q.y + oy;
+            x = q.x + ox;
+            i = q.base + i32(kk / (OUT_W * OUT_H) * IN_C * IN_H * IN_W) + oy * i32(IN_W) + ox;
+            ok = vec4<u32>(y) < vec4<u32>(IN_H) & vec4<u32>(x) < vec4<u32>(IN_W);
+        }
+        default: {
+            // kk = (co, jy, jx); a tap past the kernel's edge feeds nothing.
+            let t = class_tap(kk);
+            let jy = i32(kk / TAPS_X % TAPS_Y);
+            let jx = i32(kk % TAPS_X);
+            y = q.y - jy;
+            x = q.x - jx;
+            i = q.base + i32(t.x * OUT_H * OUT_W) - jy * i32(OUT_W) - jx;
+            let tap = t.y < KERNEL_H && t.z < KERNEL_W;
+            ok = vec4<u32>(y) < vec4<u32>(OUT_H) & vec4<u32>(x) < vec4<u32>(OUT_W) & vec4<bool>(tap);
+        }
+    }
+    let at = vec4<u32>(select(vec4<i32>(0), i, ok));
+    return select(vec4<f32>(0.0), vec4<f32>(b[at.x], b[at.y], b[at.z], b[at.w]), ok);
+}
+
+@compute @workgroup_size(WX, 1, 1)
+fn main_rows_conv(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    class_id = wg.z;
+    let row = wg.y * 8u;
+    let col = wg.x * WX * 8u + lid.x;
+    let q_lo = quad(col);
+    let q_hi = quad(col + 4u * WX);
+    var lo0 = vec4<f32>();
+    var hi0 = vec4<f32>();
+    var lo1 = vec4<f32>();
+    var hi1 = vec4<f32>();
+    var lo2 = vec4<f32>();
+    var hi2 = vec4<f32>();
+    var lo3 = vec4<f32>();
+    var hi3 = vec4<f32>();
+    var lo4 = vec4<f32>();
+    var hi4 = vec4<f32>();
+    var lo5 = vec4<f32>();
+    var hi5 = vec4<f32>();
+    var lo6 = vec4<f32>();
+    var hi6 = vec4<f32>();
+    var lo7 = vec4<f32>();
+    var hi7 = vec4<f32>();
+    for (var kk = 0u; kk < p.k; kk++) {
+        let alo = vec4<f32>(a_at(row, kk), a_at(row + 1u, kk), a_at(row + 2u, kk), a_at(row + 3u, kk));
+        let ahi = vec4<f32>(a_at(row + 4u, kk), a_at(row + 5u, kk), a_at(row + 6u, kk), a_at(row + 7u, kk));
+        let b_lo = gathered(q_lo, kk);
+        let b_hi = gathered(q_hi, kk);
+        lo0 = fma(alo, vec4<f32>(b_lo.x), lo0);
+        hi0 = fma(ahi, vec4<f32>(b_lo.x), hi0);
+        lo1 = fma(alo, vec4<f32>(b_lo.y), lo1);
+        hi1 = fma(ahi, vec4<f32>(b_lo.y), hi1);
+        lo2 = fma(alo, vec4<f32>(b_lo.z), lo2);
+        hi2 = fma(ahi, vec4<f32>(b_lo.z), hi2);
+        lo3 = fma(alo, vec4<f32>(b_lo.w), lo3);
+        hi3 = fma(ahi, vec4<f32>(b_lo.w), hi3);
+        lo4 = fma(alo, vec4<f32>(b_hi.x), lo4);
+        hi4 = fma(ahi, vec4<f32>(b_hi.x), hi4);
+        lo5 = fma(alo, vec4<f32>(b_hi.y), lo5);
+        hi5 = fma(ahi, vec4<f32>(b_hi.y), hi5);
+        lo6 = fma(alo, vec4<f32>(b_hi.z), lo6);
+        hi6 = fma(ahi, vec4<f32>(b_hi.z), hi6);
+        lo7 = fma(alo, vec4<f32>(b_hi.w), lo7);
+        hi7 = fma(ahi, vec4<f32>(b_hi.w), hi7);
+    }
+    store_strided(row, col, lo0, hi0, lo1, hi1, lo2, hi2, lo3, hi3, lo4, hi4, lo5, hi5, lo6, hi6, lo7, hi7);
+}
+
+// `main_rows` (or `main_rows_conv`) for a C of fewer than 4 rows (a
+// convolution into or out of one to three channels): one row per
+// workgroup, each thread 8 columns strided by WX, nothing computed for
+// rows that are not there.
+@compute @workgroup_size(WX, 1, 1)
+fn main_rows_1(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    class_id = wg.z;
+    let row = wg.y;
+    let col = wg.x * WX * 8u + lid.x;
+    // A convolution gathers as main_rows_conv does.
+    var q_lo: Quad;
+    var q_hi: Quad;
+    if CONV != 0u {
+        q_lo = quad(col);
+        q_hi = quad(col + 4u * WX);
+    }
+    var lo = vec4<f32>();
+    var hi = vec4<f32>();
+    for (var kk = 0u; kk < p.k; kk++) {
+        let a0 = vec4<f32>(a_at(row, kk));
+        if CONV != 0u {
+            lo = fma(a0, gathered(q_lo, kk), lo);
+            hi = fma(a0, gathered(q_hi, kk), hi);
+        } else {
+            lo = fma(a0, vec4<f32>(b_at(kk, col), b_at(kk, col + WX), b_at(kk, col + 2u * WX), b_at(kk, col + 3u * WX)), lo);
+            hi = fma(a0, vec4<f32>(b_at(kk, col + 4u * WX), b_at(kk, col + 5u * WX), b_at(kk, col + 6u * WX), b_at(kk, col + 7u * WX)), hi);
+        }
+    }
+    for (var j = 0u; j < 4u; j++) {
+        store(row, col + j * WX, lo[j]);
+        store(row, col + (4u + j) * WX, hi[j]);
+    }
+}
 
 // ---------------------------------------------------------------------------
 // CPU adapters, operands as vec4s. A SIMD lane loads a vec4 with one

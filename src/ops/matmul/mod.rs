@@ -123,11 +123,13 @@ pub fn matmul(
         ));
     }
     let (ta, tb) = spec.form.transposes();
+    let tiles = tiles.fitted(m, n);
     // On a CPU adapter, the vec4 variant of the product when its lengths
     // allow (see the shader).
     let (name, vec4) = match (tiles.layout, spec.form) {
         (Layout::Shared, _) => ("main", false),
-        (Layout::Rows, _) if spec.conv.is_some() => ("main_rows", false),
+        (Layout::Rows, _) if tiles.tm == 1 => ("main_rows_1", false),
+        (Layout::Rows, _) if spec.conv.is_some() => ("main_rows_conv", false),
         (Layout::Rows, Form::NT) if k % 4 == 0 => ("main_rows_nt4", true),
         (Layout::Rows, Form::NN) if k % 4 == 0 && n % 4 == 0 => ("main_rows_nn4", true),
         (Layout::Rows, Form::TN) if m % 4 == 0 && n % 4 == 0 => ("main_rows_tn4", true),

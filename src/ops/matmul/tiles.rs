@@ -64,6 +64,22 @@ impl MatmulTiles {
         }
     }
 
+    /// The Rows layout fitted to a product of m × n: one row per thread
+    /// (`main_rows_1`) under 4 rows, where 8 would mostly compute nothing,
+    /// and no more threads than n's columns need. Each output still sums
+    /// its products in the same order.
+    pub fn fitted(self, m: usize, n: usize) -> Self {
+        if self.layout != Layout::Rows {
+            return self;
+        }
+        let needed = (n.div_ceil(self.tn as usize).next_power_of_two() as u32).max(1);
+        MatmulTiles {
+            wx: self.wx.min(needed),
+            tm: if m < 4 { 1 } else { 8 },
+            ..self
+        }
+    }
+
     /// Rows of C per workgroup.
     pub fn bm(&self) -> u32 {
         self.wy * self.tm
@@ -85,7 +101,7 @@ impl MatmulTiles {
     pub fn fits(&self, limits: &wgpu::Limits) -> bool {
         let shape_ok = match self.layout {
             Layout::Shared => self.bk > 0 && self.tm > 0 && self.tn > 0,
-            Layout::Rows => self.wy == 1 && self.tm == 8 && self.tn == 8,
+            Layout::Rows => self.wy == 1 && matches!(self.tm, 1 | 8) && self.tn == 8,
         };
         shape_ok
             && self.wx > 0
