@@ -16,6 +16,7 @@ use shadergan::gan::checkpoint;
 use shadergan::gan::presets::{DCGAN, IMAGES, POINTS, Preset};
 use shadergan::gan::refine::{self, Refine};
 use shadergan::gpu::{self, BackendChoice, GpuOptions};
+use shadergan::nn::Layer;
 use shadergan::ops::loss::LossKind;
 use shadergan::ops::matmul::{self, Tuning, tune};
 use shadergan::sample::{Draw, refine_for};
@@ -91,7 +92,7 @@ fn tuned(gpu: &Gpu, retune: bool, search: bool) -> Result<(), Error> {
     Ok(())
 }
 
-#[derive(Args, Debug)]
+#[derive(Args, Clone, Debug)]
 struct TrainArgs {
     /// mnist (built in), fashion, ring, grid, or a path to IDX images or a folder of PNG/JPEG images.
     #[arg(long, default_value = "mnist")]
@@ -188,7 +189,7 @@ struct TrainArgs {
 }
 
 /// How an image folder is read.
-#[derive(Args, Debug)]
+#[derive(Args, Clone, Debug)]
 struct ImageArgs {
     /// Image folders: side of the square every image is resized to.
     #[arg(long)]
@@ -490,6 +491,81 @@ fn config_for(a: &TrainArgs, data: &data::Dataset) -> Result<GanConfig, Error> {
     Ok(c)
 }
 
+/// With --resume, the flags that shape the networks must describe the
+/// checkpoint's own: a resumed run keeps its networks.
+fn resumed_networks_agree(
+    a: &TrainArgs,
+    ck: &GanConfig,
+    data: &data::Dataset,
+) -> Result<(), Error> {
+    let keep = |flag: &str, what: String| {
+        Error::shape(
+            "--resume",
+            format!("{flag}: {what}; a resumed run keeps its own networks (leave {flag} out)"),
+        )
+    };
+    if let (Some(size), Some(&side)) = (a.images.size, ck.shape.get(1))
+        && size as usize != side
+    {
+        let what = format!("the checkpoint draws {side}x{side} images");
+        return Err(keep(&format!("--size {size}"), what));
+    }
+    if a.images.color && ck.shape.first() != Some(&3) {
+        return Err(keep(
+            "--color",
+            "the checkpoint draws grayscale images".into(),
+        ));
+    }
+    let given: Vec<&str> = [
+        ("--arch", a.arch.is_some()),
+        ("--g-width", a.g_width.is_some()),
+        ("--d-width", a.d_width.is_some()),
+        ("--g-hidden", a.g_hidden.is_some()),
+        ("--d-hidden", a.d_hidden.is_some()),
+        ("--latent", a.latent.is_some()),
+        ("--conditional", a.conditional),
+        ("--unconditional", a.unconditional),
+    ]
+    .into_iter()
+    .filter_map(|(flag, given)| given.then_some(flag))
+    .collect();
+    if given.is_empty() {
+        return Ok(());
+    }
+    // What the flags would build for the checkpoint's data.
+    let wanted = config_for(
+        &TrainArgs {
+            data: ck.data.clone(),
+            ..a.clone()
+        },
+        data,
+    )
+    .map_err(|e| keep(&given.join(" "), e.to_string()))?;
+    let same = wanted.generator == ck.generator
+        && wanted.discriminator == ck.discriminator
+        && wanted.latent == ck.latent
+        && wanted.classes == ck.classes;
+    if same {
+        return Ok(());
+    }
+    let arch = match ck.generator.first() {
+        Some(Layer::ConvTranspose2d(_)) => "a DCGAN",
+        _ => "an MLP GAN",
+    };
+    let conditional = if ck.classes > 0 {
+        format!("conditional on {} classes", ck.classes)
+    } else {
+        "unconditional".into()
+    };
+    Err(keep(
+        &given.join(" "),
+        format!(
+            "the checkpoint holds {arch} of latent {}, {conditional}, not the networks these flags build",
+            ck.latent
+        ),
+    ))
+}
+
 fn train(a: TrainArgs) -> Result<(), Error> {
     let resumed = a.resume.as_ref().map(|p| checkpoint::read(p)).transpose()?;
     let data_spec = resumed
@@ -519,6 +595,7 @@ fn train(a: TrainArgs) -> Result<(), Error> {
     let (config, steps) = match &resumed {
         // A resumed run goes on to --steps, or to where its schedule ends.
         Some(ck) => {
+            resumed_networks_agree(&a, &ck.config, &data)?;
             let points = matches!(data.samples, Samples::Points { .. });
             let default = if points { POINTS.steps } else { IMAGES.steps };
             let end = Some(ck.config.decay.end as u64).filter(|&e| e > 0);

@@ -800,6 +800,17 @@ fn a_dcgan_trains_on_a_class_folder_and_samples_by_class_name() {
         "{out}"
     );
 
+    // Resumed, it keeps its networks: flags that build others are refused.
+    let c = ck.to_str().unwrap();
+    let e = refused(&["train", "--resume", c, "--arch", "mlp", "--out", o]);
+    assert!(
+        e.contains("--arch") && e.contains("holds a DCGAN") && e.contains("keeps its own"),
+        "{e}"
+    );
+    let e = refused(&["train", "--resume", c, "--size", "32", "--out", o]);
+    assert!(e.contains("16x16"), "{e}");
+
+    // What a DCGAN cannot do, each refused in one line before any work.
     let e = refused(&[
         "train", "--data", d, "--size", "48", "--arch", "dcgan", "--out", o,
     ]);
