@@ -63,6 +63,19 @@ pub enum Error {
 
     #[error("the GPU device was lost or failed: {0}")]
     DeviceLost(String),
+
+    /// A run stopped by a signal after writing its checkpoint; the process
+    /// exits with 128 + the signal's number.
+    #[error(
+        "interrupted by {signal} after step {step}; {checkpoint} holds the run: \
+         `shadergan train --resume {checkpoint}` continues it"
+    )]
+    Interrupted {
+        signal: &'static str,
+        number: i32,
+        step: u64,
+        checkpoint: String,
+    },
 }
 
 impl Error {

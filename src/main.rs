@@ -3,7 +3,9 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use signal_hook::consts::{SIGINT, SIGTERM};
 
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand};
@@ -616,11 +618,7 @@ fn train(a: TrainArgs) -> Result<(), Error> {
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("runs/{name}-{seed}")));
-    let stop = Arc::new(AtomicBool::new(false));
-    {
-        let stop = stop.clone();
-        let _ = ctrlc::set_handler(move || stop.store(true, Ordering::SeqCst));
-    }
+    let (stop, signal) = stop_on_signals();
     eprintln!("adapter: {}", gpu.describe());
     eprintln!(
         "data: {} ({} samples of {:?}); writing {}",
@@ -656,7 +654,37 @@ fn train(a: TrainArgs) -> Result<(), Error> {
         s.checkpoint.display(),
         out.join("samples").display()
     );
-    Ok(())
+    match signal.load(Ordering::SeqCst) as i32 {
+        0 => Ok(()),
+        number => Err(Error::Interrupted {
+            signal: if number == SIGTERM {
+                "SIGTERM"
+            } else {
+                "SIGINT"
+            },
+            number,
+            step: s.steps,
+            checkpoint: s.checkpoint.display().to_string(),
+        }),
+    }
+}
+
+/// SIGINT (Ctrl-C) and SIGTERM (docker stop, SLURM, systemd) stop a run
+/// after its current step, with a checkpoint: the flag the run polls, and
+/// the number of the signal that set it (0: none). A second signal exits
+/// at once, with 128 + its number; checkpoints are written to a temporary
+/// name and renamed, so the newest complete one stays whole.
+fn stop_on_signals() -> (Arc<AtomicBool>, Arc<AtomicUsize>) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let which = Arc::new(AtomicUsize::new(0));
+    for sig in [SIGINT, SIGTERM] {
+        // In registration order: the shutdown sees the flag as an earlier
+        // signal left it, then this one sets it.
+        let _ = signal_hook::flag::register_conditional_shutdown(sig, 128 + sig, stop.clone());
+        let _ = signal_hook::flag::register_usize(sig, which.clone(), sig as usize);
+        let _ = signal_hook::flag::register(sig, stop.clone());
+    }
+    (stop, which)
 }
 
 fn sample(a: SampleArgs) -> Result<(), Error> {
@@ -925,7 +953,10 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
-            ExitCode::FAILURE
+            match e {
+                Error::Interrupted { number, .. } => ExitCode::from((128 + number) as u8),
+                _ => ExitCode::FAILURE,
+            }
         }
     }
 }

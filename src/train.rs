@@ -34,7 +34,7 @@ pub struct RunOptions {
     pub eval_samples: Option<usize>,
     pub resume: Option<PathBuf>,
     pub progress: bool,
-    /// Set from a Ctrl-C handler: save a checkpoint and stop.
+    /// Set by a signal (SIGINT, SIGTERM): save a checkpoint and stop.
     pub stop: Arc<AtomicBool>,
 }
 
@@ -253,18 +253,21 @@ pub fn run(gpu: &Gpu, config: &GanConfig, data: &Dataset, opts: &RunOptions) -> 
     }
     let ms = t.flush_metrics()?;
     record(ms, &t, &mut history)?;
-    if let Some(e) = evaluator
-        .as_ref()
-        .filter(|_| !t.step.is_multiple_of(opts.eval_every))
-    {
-        evaluate(e, &t, &metrics_path, &bar)?;
-    }
-    save_picture(&t)?;
+    // The checkpoint first: a stopped run may have seconds left (docker
+    // stop's grace period), and skips the final evaluation.
     last_checkpoint = if opts.checkpoint_every > 0 && t.step.is_multiple_of(opts.checkpoint_every) {
         last_checkpoint
     } else {
         save_checkpoint(&t)?
     };
+    let stopped = opts.stop.load(Ordering::SeqCst);
+    if let Some(e) = evaluator
+        .as_ref()
+        .filter(|_| !stopped && !t.step.is_multiple_of(opts.eval_every))
+    {
+        evaluate(e, &t, &metrics_path, &bar)?;
+    }
+    save_picture(&t)?;
     metrics_file.flush().map_err(io(&metrics_path))?;
     write_loss_plot(out)?;
     bar.finish();

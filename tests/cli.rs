@@ -239,23 +239,58 @@ fn long_run(out: &std::path::Path, checkpoint_every: &str) -> std::process::Chil
         .unwrap()
 }
 
-#[test]
-fn ctrl_c_saves_a_checkpoint_and_exits_cleanly() {
-    let dir = temp_dir("ctrlc");
-    let out = dir.join("run");
-    let child = long_run(&out, "0");
-    wait_for_steps(&out, 20);
+/// Sends a signal by name (`kill -TERM pid`).
+fn signal(child: &std::process::Child, name: &str) {
     let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args([&format!("-{name}"), &child.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
+}
+
+#[test]
+fn sigint_and_sigterm_save_a_checkpoint_and_exit_interrupted() {
+    let dir = temp_dir("signals");
+    for (name, code) in [("INT", 130), ("TERM", 143)] {
+        let out = dir.join(name);
+        let child = long_run(&out, "0");
+        wait_for_steps(&out, 20);
+        signal(&child, name);
+        let o = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(code), "SIG{name}: {err}");
+        assert!(err.contains("interrupted: saving a checkpoint"), "{err}");
+        let last = err.lines().last().unwrap();
+        assert!(
+            last.starts_with(&format!("error: interrupted by SIG{name} after step"))
+                && last.contains("--resume"),
+            "{last}"
+        );
+        let ck =
+            shadergan::gan::checkpoint::read(&out.join("checkpoints/last.safetensors")).unwrap();
+        assert!(ck.step >= 20, "checkpoint at step {}", ck.step);
+    }
+    // A second signal while the first is handled exits at once; the
+    // checkpoints under their final names stay whole.
+    let out = dir.join("twice");
+    let child = long_run(&out, "3");
+    wait_for_steps(&out, 10);
+    signal(&child, "TERM");
+    signal(&child, "TERM");
     let o = child.wait_with_output().unwrap();
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(o.status.success(), "exit {:?}: {err}", o.status);
-    assert!(err.contains("interrupted: saving a checkpoint"), "{err}");
-    let ck = shadergan::gan::checkpoint::read(&out.join("checkpoints/last.safetensors")).unwrap();
-    assert!(ck.step >= 20, "checkpoint at step {}", ck.step);
+    assert_eq!(
+        o.status.code(),
+        Some(143),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    for e in std::fs::read_dir(out.join("checkpoints")).unwrap() {
+        let path = e.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name.ends_with(".safetensors") && !name.starts_with('.') {
+            shadergan::gan::checkpoint::read(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
+        }
+    }
     std::fs::remove_dir_all(&dir).ok();
 }
 
