@@ -8,7 +8,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use signal_hook::consts::{SIGINT, SIGTERM};
 
 use clap::builder::{PossibleValuesParser, TypedValueParser};
-use clap::{Args, Parser, Subcommand};
+use clap::parser::ValueSource;
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use shadergan::classifier::{self, Classifier};
 use shadergan::data::{self, Samples};
 use shadergan::eval;
@@ -133,9 +134,13 @@ struct TrainArgs {
     d_hidden: Option<Vec<usize>>,
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// The run's folder [default: runs/<data>-<seed>].
+    /// The run's folder [default: runs/<data>-<seed>; with --resume, the
+    /// checkpoint's own run folder].
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Replace the run (or other files) that --out holds.
+    #[arg(long)]
+    overwrite: bool,
     /// Write a sample picture every N steps (0: only at the end).
     #[arg(long, default_value_t = 500)]
     sample_every: u64,
@@ -178,9 +183,15 @@ struct TrainArgs {
     /// Samples per --eval-every evaluation [default: 2,500 for points, 10,000 images].
     #[arg(long)]
     eval_n: Option<usize>,
-    /// Continue from a checkpoint (its configuration wins over these flags).
+    /// Continue from a checkpoint: its networks, optimiser and data as they
+    /// were (flags that would change them are refused); --steps beyond its
+    /// schedule's end extends the schedule; --data gives its data's new
+    /// place if it moved.
     #[arg(long)]
     resume: Option<PathBuf>,
+    /// The flags given on the command line (filled in from clap's matches).
+    #[arg(skip)]
+    given: Vec<String>,
     #[command(flatten)]
     images: ImageArgs,
     /// No progress bar.
@@ -568,12 +579,124 @@ fn resumed_networks_agree(
     ))
 }
 
+/// With --resume, the flags that set how the checkpoint's run trains must
+/// agree with it: a resumed run keeps its optimiser, loss, batch and seed.
+fn resumed_training_agrees(a: &TrainArgs, c: &GanConfig) -> Result<(), Error> {
+    let given = |id: &str| a.given.iter().any(|g| g == id);
+    let background = a.images.background()?;
+    let checks: [(&str, bool, String); 12] = [
+        ("batch", a.batch != Some(c.batch), c.batch.to_string()),
+        ("lr", a.lr != Some(c.lr_g), c.lr_g.to_string()),
+        ("beta1", a.beta1 != c.beta1, c.beta1.to_string()),
+        ("beta2", a.beta2 != c.beta2, c.beta2.to_string()),
+        (
+            "loss",
+            a.loss != c.loss,
+            format!("{:?}", c.loss).to_lowercase(),
+        ),
+        ("pack", a.pack != c.pack, c.pack.to_string()),
+        ("d_steps", a.d_steps != c.d_steps, c.d_steps.to_string()),
+        (
+            "norm_lr",
+            a.norm_lr != Some(c.norm_lr),
+            c.norm_lr.to_string(),
+        ),
+        (
+            "decay_start",
+            a.decay_start != Some(c.decay.start as u64),
+            c.decay.start.to_string(),
+        ),
+        (
+            "decay_floor",
+            a.decay_floor != c.decay.floor,
+            c.decay.floor.to_string(),
+        ),
+        ("seed", a.seed != c.seed, c.seed.to_string()),
+        (
+            "background",
+            c.background.is_some_and(|b| b != background),
+            c.background
+                .map_or(String::new(), |[r, g, b]| format!("#{r:02x}{g:02x}{b:02x}")),
+        ),
+    ];
+    for (id, differs, stored) in checks {
+        if given(id) && differs {
+            let flag = format!("--{}", id.replace('_', "-"));
+            return Err(Error::shape(
+                "--resume",
+                format!(
+                    "{flag}: the checkpoint's run has {stored}; a resumed run keeps its \
+                     optimiser, loss, batch, schedule and seed (leave {flag} out, or start a new run)"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `--data` given to a resumed run must hold what its checkpoint learned:
+/// the same shape of sample and the same classes.
+fn same_data(c: &GanConfig, data: &data::Dataset) -> Result<(), Error> {
+    let shape = match data.image_shape() {
+        Some((ch, h, w)) if !matches!(data.samples, Samples::Points { .. }) => vec![ch, h, w],
+        _ => vec![data.features()],
+    };
+    let classes = if c.classes > 0 { data.classes() } else { 0 };
+    if shape != c.shape || classes != c.classes {
+        return Err(Error::Data(format!(
+            "--data {}: samples of {shape:?} in {} classes, but the checkpoint learned {:?} in {}",
+            data.name,
+            data.classes(),
+            c.shape,
+            c.classes
+        )));
+    }
+    Ok(())
+}
+
+/// A data path as a run stores it: absolute, so a resumed run finds it
+/// from any folder (the built-in names as they are).
+fn stored_data_path(spec: &str) -> String {
+    match spec {
+        "mnist" | "fashion" | "ring" | "grid" => spec.to_string(),
+        _ => std::fs::canonicalize(spec).map_or(spec.to_string(), |p| p.display().to_string()),
+    }
+}
+
 fn train(a: TrainArgs) -> Result<(), Error> {
+    let mut a = a;
     let resumed = a.resume.as_ref().map(|p| checkpoint::read(p)).transpose()?;
-    let data_spec = resumed
-        .as_ref()
-        .map_or(a.data.clone(), |ck| ck.config.data.clone());
+    if let Some(ck) = &resumed {
+        resumed_training_agrees(&a, &ck.config)?;
+        // Nothing to do: say so, and touch nothing.
+        if let Some(steps) = a.steps.filter(|&s| s <= ck.step) {
+            eprintln!(
+                "nothing to do: the checkpoint is at step {}, and --steps {steps} is not beyond it; \
+                 pass a larger --steps to train longer",
+                ck.step
+            );
+            return Ok(());
+        }
+    }
+    // The data: a resumed run's own, unless --data says where it went.
+    let data_given = a.given.iter().any(|g| g == "data");
+    let data_spec = match &resumed {
+        Some(ck) if !data_given => ck.config.data.clone(),
+        _ => stored_data_path(&a.data),
+    };
+    a.data = data_spec.clone();
     let seed = resumed.as_ref().map_or(a.seed, |ck| ck.config.seed);
+    let name = std::path::Path::new(&data_spec)
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "data".into());
+    let out = match (&a.out, &a.resume) {
+        (Some(out), _) => out.clone(),
+        (None, Some(c)) => {
+            train::run_folder_of(c).unwrap_or_else(|| PathBuf::from(format!("runs/{name}-{seed}")))
+        }
+        (None, None) => PathBuf::from(format!("runs/{name}-{seed}")),
+    };
     let background = a.images.background()?;
     // A resumed run reads its data as it was read when it began.
     let load = match &resumed {
@@ -590,18 +713,43 @@ fn train(a: TrainArgs) -> Result<(), Error> {
             seed,
         },
     };
+    let builtin = ["mnist", "fashion", "ring", "grid"].contains(&data_spec.as_str());
+    if resumed.is_some() && !data_given && !builtin && !std::path::Path::new(&data_spec).exists() {
+        return Err(Error::Data(format!(
+            "the run's data {data_spec} is not there any more: pass --data with where it is now"
+        )));
+    }
     let data = data::load_with(&data_spec, &load).map_err(|e| Error::Data(e.to_string()))?;
     for note in &data.notes {
         eprintln!("data: {note}");
     }
     let (config, steps) = match &resumed {
-        // A resumed run goes on to --steps, or to where its schedule ends.
         Some(ck) => {
             resumed_networks_agree(&a, &ck.config, &data)?;
+            let mut c = ck.config.clone();
+            if data_given {
+                same_data(&c, &data)?;
+                c.data = data_spec.clone();
+            }
             let points = matches!(data.samples, Samples::Points { .. });
             let default = if points { POINTS.steps } else { IMAGES.steps };
-            let end = Some(ck.config.decay.end as u64).filter(|&e| e > 0);
-            (ck.config.clone(), a.steps.or(end).unwrap_or(default))
+            let end = Some(c.decay.end as u64).filter(|&e| e > 0);
+            let steps = a.steps.or(end).unwrap_or(default);
+            // Beyond the schedule's end: the schedule extends to --steps.
+            if let Some(end) = end.filter(|&e| steps > e) {
+                let start = c.decay.start as u64;
+                if ck.step < start {
+                    // Not decaying yet: the decay keeps its share of the run.
+                    c.decay.start = (start * steps / end) as u32;
+                }
+                c.decay.end = steps as u32;
+                eprintln!(
+                    "schedule extended: the learning rates now fall linearly from step {} to {}x \
+                     at step {steps} (they ended at step {end})",
+                    c.decay.start, c.decay.floor
+                );
+            }
+            (c, steps)
         }
         None => {
             let c = config_for(&a, &data)?;
@@ -609,15 +757,9 @@ fn train(a: TrainArgs) -> Result<(), Error> {
             (c, steps)
         }
     };
+    // Held until the run ends.
+    let _folder = train::RunFolder::take(&out, a.resume.as_deref(), a.overwrite)?;
     let gpu = a.which.open(true)?;
-    let name = std::path::Path::new(&data_spec)
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "data".into());
-    let out = a
-        .out
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(format!("runs/{name}-{seed}")));
     let (stop, signal) = stop_on_signals();
     eprintln!("adapter: {}", gpu.describe());
     eprintln!(
@@ -687,7 +829,34 @@ fn stop_on_signals() -> (Arc<AtomicBool>, Arc<AtomicUsize>) {
     (stop, which)
 }
 
+/// An output that would replace one of the command's inputs is refused.
+fn not_an_input(
+    flag: &str,
+    out: &std::path::Path,
+    inputs: &[&std::path::Path],
+) -> Result<(), Error> {
+    let canonical = |p: &std::path::Path| std::fs::canonicalize(p).ok();
+    if let Some(o) = canonical(out)
+        && inputs.iter().any(|i| canonical(i) == Some(o.clone()))
+    {
+        return Err(Error::file(
+            out,
+            format!("{flag} would overwrite an input of this command; write somewhere else"),
+        ));
+    }
+    Ok(())
+}
+
 fn sample(a: SampleArgs) -> Result<(), Error> {
+    let inputs: Vec<&std::path::Path> = [Some(a.checkpoint.as_path()), a.latents.as_deref()]
+        .into_iter()
+        .flatten()
+        .collect();
+    for (flag, out) in [("--out", &a.out), ("--npy", &a.npy)] {
+        if let Some(out) = out {
+            not_an_input(flag, out, &inputs)?;
+        }
+    }
     let ck = checkpoint::read(&a.checkpoint)?;
     let c = &ck.config;
     let latents = match &a.latents {
@@ -948,7 +1117,17 @@ fn run(cli: Cli) -> Result<(), Error> {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    // Which flags were typed (a resumed run refuses those that would
+    // change it, whatever their defaults).
+    if let (Command::Train(a), Some(("train", m))) = (&mut cli.command, matches.subcommand()) {
+        a.given = m
+            .ids()
+            .filter(|id| m.value_source(id.as_str()) == Some(ValueSource::CommandLine))
+            .map(|id| id.to_string())
+            .collect();
+    }
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -100,6 +100,150 @@ pub fn picture(config: &GanConfig, values: &[f32], n: usize, path: &Path) -> Res
     render::save_png(&img, path).map_err(|e| Error::file(path, e.to_string()))
 }
 
+/// A run's folder, held by this process while it writes it: a `.lock`
+/// file naming the process, removed when this is dropped.
+pub struct RunFolder {
+    lock: PathBuf,
+}
+
+/// The files a run writes in its folder (and `--overwrite` removes).
+const RUN_FILES: [&str; 4] = ["config.json", "metrics.jsonl", "loss.png", ".lock"];
+const RUN_DIRS: [&str; 2] = ["samples", "checkpoints"];
+
+impl RunFolder {
+    /// Takes `out` for a run. A folder that holds another run, or other
+    /// files, is refused unless `overwrite` (which removes what a run
+    /// writes there, and nothing else); a run resumed from a checkpoint
+    /// in `out/checkpoints/` continues its own folder. A folder another
+    /// live process is writing is refused, naming it.
+    pub fn take(out: &Path, resuming: Option<&Path>, overwrite: bool) -> Result<RunFolder> {
+        let lock = out.join(".lock");
+        if let Some(pid) = lock_holder(&lock) {
+            return Err(Error::file(
+                out,
+                format!(
+                    "process {pid} is training into this folder; wait for it to finish, or pass \
+                     another --out (if no run is using it, delete {})",
+                    lock.display()
+                ),
+            ));
+        }
+        let own = resuming
+            .and_then(|c| run_folder_of(c))
+            .zip(std::fs::canonicalize(out).ok())
+            .is_some_and(|(a, b)| std::fs::canonicalize(a).ok() == Some(b));
+        let entries: Vec<String> = match std::fs::read_dir(out) {
+            Ok(dir) => dir
+                .filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n != ".lock")
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        if !own && !entries.is_empty() {
+            if !overwrite {
+                let what = if out.join("config.json").is_file() {
+                    "holds another run".to_string()
+                } else {
+                    format!("is not empty ({})", entries.join(", "))
+                };
+                let resume = if out.join("checkpoints/last.safetensors").is_file() {
+                    format!(
+                        ", `--resume {}` to continue it",
+                        out.join("checkpoints/last.safetensors").display()
+                    )
+                } else {
+                    String::new()
+                };
+                return Err(Error::file(
+                    out,
+                    format!("{what}: pass another --out{resume}, or --overwrite to replace it"),
+                ));
+            }
+            remove_run_files(out)?;
+        }
+        std::fs::create_dir_all(out).map_err(|e| Error::file(out, e.to_string()))?;
+        std::fs::write(&lock, format!("{}\n", std::process::id()))
+            .map_err(|e| Error::file(&lock, e.to_string()))?;
+        Ok(RunFolder { lock })
+    }
+}
+
+impl Drop for RunFolder {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.lock);
+    }
+}
+
+/// The live process a `.lock` names, other than this one.
+fn lock_holder(lock: &Path) -> Option<u32> {
+    let pid: u32 = std::fs::read_to_string(lock).ok()?.trim().parse().ok()?;
+    let alive = if cfg!(target_os = "linux") {
+        Path::new(&format!("/proc/{pid}")).exists()
+    } else {
+        // No portable test: a lock is taken as held.
+        true
+    };
+    (alive && pid != std::process::id()).then_some(pid)
+}
+
+/// What a run writes in `out` removed (for --overwrite).
+fn remove_run_files(out: &Path) -> Result<()> {
+    let io = |p: PathBuf| move |e: std::io::Error| Error::file(&p, e.to_string());
+    for f in RUN_FILES {
+        let p = out.join(f);
+        if p.is_file() {
+            std::fs::remove_file(&p).map_err(io(p.clone()))?;
+        }
+    }
+    for d in RUN_DIRS {
+        let p = out.join(d);
+        if p.is_dir() {
+            std::fs::remove_dir_all(&p).map_err(io(p.clone()))?;
+        }
+    }
+    Ok(())
+}
+
+/// The run folder a checkpoint belongs to: `<run>/checkpoints/<file>`
+/// beside `<run>/config.json`.
+pub fn run_folder_of(checkpoint: &Path) -> Option<PathBuf> {
+    let dir = checkpoint.parent()?;
+    if dir.file_name()? != "checkpoints" {
+        return None;
+    }
+    let run = dir.parent().map_or(PathBuf::from("."), |p| {
+        if p.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            p.to_path_buf()
+        }
+    });
+    run.join("config.json").is_file().then_some(run)
+}
+
+/// metrics.jsonl cut back to the lines of steps up to `step` (a run
+/// resumed from an earlier checkpoint appends after them).
+fn truncate_metrics(path: &Path, step: u64) -> Result<()> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Ok(());
+    };
+    let kept: String = text
+        .lines()
+        .filter(|l| {
+            serde_json::from_str::<serde_json::Value>(l)
+                .ok()
+                .and_then(|v| v["step"].as_u64())
+                .is_some_and(|s| s <= step)
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    if kept.len() != text.len() {
+        write_atomic(path, kept.as_bytes())?;
+    }
+    Ok(())
+}
+
 /// Trains `config` on `data`, writing the run's folder.
 pub fn run(gpu: &Gpu, config: &GanConfig, data: &Dataset, opts: &RunOptions) -> Result<Summary> {
     let mut t = Trainer::new(gpu, config, data)?;
@@ -109,9 +253,11 @@ pub fn run(gpu: &Gpu, config: &GanConfig, data: &Dataset, opts: &RunOptions) -> 
             gpu.limits.max_storage_buffer_binding_size >> 20
         );
     }
+    let mut resumed_at = None;
     if let Some(path) = &opts.resume {
         let ck = checkpoint::read(path)?;
         ck.restore(&mut t)?;
+        resumed_at = Some(ck.step);
     }
     let out = &opts.out;
     let io = |p: &Path| {
@@ -124,6 +270,14 @@ pub fn run(gpu: &Gpu, config: &GanConfig, data: &Dataset, opts: &RunOptions) -> 
         serde_json::to_string_pretty(config).map_err(|e| Error::file(out, e.to_string()))?;
     write_atomic(&out.join("config.json"), config_json.as_bytes())?;
     let metrics_path = out.join("metrics.jsonl");
+    match resumed_at {
+        Some(step) => truncate_metrics(&metrics_path, step)?,
+        // A fresh run starts its own metrics.
+        None if metrics_path.exists() => {
+            std::fs::remove_file(&metrics_path).map_err(io(&metrics_path))?
+        }
+        None => {}
+    }
     let mut metrics_file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
