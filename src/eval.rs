@@ -320,7 +320,7 @@ pub fn classifier_for(
                         "eval",
                         format!(
                             "no classifier of {} at {c}x{h}x{h} yet: train one with \
-                             `shadergan classifier --data {} --size {h}{color}` (or pass --classifier)",
+                             `shadergan classifier --data {} --size {h}{color}` (eval also takes --classifier F)",
                             config.data, config.data
                         ),
                     ));
@@ -607,7 +607,13 @@ pub struct Report {
     /// The rejection's own line, for the text report.
     #[serde(skip)]
     rejection_line: Option<String>,
+    /// What to keep in mind reading the scores.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
+
+/// Fewer samples than this give a Fréchet distance too biased to compare.
+pub const FEW_SAMPLES: usize = 1000;
 
 /// Scores the checkpoint at `path` as `opts` asks.
 pub fn report(gpu: &Gpu, ck: &Checkpoint, path: &str, opts: Options) -> Result<Report> {
@@ -654,6 +660,13 @@ pub fn report(gpu: &Gpu, ck: &Checkpoint, path: &str, opts: Options) -> Result<R
         quality,
         real: e.real(),
         rejection_line: rejection.as_ref().map(|(_, r)| r.to_string()),
+        notes: match quality {
+            Quality::Images(_) if n < FEW_SAMPLES => vec![format!(
+                "{n} samples: the Frechet distance of so few is biased upward and the inception \
+                 score noisy; compare scores of 10,000 (the default --n)"
+            )],
+            _ => Vec::new(),
+        },
         rejected: rejection.map(|(quality, r)| RejectedReport {
             quality,
             kept: r.kept,
@@ -670,6 +683,9 @@ impl Report {
     pub fn text(&self) -> String {
         let real = self.real.as_ref();
         let mut s = String::new();
+        for note in &self.notes {
+            s += &format!("note: {note}\n");
+        }
         if self.classes > 0 {
             s += &format!(
                 "class-conditional generator: sample i draws class i mod {}\n",

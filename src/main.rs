@@ -147,7 +147,7 @@ struct TrainArgs {
     /// Write a checkpoint every N steps (0: only at the end).
     #[arg(long, default_value_t = 1000)]
     checkpoint_every: u64,
-    /// Read the losses back every N steps (at most 256).
+    /// Read the losses back every N steps (1 to 256).
     #[arg(long, default_value_t = 50)]
     log_every: u64,
     #[arg(long, value_parser = loss_parser(), default_value = "bce")]
@@ -449,9 +449,39 @@ fn preset_for(a: &TrainArgs, data: &data::Dataset) -> Result<Preset, Error> {
     Ok(preset)
 }
 
+/// The flags of how a run is driven, each within its range.
+fn flag_ranges(a: &TrainArgs) -> Result<(), Error> {
+    let bad = |m: String| Err(Error::shape("config", m));
+    if a.steps == Some(0) {
+        return bad("--steps must be at least 1".into());
+    }
+    if !(1..=256).contains(&a.log_every) {
+        return bad(format!(
+            "--log-every {} must lie between 1 and 256",
+            a.log_every
+        ));
+    }
+    if a.eval_n == Some(0) {
+        return bad("--eval-n must be at least 1".into());
+    }
+    Ok(())
+}
+
 /// The configuration a fresh run gets from the flags and the data: the
 /// preset's (gan::presets), with what the flags change.
 fn config_for(a: &TrainArgs, data: &data::Dataset) -> Result<GanConfig, Error> {
+    for (flag, widths) in [("--g-hidden", &a.g_hidden), ("--d-hidden", &a.d_hidden)] {
+        if let Some(w) = widths.as_ref().filter(|w| w.contains(&0)) {
+            let list: Vec<String> = w.iter().map(|v| v.to_string()).collect();
+            return Err(Error::shape(
+                "config",
+                format!("{flag} {}: every width must be at least 1", list.join(",")),
+            ));
+        }
+    }
+    if a.latent == Some(0) {
+        return Err(Error::shape("config", "--latent must be at least 1"));
+    }
     let features = data.features();
     let points = matches!(data.samples, Samples::Points { .. });
     let preset = preset_for(a, data)?;
@@ -665,6 +695,7 @@ fn stored_data_path(spec: &str) -> String {
 
 fn train(a: TrainArgs) -> Result<(), Error> {
     let mut a = a;
+    flag_ranges(&a)?;
     let resumed = a.resume.as_ref().map(|p| checkpoint::read(p)).transpose()?;
     if let Some(ck) = &resumed {
         resumed_training_agrees(&a, &ck.config)?;

@@ -190,6 +190,40 @@ fn bad_training_flags_and_files_are_clear_errors() {
             vec!["train", "--conditional", "--unconditional"],
             "cannot be used with",
         ),
+        // Each flag names itself, with its range.
+        (
+            vec!["train", "--latent", "0"],
+            "--latent must be at least 1",
+        ),
+        (
+            vec!["train", "--g-hidden", "64,0"],
+            "--g-hidden 64,0: every width must be at least 1",
+        ),
+        (
+            vec!["train", "--d-hidden", "0"],
+            "--d-hidden 0: every width must be at least 1",
+        ),
+        (
+            vec!["train", "--data", "ring", "--pack", "0"],
+            "--pack must be at least 1",
+        ),
+        (
+            vec!["train", "--beta2", "1"],
+            "--beta2 = 1 must be at least 0 and less than 1",
+        ),
+        (vec!["train", "--steps", "0"], "--steps must be at least 1"),
+        (
+            vec!["train", "--log-every", "0"],
+            "--log-every 0 must lie between 1 and 256",
+        ),
+        (
+            vec!["train", "--log-every", "257"],
+            "--log-every 257 must lie between 1 and 256",
+        ),
+        (
+            vec!["train", "--eval-n", "0"],
+            "--eval-n must be at least 1",
+        ),
     ];
     for (args, want) in cases {
         let (ok, _, err) = output(shadergan().args(&args));
@@ -542,6 +576,18 @@ fn eval_scores_ring_and_digit_checkpoints_and_train_logs_evaluations() {
     assert!(real["inception_score"].as_f64().unwrap() > 9.0, "{real}");
     assert!(real["class_kl"].as_f64().unwrap() < 0.02, "{real}");
     assert!(v["quality"]["inception_score"].as_f64().unwrap() >= 1.0);
+    // So few samples come with a note on what their scores are worth.
+    assert!(
+        v["notes"][0].as_str().unwrap().contains("300 samples"),
+        "{v}"
+    );
+    let (ok, table, err) =
+        output(shadergan().args(["eval", "--checkpoint", ck.to_str().unwrap(), "--n", "5"]));
+    assert!(ok, "eval failed: {err}");
+    assert!(
+        table.starts_with("note: 5 samples: the Frechet distance"),
+        "{table}"
+    );
 
     // Ring: the table names the PacGAN metrics.
     let out = dir.join("ring");
@@ -551,6 +597,9 @@ fn eval_scores_ring_and_digit_checkpoints_and_train_logs_evaluations() {
         "ring",
         "--steps",
         "20",
+        // β1 = 0, as SAGAN, BigGAN and StyleGAN2 train.
+        "--beta1",
+        "0",
         "--quiet",
         "--sample-every",
         "0",

@@ -247,7 +247,13 @@ impl GanConfig {
                 self.d_steps
             ));
         }
-        if self.pack == 0 || !self.batch.is_multiple_of(self.pack) {
+        if self.latent == 0 {
+            return bad("--latent must be at least 1".into());
+        }
+        if self.pack == 0 {
+            return bad("--pack must be at least 1".into());
+        }
+        if !self.batch.is_multiple_of(self.pack) {
             return bad(format!(
                 "--batch {} must be a multiple of --pack {}",
                 self.batch, self.pack
@@ -272,9 +278,11 @@ impl GanConfig {
         if !(f.is_finite() && (0.0..=1.0).contains(&f)) {
             return bad(format!("--decay-floor = {f} must lie between 0 and 1"));
         }
+        // As PyTorch's Adam: 0 ≤ β < 1 (β1 = 0 is SAGAN's, BigGAN's and
+        // StyleGAN2's choice).
         for (name, b) in [("--beta1", self.beta1), ("--beta2", self.beta2)] {
-            if !(0.0..1.0).contains(&b) || b == 0.0 {
-                return bad(format!("{name} = {b} must lie strictly between 0 and 1"));
+            if !(0.0..1.0).contains(&b) {
+                return bad(format!("{name} = {b} must be at least 0 and less than 1"));
             }
         }
         if self.classes > MAX_CLASSES {

@@ -114,10 +114,10 @@ pub fn step(
         ));
     }
     for (name, b) in [("beta1", cfg.beta1), ("beta2", cfg.beta2)] {
-        if !(b > 0.0 && b < 1.0) {
+        if !(0.0..1.0).contains(&b) {
             return Err(Error::shape(
                 OP,
-                format!("{name} = {b} must lie strictly between 0 and 1"),
+                format!("{name} = {b} must be at least 0 and less than 1"),
             ));
         }
     }
@@ -160,12 +160,18 @@ fn uniforms(n: u32, slot: u32, cfg: &Adam) -> [(&'static str, Value); 12] {
         ("beta2", cfg.beta2.into()),
         ("eps", cfg.eps.into()),
         ("weight_decay", cfg.weight_decay.into()),
-        ("ln_beta1", ((cfg.beta1 as f64).ln() as f32).into()),
-        ("ln_beta2", ((cfg.beta2 as f64).ln() as f32).into()),
+        // ln 0 = −∞ held finite (shaders need not keep infinities): the
+        // correction 1 − βᵗ is then 1, as it is for β = 0.
+        ("ln_beta1", (ln_beta(cfg.beta1) as f32).into()),
+        ("ln_beta2", (ln_beta(cfg.beta2) as f32).into()),
         ("decay_start", cfg.decay.start.into()),
         ("decay_end", cfg.decay.end.into()),
         ("decay_floor", cfg.decay.floor.into()),
     ]
+}
+
+fn ln_beta(b: f32) -> f64 {
+    (b as f64).ln().max(-1e20)
 }
 
 /// The f64 reference.

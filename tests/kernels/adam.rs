@@ -17,17 +17,20 @@ fn adam_matches_reference_over_several_steps_with_bias_correction() {
         end: 4,
         floor: 0.2,
     };
-    for (n, weight_decay, decay) in [
-        (1, 0.0, Decay::NONE),
-        (7, 0.0, Decay::NONE),
-        (1000, 0.0, Decay::NONE),
-        (257, 0.01, Decay::NONE),
-        (100, 0.0, decay),
+    // β1 = 0 (SAGAN, BigGAN, StyleGAN2): no first moment, no correction.
+    for (n, weight_decay, decay, beta1) in [
+        (1, 0.0, Decay::NONE, 0.5),
+        (7, 0.0, Decay::NONE, 0.5),
+        (1000, 0.0, Decay::NONE, 0.9),
+        (257, 0.01, Decay::NONE, 0.5),
+        (100, 0.0, decay, 0.5),
+        (33, 0.0, Decay::NONE, 0.0),
     ] {
         let cfg = Adam {
             lr: 1e-2,
             weight_decay,
             decay,
+            beta1,
             ..Adam::default()
         };
         let p0 = random(&mut rng, n, -1.0, 1.0);
@@ -49,7 +52,7 @@ fn adam_matches_reference_over_several_steps_with_bias_correction() {
             adam_ref::adam(&cfg, t, &mut rp, &to64(&grad), &mut rm, &mut rv);
         }
         assert_eq!(gpu().read_u32(&counters).unwrap(), vec![0, 5]);
-        let tag = format!("n={n} wd={weight_decay} {decay:?}");
+        let tag = format!("n={n} wd={weight_decay} {decay:?} beta1={beta1}");
         assert_close(&format!("adam param {tag}"), seed, &read(&p), &rp, 1e-5);
         assert_close(&format!("adam m {tag}"), seed, &read(&m), &rm, 1e-5);
         assert_close(&format!("adam v {tag}"), seed, &read(&v), &rv, 1e-5);
