@@ -137,8 +137,7 @@ impl TrainConfig {
         let config = TrainConfig {
             hidden: vec![],
             batch: 64,
-            steps: 2000,
-            shift: 0,
+            steps: 3000,
             arch: Arch::Cnn,
             shape: [c, h, w],
             classes: data.classes(),

@@ -356,7 +356,7 @@ struct ClassifierArgs {
     /// mnist's MLP, else the cache that `eval` looks in].
     #[arg(long)]
     out: Option<PathBuf>,
-    /// [default: 4,000 for the MLP, 2,000 for a CNN]
+    /// [default: 4,000 for the MLP, 3,000 for a CNN]
     #[arg(long)]
     steps: Option<u32>,
     #[arg(long, default_value_t = 0)]

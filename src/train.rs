@@ -259,6 +259,14 @@ pub fn run(gpu: &Gpu, config: &GanConfig, data: &Dataset, opts: &RunOptions) -> 
         ck.restore(&mut t)?;
         resumed_at = Some(ck.step);
     }
+    // Everything that can refuse the run does so before its folder is
+    // written: the evaluator needs its classifier.
+    let evaluator = if opts.eval_every > 0 {
+        let n = opts.eval_samples.unwrap_or(eval::default_samples(config));
+        Some(Evaluator::new(gpu, config, &t.g, n, config.seed, None)?)
+    } else {
+        None
+    };
     let out = &opts.out;
     let io = |p: &Path| {
         let p = p.to_path_buf();
@@ -317,13 +325,6 @@ pub fn run(gpu: &Gpu, config: &GanConfig, data: &Dataset, opts: &RunOptions) -> 
         checkpoint::save(t, &path)?;
         checkpoint::save(t, &out.join("checkpoints/last.safetensors"))?;
         Ok(path)
-    };
-
-    let evaluator = if opts.eval_every > 0 {
-        let n = opts.eval_samples.unwrap_or(eval::default_samples(config));
-        Some(Evaluator::new(gpu, config, &t.g, n, config.seed, None)?)
-    } else {
-        None
     };
 
     let bar = if opts.progress {

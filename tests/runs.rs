@@ -347,3 +347,100 @@ fn sample_never_writes_over_its_checkpoint() {
     assert_eq!(std::fs::read(&ck).unwrap(), before);
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn a_checkpoint_with_non_finite_weights_is_refused_by_sample_eval_and_resume() {
+    let dir = temp_dir("nan");
+    let out = dir.join("run");
+    ring(&out, "2", &[]);
+    let ck = out.join("checkpoints/last.safetensors");
+    // The same file with one weight made NaN.
+    let bytes = std::fs::read(&ck).unwrap();
+    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let poisoned = "generator.3.weight";
+    let data: Vec<(String, Vec<u8>, Vec<usize>, safetensors::Dtype)> = st
+        .tensors()
+        .into_iter()
+        .map(|(name, view)| {
+            let mut d = view.data().to_vec();
+            if name == poisoned {
+                d[..4].copy_from_slice(&f32::NAN.to_le_bytes());
+            }
+            (name, d, view.shape().to_vec(), view.dtype())
+        })
+        .collect();
+    let views: Vec<(String, safetensors::tensor::TensorView)> = data
+        .iter()
+        .map(|(n, d, s, t)| {
+            (
+                n.clone(),
+                safetensors::tensor::TensorView::new(*t, s.clone(), d).unwrap(),
+            )
+        })
+        .collect();
+    let bad = dir.join("bad.safetensors");
+    std::fs::write(
+        &bad,
+        safetensors::serialize(views, meta.metadata().clone()).unwrap(),
+    )
+    .unwrap();
+    let b = s(&bad);
+    for args in [
+        vec!["sample", "--checkpoint", b, "--out", s(&dir.join("x.png"))],
+        vec!["eval", "--checkpoint", b],
+        vec!["train", "--resume", b, "--out", s(&dir.join("resumed"))],
+    ] {
+        let e = refused(&args);
+        assert!(
+            e.contains(&format!("{poisoned} holds non-finite values"))
+                && e.contains("earlier checkpoint"),
+            "{args:?}: {e}"
+        );
+    }
+    assert!(!dir.join("x.png").exists() && !dir.join("resumed").exists());
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn an_evaluation_that_cannot_run_is_refused_before_the_run_writes_anything() {
+    let dir = temp_dir("unscorable");
+    let out = dir.join("run");
+    let images = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/fashion1k-fixture-images-idx3-ubyte.gz");
+    let args = [
+        "train",
+        "--data",
+        s(&images),
+        "--steps",
+        "2",
+        "--eval-every",
+        "1",
+        "--quiet",
+        "--out",
+        s(&out),
+    ];
+    // No classifier of this data in an empty cache.
+    let o = shadergan()
+        .args(args)
+        .env("XDG_CACHE_HOME", dir.join("cache"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("shadergan classifier --data"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_dir(&out).map_or(0, |d| d.count()),
+        0,
+        "the folder was written"
+    );
+    // So the same folder takes the run without the evaluation.
+    ok(&args[..args.len() - 5]
+        .iter()
+        .chain(&["--quiet", "--out", s(&out)])
+        .copied()
+        .collect::<Vec<_>>());
+    std::fs::remove_dir_all(&dir).ok();
+}

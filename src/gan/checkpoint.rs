@@ -87,6 +87,18 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
     let step = info["step"]
         .as_u64()
         .ok_or_else(|| bad("no step in the metadata".into()))?;
+    // A diverged state would sample NaN and resume into more of it.
+    let mut names: Vec<&String> = tensors.keys().collect();
+    names.sort();
+    if let Some(name) = names
+        .into_iter()
+        .find(|n| tensors[*n].1.iter().any(|v| !v.is_finite()))
+    {
+        return Err(bad(format!(
+            "{name} holds non-finite values: it was saved from a diverged run; \
+             use an earlier checkpoint"
+        )));
+    }
     Ok(Checkpoint {
         config,
         step,
