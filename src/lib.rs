@@ -24,6 +24,7 @@ pub mod eval;
 pub mod files;
 pub mod gan;
 pub mod gpu;
+pub mod health;
 pub mod nn;
 pub mod npy;
 pub mod ops;

@@ -19,6 +19,7 @@ use shadergan::gan::checkpoint;
 use shadergan::gan::presets::{DCGAN, IMAGES, POINTS, Preset};
 use shadergan::gan::refine::{self, Refine};
 use shadergan::gpu::{self, BackendChoice, GpuOptions};
+use shadergan::health::HealthMode;
 use shadergan::nn::Layer;
 use shadergan::ops::loss::LossKind;
 use shadergan::ops::matmul::{self, Tuning, tune};
@@ -194,6 +195,11 @@ struct TrainArgs {
     given: Vec<String>,
     #[command(flatten)]
     images: ImageArgs,
+    /// What to do when a run goes wrong: off (stop only at a NaN), warn
+    /// (stop when it diverges, warn when D or G wins or G collapses), stop
+    /// (stop at any of them).
+    #[arg(long, value_parser = PossibleValuesParser::new(["off", "warn", "stop"]), default_value = "warn")]
+    health: String,
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
@@ -370,7 +376,7 @@ struct ClassifierArgs {
 #[derive(Subcommand)]
 enum Command {
     /// Train a GAN (with no flags: the reference GAN on the built-in MNIST digits).
-    Train(TrainArgs),
+    Train(Box<TrainArgs>),
     /// Turn a checkpoint into a PNG grid (or scatter plot) and/or a .npy of samples.
     Sample(SampleArgs),
     /// Measure the adapter: ceilings, every kernel, the full training step.
@@ -811,6 +817,11 @@ fn train(a: TrainArgs) -> Result<(), Error> {
         resume: a.resume.clone(),
         progress: !a.quiet,
         stop,
+        health: match a.health.as_str() {
+            "off" => HealthMode::Off,
+            "stop" => HealthMode::Stop,
+            _ => HealthMode::Warn,
+        },
     };
     let s = train::run(&gpu, &config, &data, &opts)?;
     let m = s.last.map_or(String::new(), |m| {
@@ -1107,7 +1118,7 @@ fn bench(a: BenchArgs) -> Result<(), Error> {
 
 fn run(cli: Cli) -> Result<(), Error> {
     match cli.command {
-        Command::Train(a) => train(a),
+        Command::Train(a) => train(*a),
         Command::Sample(a) => sample(a),
         Command::Bench(a) => bench(a),
         Command::Eval(a) => eval(a),

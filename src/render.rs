@@ -60,11 +60,10 @@ pub fn image_grid(
     cols: usize,
 ) -> RgbImage {
     let per_image = channels * height * width;
-    let n = if per_image == 0 {
-        0
-    } else {
-        n.min(values.len() / per_image)
-    };
+    let n = values
+        .len()
+        .checked_div(per_image)
+        .map_or(0, |whole| n.min(whole));
     if n == 0 {
         return RgbImage::from_pixel(1, 1, GRID_GAP_COLOR);
     }

@@ -18,6 +18,7 @@ use crate::files::write_atomic;
 use crate::gan::checkpoint;
 use crate::gan::{self, GanConfig, StepMetrics, Trainer};
 use crate::gpu::Gpu;
+use crate::health::{self, Finding, Health, HealthMode};
 use crate::render;
 
 /// How a run is driven (what does not change the trained numbers).
@@ -36,6 +37,8 @@ pub struct RunOptions {
     pub progress: bool,
     /// Set by a signal (SIGINT, SIGTERM): save a checkpoint and stop.
     pub stop: Arc<AtomicBool>,
+    /// What the health check does with what it finds.
+    pub health: HealthMode,
 }
 
 /// A metrics.jsonl line of an evaluation.
@@ -129,7 +132,7 @@ impl RunFolder {
             ));
         }
         let own = resuming
-            .and_then(|c| run_folder_of(c))
+            .and_then(run_folder_of)
             .zip(std::fs::canonicalize(out).ok())
             .is_some_and(|(a, b)| std::fs::canonicalize(a).ok() == Some(b));
         let entries: Vec<String> = match std::fs::read_dir(out) {
@@ -286,47 +289,22 @@ pub fn run(gpu: &Gpu, config: &GanConfig, data: &Dataset, opts: &RunOptions) -> 
         }
         None => {}
     }
-    let mut metrics_file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&metrics_path)
-        .map_err(io(&metrics_path))?;
 
     let rows = picture_rows(config);
     let sampler = t.sampler(rows, false)?;
     let fixed_z = gan::latents(config.seed, gan::streams::FIXED_Z, rows, config.latent);
-    let save_picture = |t: &Trainer<'_>| -> Result<()> {
-        let values = sampler.run(gpu, &fixed_z)?;
-        picture(
-            config,
-            &values,
-            rows,
-            &out.join(format!("samples/step_{:06}.png", t.step)),
-        )
+    let features: usize = config.shape.iter().product();
+    let health = std::cell::RefCell::new(Health::new(
+        opts.health,
+        Some(health::data_spread(data)),
+        config.lr_g,
+    ));
+    // The newest checkpoint written, which a diverged run points to.
+    let saved: std::cell::RefCell<Option<PathBuf>> = Default::default();
+    let before_it = || match &*saved.borrow() {
+        Some(p) => format!("the last checkpoint before it is {}", p.display()),
+        None => "no checkpoint was written before it".into(),
     };
-    let save_checkpoint = |t: &Trainer<'_>| -> Result<PathBuf> {
-        // The losses were finite; the weights after the last update must be
-        // too, or the checkpoint would keep a diverged model.
-        for net in [&t.g, &t.d] {
-            if gpu.read(&net.params.whole)?.iter().any(|v| !v.is_finite()) {
-                return Err(Error::shape(
-                    "training",
-                    format!(
-                        "the weights became non-finite by step {}: training diverged. Lower --lr (it is {}); \
-                         the last checkpoint before it is in {}",
-                        t.step,
-                        config.lr_g,
-                        out.join("checkpoints").display()
-                    ),
-                ));
-            }
-        }
-        let path = out.join(format!("checkpoints/step_{:06}.safetensors", t.step));
-        checkpoint::save(t, &path)?;
-        checkpoint::save(t, &out.join("checkpoints/last.safetensors"))?;
-        Ok(path)
-    };
-
     let bar = if opts.progress {
         let b = ProgressBar::new(opts.steps);
         b.set_style(
@@ -338,14 +316,64 @@ pub fn run(gpu: &Gpu, config: &GanConfig, data: &Dataset, opts: &RunOptions) -> 
     } else {
         ProgressBar::hidden()
     };
+    // A finding of the health check: a line in metrics.jsonl and above the
+    // bar; an error where it stops the run.
+    let report = |f: Finding| -> Result<()> {
+        let line = serde_json::json!({ "step": f.step, "warning": f.json() });
+        append_line(&metrics_path, &line.to_string())?;
+        if f.stops(opts.health) {
+            return Err(Error::shape(
+                "training",
+                format!("{}; {}", f.line(), before_it()),
+            ));
+        }
+        bar.println(format!("warning: {}", f.line()));
+        Ok(())
+    };
+    let save_picture = |t: &Trainer<'_>| -> Result<()> {
+        let values = sampler.run(gpu, &fixed_z)?;
+        picture(
+            config,
+            &values,
+            rows,
+            &out.join(format!("samples/step_{:06}.png", t.step)),
+        )?;
+        let found = health
+            .borrow_mut()
+            .observe_samples(t.step, &values, features);
+        found.map_or(Ok(()), &report)
+    };
+    let save_checkpoint = |t: &Trainer<'_>| -> Result<PathBuf> {
+        // The losses were finite; the weights after the last update must be
+        // too, or the checkpoint would keep a diverged model.
+        let buffers = [&t.g, &t.d].map(|n| [&n.params.whole, &n.adam_m.whole, &n.adam_v.whole]);
+        for buffer in buffers.into_iter().flatten() {
+            if gpu.read(buffer)?.iter().any(|v| !v.is_finite()) {
+                return Err(Error::shape(
+                    "training",
+                    format!(
+                        "the weights or their Adam moments became non-finite by step {}: training diverged. Lower --lr (it is {}); {}",
+                        t.step,
+                        config.lr_g,
+                        before_it()
+                    ),
+                ));
+            }
+        }
+        let path = out.join(format!("checkpoints/step_{:06}.safetensors", t.step));
+        checkpoint::save(t, &path)?;
+        checkpoint::save(t, &out.join("checkpoints/last.safetensors"))?;
+        *saved.borrow_mut() = Some(path.clone());
+        Ok(path)
+    };
+
     let mut history: Vec<StepMetrics> = Vec::new();
     let start = Instant::now();
     let start_step = t.step;
-    let mut last_checkpoint = out.join("checkpoints/last.safetensors");
     let log_every = opts.log_every.clamp(1, 256);
-    let mut record = |ms: Vec<StepMetrics>,
-                      t: &Trainer<'_>,
-                      history: &mut Vec<StepMetrics>|
+    let record = |ms: Vec<StepMetrics>,
+                  t: &Trainer<'_>,
+                  history: &mut Vec<StepMetrics>|
      -> Result<()> {
         let rate = (t.step - start_step) as f64 / start.elapsed().as_secs_f64().max(1e-9);
         for m in ms {
@@ -353,8 +381,7 @@ pub fn run(gpu: &Gpu, config: &GanConfig, data: &Dataset, opts: &RunOptions) -> 
                 return Err(Error::shape(
                     "training",
                     format!(
-                        "the loss became {} at step {}: training diverged. Lower --lr (it is {}); \
-                         the last checkpoint before it is in {}",
+                        "the loss became {} at step {}: training diverged. Lower --lr (it is {}); {}",
                         if m.d_loss.is_nan() || m.g_loss.is_nan() {
                             "NaN"
                         } else {
@@ -362,7 +389,7 @@ pub fn run(gpu: &Gpu, config: &GanConfig, data: &Dataset, opts: &RunOptions) -> 
                         },
                         m.step,
                         config.lr_g,
-                        out.join("checkpoints").display()
+                        before_it()
                     ),
                 ));
             }
@@ -371,12 +398,16 @@ pub fn run(gpu: &Gpu, config: &GanConfig, data: &Dataset, opts: &RunOptions) -> 
                 steps_per_s: rate,
             })
             .expect("serialisable");
-            writeln!(metrics_file, "{line}").map_err(io(&metrics_path))?;
+            append_line(&metrics_path, &line)?;
             bar.set_message(format!(
                 "D {:.3}  G {:.3}  D(x) {:.2}  D(G(z)) {:.2}",
                 m.d_loss, m.g_loss, m.d_real, m.d_fake
             ));
             history.push(m);
+            let found = health.borrow_mut().observe(&m);
+            if let Some(f) = found {
+                report(f)?;
+            }
         }
         Ok(())
     };
@@ -403,17 +434,17 @@ pub fn run(gpu: &Gpu, config: &GanConfig, data: &Dataset, opts: &RunOptions) -> 
             // Every loss up to here is checked first: a diverged state is never saved.
             let ms = t.flush_metrics()?;
             record(ms, &t, &mut history)?;
-            last_checkpoint = save_checkpoint(&t)?;
+            save_checkpoint(&t)?;
         }
     }
     let ms = t.flush_metrics()?;
     record(ms, &t, &mut history)?;
     // The checkpoint first: a stopped run may have seconds left (docker
     // stop's grace period), and skips the final evaluation.
-    last_checkpoint = if opts.checkpoint_every > 0 && t.step.is_multiple_of(opts.checkpoint_every) {
-        last_checkpoint
-    } else {
-        save_checkpoint(&t)?
+    let on_schedule = opts.checkpoint_every > 0 && t.step.is_multiple_of(opts.checkpoint_every);
+    let last_checkpoint = match saved.borrow().clone() {
+        Some(p) if on_schedule => p,
+        _ => save_checkpoint(&t)?,
     };
     let stopped = opts.stop.load(Ordering::SeqCst);
     if let Some(e) = evaluator
@@ -423,7 +454,6 @@ pub fn run(gpu: &Gpu, config: &GanConfig, data: &Dataset, opts: &RunOptions) -> 
         evaluate(e, &t, &metrics_path, &bar)?;
     }
     save_picture(&t)?;
-    metrics_file.flush().map_err(io(&metrics_path))?;
     write_loss_plot(out)?;
     bar.finish();
     Ok(Summary {
@@ -432,6 +462,18 @@ pub fn run(gpu: &Gpu, config: &GanConfig, data: &Dataset, opts: &RunOptions) -> 
         last: history.last().copied(),
         checkpoint: last_checkpoint,
     })
+}
+
+/// Appends one whole line to `path` with one write (a full disk cuts no
+/// line in two that a reader would take for whole).
+fn append_line(path: &Path, line: &str) -> Result<()> {
+    let io = |e: std::io::Error| Error::file(path, e.to_string());
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(io)?;
+    file.write_all(format!("{line}\n").as_bytes()).map_err(io)
 }
 
 /// Scores the generator now and appends the line to metrics.jsonl.

@@ -357,28 +357,72 @@ fn sigkill_at_any_moment_leaves_the_newest_checkpoint_loadable() {
 #[test]
 fn a_diverging_run_stops_naming_the_step_and_keeps_a_finite_checkpoint() {
     let dir = temp_dir("nan");
-    let out = dir.join("run");
-    let (ok, _, err) = output(shadergan().args([
-        "train",
-        "--data",
-        "ring",
-        "--loss",
-        "hinge",
-        "--lr",
-        "1e8",
-        "--steps",
-        "200",
-        "--checkpoint-every",
-        "1",
-        "--log-every",
-        "1",
-        "--sample-every",
-        "0",
-        "--quiet",
-        "--out",
-        out.to_str().unwrap(),
-    ]));
-    assert!(!ok, "a run at lr 1e8 did not diverge");
+    let train = |out: &std::path::Path, extra: &[&str]| {
+        output(
+            shadergan()
+                .args([
+                    "train",
+                    "--data",
+                    "ring",
+                    "--steps",
+                    "3000",
+                    "--checkpoint-every",
+                    "1",
+                ])
+                .args([
+                    "--log-every",
+                    "1",
+                    "--sample-every",
+                    "0",
+                    "--quiet",
+                    "--out",
+                ])
+                .arg(out)
+                .args(extra),
+        )
+    };
+    // Divergence by size stops the run (the health check), naming the
+    // step and the newest checkpoint, written before it.
+    let out = dir.join("size");
+    let (ok, _, err) = train(&out, &["--lr", "1000"]);
+    assert!(!ok, "a run at lr 1000 did not stop");
+    let last = err.lines().last().unwrap();
+    assert!(
+        last.contains(": diverged (d_loss") && last.contains("lower --lr (it is 1000)"),
+        "{err}"
+    );
+    let step: u64 = last
+        .split("step ")
+        .nth(1)
+        .unwrap()
+        .split(':')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let named = format!("step_{:06}.safetensors", step - 1);
+    if step > 1 {
+        assert!(
+            last.ends_with(&format!(
+                "the last checkpoint before it is {}",
+                out.join("checkpoints").join(&named).display()
+            )),
+            "{last}"
+        );
+    }
+    let metrics = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
+    assert!(
+        metrics
+            .lines()
+            .last()
+            .unwrap()
+            .contains(r#""kind":"diverged""#),
+        "{metrics}"
+    );
+    // With --health off, only a non-finite loss stops it.
+    let out = dir.join("nan");
+    let (ok, _, err) = train(&out, &["--loss", "hinge", "--lr", "1e4", "--health", "off"]);
+    assert!(!ok, "a run at lr 1e4 did not diverge");
     assert!(
         err.contains("training diverged") && err.contains(" step "),
         "{err}"

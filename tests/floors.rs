@@ -18,6 +18,7 @@ const FLOORS: &[(&str, &[&str])] = &[
             "eval",
             "classifier",
             "train",
+            "health",
             "sample",
             "bench",
             "render",

@@ -137,7 +137,7 @@ fn cross_entropy_is_finite_and_exact_for_extreme_logits() {
 #[test]
 fn softmax_kernels_refuse_bad_shapes() {
     let x = upload(&[0.0; 12]);
-    let msg = |r: shadergan::Result<shadergan::Kernel>| r.err().expect("accepted").to_string();
+    let msg = |r: shadergan::Result<shadergan::Kernel>| r.expect_err("accepted").to_string();
     assert!(msg(probs(gpu(), &x, 5, &nan_tensor(12))).contains("whole rows of 5"));
     assert!(msg(probs(gpu(), &x, 0, &nan_tensor(12))).contains("whole rows of 0"));
     let e = msg(cross_entropy(
