@@ -176,7 +176,9 @@ impl Health {
         features: usize,
     ) -> Option<Finding> {
         let data = self.data_spread.filter(|&d| d > 0.0)?;
-        if self.mode == HealthMode::Off {
+        // A generator starts narrow (small initial weights); it is judged
+        // once it has had a window of steps to spread out.
+        if self.mode == HealthMode::Off || step < WINDOW as u64 {
             return None;
         }
         let ratio = spread(values, features) / data;
@@ -331,13 +333,16 @@ mod tests {
             .flat_map(|i| [1.0 + 0.001 * i as f32, 0.0])
             .collect();
         let mut h = Health::new(HealthMode::Warn, Some(spread(&ring, 2)), 1e-3);
-        assert_eq!(h.observe_samples(10, &ring, 2), None);
-        let f = h.observe_samples(20, &one, 2).unwrap();
-        assert_eq!((f.kind, f.step), ("collapse", 20));
+        let late = WINDOW as u64;
+        // Not judged before a window of steps.
+        assert_eq!(h.observe_samples(late - 1, &one, 2), None);
+        assert_eq!(h.observe_samples(late, &ring, 2), None);
+        let f = h.observe_samples(late + 10, &one, 2).unwrap();
+        assert_eq!((f.kind, f.step), ("collapse", late + 10));
         assert!(f.values[0].1 < 0.05, "{f:?}");
         // Without the data's spread there is nothing to compare.
         let mut blind = Health::new(HealthMode::Warn, None, 1e-3);
-        assert_eq!(blind.observe_samples(20, &one, 2), None);
+        assert_eq!(blind.observe_samples(late + 10, &one, 2), None);
     }
 
     #[test]

@@ -442,7 +442,8 @@ pub fn run(gpu: &Gpu, config: &GanConfig, data: &Dataset, opts: &RunOptions) -> 
     // The checkpoint first: a stopped run may have seconds left (docker
     // stop's grace period), and skips the final evaluation.
     let on_schedule = opts.checkpoint_every > 0 && t.step.is_multiple_of(opts.checkpoint_every);
-    let last_checkpoint = match saved.borrow().clone() {
+    let newest = saved.borrow().clone();
+    let last_checkpoint = match newest {
         Some(p) if on_schedule => p,
         _ => save_checkpoint(&t)?,
     };
