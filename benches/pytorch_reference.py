@@ -2,7 +2,7 @@
 """The reference MLP GAN step (docs/design.md, the reference workload) in PyTorch, timed the way
 `shadergan bench` times its own step, printing the same step table.
 
-    python3 benches/pytorch_reference.py [--arch mlp|dcgan] [--width 32] [--batch 64,256] [--device cpu|cuda] [--fused] [--steps 20] [--repeats 5]
+    python3 benches/pytorch_reference.py [--arch mlp|dcgan] [--width 32] [--batch 64,256] [--device cpu|cuda] [--fused] [--graphs] [--steps 20] [--repeats 5] [--json]
 
 One step, in the order of docs/design.md (a training step): fresh z, G forward (no
 grad), D on real and fake, BCE with logits, D backward, Adam on D; fresh
@@ -12,9 +12,13 @@ into 10,000 random 28x28 images on the device (the data loading is not
 what is timed). GFLOP/s = FLOP per sample x batch x steps/s (docs/benchmarks.md:
 18,737,152 for the MLP, 83,693,568 for the DCGAN at w = 32). With --arch dcgan,
 the 28x28 DCGAN of src/gan/presets.rs; D is called on the real and the fake
-batch apart, as DCGAN trains (batch norm sees each on its own).
+batch apart, as DCGAN trains (batch norm sees each on its own). With
+--graphs (CUDA only) the whole step is captured once as a CUDA graph and
+replayed (torch.cuda.graphs, Adam with capturable=True): PyTorch without
+its per-kernel launch cost. --json prints one JSON object per batch.
 """
 import argparse
+import json
 import platform
 import time
 
@@ -64,12 +68,14 @@ def make(device, arch, width):
     return g, d, (100,), (784,)
 
 
-def time_batch(batch, device, fused, steps, repeats, arch="mlp", width=32):
+def time_batch(batch, device, fused, steps, repeats, arch="mlp", width=32, graphs=False):
     torch.manual_seed(0)
     g, d, z_shape, x_shape = make(device, arch, width)
     kw = dict(lr=2e-4, betas=(0.5, 0.999))
     if fused:
         kw["fused"] = True
+    if graphs:
+        kw["capturable"] = True
     opt_g = torch.optim.Adam(g.parameters(), **kw)
     opt_d = torch.optim.Adam(d.parameters(), **kw)
     bce = nn.BCEWithLogitsLoss()
@@ -99,14 +105,31 @@ def time_batch(batch, device, fused, steps, repeats, arch="mlp", width=32):
         if device == "cuda":
             torch.cuda.synchronize()
 
+    run = step
+    if graphs:
+        # Warm up on a side stream, then capture one whole step (the
+        # pattern of torch.cuda.graphs' "whole network capture"); the random
+        # draws inside are graph-safe, so each replay draws afresh.
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            for _ in range(3):
+                step()
+        torch.cuda.current_stream().wait_stream(side)
+        opt_d.zero_grad(set_to_none=True)
+        opt_g.zero_grad(set_to_none=True)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            step()
+        run = graph.replay
     for _ in range(5):
-        step()
+        run()
     sync()
     samples = []
     for _ in range(repeats):
         start = time.perf_counter()
         for _ in range(steps):
-            step()
+            run()
         sync()
         samples.append((time.perf_counter() - start) * 1e3 / steps)
     samples.sort()
@@ -122,19 +145,29 @@ def main():
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--arch", default="mlp", choices=["mlp", "dcgan"])
     ap.add_argument("--width", type=int, default=32, help="the DCGAN's base width")
+    ap.add_argument("--graphs", action="store_true", help="replay the step as a CUDA graph")
+    ap.add_argument("--json", action="store_true", help="one JSON object per batch")
     args = ap.parse_args()
+    if args.graphs and args.device != "cuda":
+        ap.error("--graphs needs --device cuda")
     if args.device == "cuda":
         name = torch.cuda.get_device_name()
     else:
         name = f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
-    label = f"PyTorch {torch.__version__} {args.device}{' fused Adam' if args.fused else ''}"
-    print(f"device: {name}")
+    how = (" fused Adam" if args.fused else "") + (" CUDA graph" if args.graphs else "")
+    label = f"PyTorch {torch.__version__} {args.device}{how}"
     model = "reference MLP" if args.arch == "mlp" else f"DCGAN 28x28 w={args.width}"
     flop = flop_per_sample(args.arch, args.width)
-    print(f"{'training step':<40} {'model':<20} {'batch':>6} {'ms/step':>10} {'min..max':>17} {'steps/s':>9} {'GFLOP/s':>9}")
+    if not args.json:
+        print(f"device: {name}")
+        print(f"{'training step':<40} {'model':<20} {'batch':>6} {'ms/step':>10} {'min..max':>17} {'steps/s':>9} {'GFLOP/s':>9}")
     for b in [int(x) for x in args.batch.split(",")]:
-        ms, lo, hi = time_batch(b, args.device, args.fused, args.steps, args.repeats, args.arch, args.width)
-        print(f"{label:<40} {model:<20} {b:>6} {ms:>10.2f} {lo:>8.2f}..{hi:<8.2f} {1e3 / ms:>9.2f} {flop * b / ms / 1e6:>9.2f}")
+        ms, lo, hi = time_batch(b, args.device, args.fused, args.steps, args.repeats, args.arch, args.width, args.graphs)
+        if args.json:
+            print(json.dumps(dict(device=name, label=label, model=model, batch=b, ms=ms, ms_min=lo, ms_max=hi,
+                                  steps_per_s=1e3 / ms, gflops=flop * b / ms / 1e6)), flush=True)
+        else:
+            print(f"{label:<40} {model:<20} {b:>6} {ms:>10.2f} {lo:>8.2f}..{hi:<8.2f} {1e3 / ms:>9.2f} {flop * b / ms / 1e6:>9.2f}")
 
 
 if __name__ == "__main__":
