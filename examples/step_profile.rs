@@ -27,7 +27,7 @@ fn main() -> anyhow::Result<()> {
             data::builtin_mnist(),
             GanConfig {
                 batch,
-                ..shadergan::gan::presets::DCGAN.config("mnist", &[1, 28, 28])
+                ..shadergan::gan::presets::DCGAN_BENCH.config("mnist", &[1, 28, 28])
             },
         ),
         points => (

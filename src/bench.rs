@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use crate::data;
 use crate::error::Result;
-use crate::gan::presets::DCGAN;
+use crate::gan::presets::DCGAN_BENCH;
 use crate::gan::{GanConfig, Trainer};
 use crate::gpu::Gpu;
 use crate::gpu::kernel::{Entry, Kernel};
@@ -538,7 +538,7 @@ pub fn run(gpu: &Gpu, opts: &Options) -> Result<Report> {
     let mut steps = Vec::new();
     let dcgan = GanConfig {
         classes: 0,
-        ..DCGAN.config("mnist", &[1, 28, 28])
+        ..DCGAN_BENCH.config("mnist", &[1, 28, 28])
     };
     for &batch in &opts.batches {
         let reference = GanConfig::reference_mnist(batch);
@@ -558,7 +558,7 @@ pub fn run(gpu: &Gpu, opts: &Options) -> Result<Report> {
             ..dcgan.clone()
         };
         let (n, reps) = if opts.quick { (2, 3) } else { (5, 3) };
-        let name = format!("DCGAN 28x28 w={}", DCGAN.g_width);
+        let name = format!("DCGAN 28x28 w={}", DCGAN_BENCH.g_width);
         steps.push(time_step(gpu, &mnist, &name, &c, n, reps)?);
     }
     Ok(Report {

@@ -862,7 +862,7 @@ fn the_step_flop_count_is_that_of_docs_benchmarks() {
     // multiply-adds.
     let c = GanConfig {
         classes: 0,
-        ..shadergan::gan::presets::DCGAN.config("mnist", &[1, 28, 28])
+        ..shadergan::gan::presets::DCGAN_BENCH.config("mnist", &[1, 28, 28])
     };
     let (g1, g, d1, d) = (
         627_200.0,
