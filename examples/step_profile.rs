@@ -56,13 +56,23 @@ fn main() -> anyhow::Result<()> {
     }
     gpu.wait()?;
     let step = start.elapsed().as_secs_f64() / steps as f64;
+    // Each kernel repeated on its own (wall clock), and each inside one
+    // step between GPU timestamps, where the adapter has them.
     let prof = t.profile(10)?;
+    let timed = t.timed_step()?;
     let total: f64 = prof.iter().map(|p| p.1).sum();
-    for (label, s) in &prof {
-        println!("{:8.3} ms  {label}", s * 1e3);
+    println!("{:>9} {:>9}  kernel", "alone ms", "step ms");
+    for (i, (label, s)) in prof.iter().enumerate() {
+        let in_step = timed
+            .as_ref()
+            .map_or("-".into(), |t| format!("{:.3}", t[i].1 * 1e3));
+        println!("{:9.3} {in_step:>9}  {label}", s * 1e3);
     }
+    let in_step = timed.map_or("-".into(), |t| {
+        format!("{:.1} ms", t.iter().map(|k| k.1).sum::<f64>() * 1e3)
+    });
     println!(
-        "{} dispatches; sum of kernels {:.1} ms; whole step {:.1} ms",
+        "{} dispatches; kernels alone {:.1} ms, in the step {in_step}; whole step {:.1} ms",
         t.dispatches_per_step(),
         total * 1e3,
         step * 1e3

@@ -83,6 +83,12 @@ pub struct StepRow {
     pub gflops: f64,
     pub dispatches: usize,
     pub submissions: usize,
+    /// The GPU time of the step's kernels, summed, in the median of a few
+    /// steps that time each dispatch on its own (timestamp queries); the
+    /// gap to `ms` is what recording, submitting and launching cost.
+    pub kernels_ms: Option<f64>,
+    /// That step's dispatches: (label, ms).
+    pub kernel_times: Vec<(String, f64)>,
 }
 
 /// (median, min, max) of samples.
@@ -634,6 +640,15 @@ pub fn time_step(
         })
         .collect::<Result<Vec<f64>>>()?;
     let (ms, lo, hi) = stats(samples);
+    let mut timed = Vec::new();
+    for _ in 0..3 {
+        if let Some(ks) = t.timed_step()? {
+            let sum: f64 = ks.iter().map(|k| k.1).sum();
+            timed.push((sum * 1e3, ks));
+        }
+    }
+    timed.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let median = (!timed.is_empty()).then(|| timed.swap_remove(timed.len() / 2));
     let batch = config.batch;
     Ok(StepRow {
         model: model.to_string(),
@@ -645,6 +660,10 @@ pub fn time_step(
         gflops: step_flop_per_sample(config) * batch as f64 / (ms * 1e-3) / 1e9,
         dispatches: t.dispatches_per_step(),
         submissions: 1,
+        kernels_ms: median.as_ref().map(|m| m.0),
+        kernel_times: median
+            .map(|m| m.1.into_iter().map(|(l, s)| (l, s * 1e3)).collect())
+            .unwrap_or_default(),
     })
 }
 
@@ -696,7 +715,7 @@ pub fn table(reports: &[Report]) -> String {
     }
     let _ = writeln!(
         s,
-        "{:<40} {:<20} {:>6} {:>10} {:>17} {:>9} {:>9} {:>11}",
+        "{:<40} {:<20} {:>6} {:>10} {:>17} {:>9} {:>9} {:>11} {:>11}",
         "training step",
         "model",
         "batch",
@@ -704,13 +723,14 @@ pub fn table(reports: &[Report]) -> String {
         "min..max",
         "steps/s",
         "GFLOP/s",
-        "dispatches"
+        "dispatches",
+        "kernels ms"
     );
     for r in reports {
         for st in &r.steps {
             let _ = writeln!(
                 s,
-                "{:<40} {:<20} {:>6} {:>10.2} {:>8.2}..{:<8.2} {:>9.2} {:>9.2} {:>5} in {}",
+                "{:<40} {:<20} {:>6} {:>10.2} {:>8.2}..{:<8.2} {:>9.2} {:>9.2} {:>5} in {} {:>11}",
                 format!("{} ({})", r.adapter, r.backend),
                 st.model,
                 st.batch,
@@ -720,7 +740,8 @@ pub fn table(reports: &[Report]) -> String {
                 st.steps_per_s,
                 st.gflops,
                 st.dispatches,
-                st.submissions
+                st.submissions,
+                st.kernels_ms.map_or("-".into(), |k| format!("{k:.2}"))
             );
         }
     }

@@ -577,6 +577,34 @@ fn all_state(t: &Trainer<'_>) -> Vec<(String, Vec<u32>)> {
     out
 }
 
+/// A step timed kernel by kernel (each in a pass of its own between
+/// timestamps) trains as a plain step does, bit for bit, and names every
+/// dispatch of the step once.
+#[test]
+fn a_timed_step_is_the_same_step_and_times_each_dispatch() {
+    let c = tiny_dcgan(1, LossKind::Bce).conditional(3);
+    let data = tiny_images();
+    let mut plain = Trainer::new(gpu(), &c, &data).unwrap();
+    let mut timed = Trainer::new(gpu(), &c, &data).unwrap();
+    let mut times = None;
+    for _ in 0..3 {
+        plain.step(false).unwrap();
+        times = timed.timed_step().unwrap();
+    }
+    assert_eq!(timed.step, 3);
+    assert_eq!(all_state(&plain), all_state(&timed));
+    if !gpu().features.contains(wgpu::Features::TIMESTAMP_QUERY) {
+        assert_eq!(times, None);
+        eprintln!("skipped: the adapter has no timestamp queries");
+        return;
+    }
+    let times = times.unwrap();
+    assert_eq!(times.len(), timed.dispatches_per_step());
+    assert!(times.iter().all(|(_, s)| s.is_finite() && *s >= 0.0));
+    assert!(times.iter().any(|(l, _)| l.starts_with("matmul.wgsl")));
+    assert!(times.iter().map(|k| k.1).sum::<f64>() > 0.0);
+}
+
 fn temp(name: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("shadergan-test-{}-{name}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

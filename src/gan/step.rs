@@ -519,19 +519,91 @@ impl<'g> Trainer<'g> {
     /// `copy_metrics`, the step also copies the metrics ring out for
     /// [`Trainer::poll_metrics`] (skipped while an earlier copy is unread).
     pub fn step(&mut self, copy_metrics: bool) -> Result<()> {
+        let mut encoder = self.begin_step()?;
+        self.record(&mut encoder, None);
+        self.end_step(encoder, copy_metrics)
+    }
+
+    /// One training step, as [`Trainer::step`], with each kernel in a pass
+    /// of its own between two GPU timestamps: (label, seconds) of every
+    /// dispatch, in order. `None` where the adapter has no timestamp
+    /// queries. For the benchmark: the sum of the kernels beside the wall
+    /// time of a step shows what the dispatches themselves cost.
+    pub fn timed_step(&mut self) -> Result<Option<Vec<(String, f64)>>> {
         let gpu = self.gpu;
-        if let Some(st) = &mut self.streamed {
-            st.upload(gpu, self.step + 1)?;
+        if !gpu.features.contains(wgpu::Features::TIMESTAMP_QUERY) {
+            return Ok(None);
         }
-        let mut encoder = gpu
+        let n = self.dispatches_per_step();
+        let set = gpu.device.create_query_set(&wgpu::QuerySetDescriptor {
+            label: Some("step timestamps"),
+            ty: wgpu::QueryType::Timestamp,
+            count: 2 * n as u32,
+        });
+        let bytes = 16 * n as u64;
+        let buffer = |usage| {
+            gpu.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("step timestamps"),
+                size: bytes,
+                usage,
+                mapped_at_creation: false,
+            })
+        };
+        let resolve = buffer(wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC);
+        let read = buffer(wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST);
+        let mut encoder = self.begin_step()?;
+        self.record(&mut encoder, Some(&set));
+        encoder.resolve_query_set(&set, 0..2 * n as u32, &resolve, 0);
+        encoder.copy_buffer_to_buffer(&resolve, 0, &read, 0, bytes);
+        self.end_step(encoder, false)?;
+        let ticks: Vec<u64> = bytemuck::cast_slice(&gpu.read_mapped(&read)?).to_vec();
+        let period = gpu.queue.get_timestamp_period() as f64 * 1e-9;
+        let labels = self.program.iter().filter_map(|op| match op {
+            Op::Kernel(k) => Some(k.label.clone()),
+            Op::Copy { .. } => None,
+        });
+        Ok(Some(
+            labels
+                .zip(ticks.chunks(2))
+                .map(|(label, t)| (label, t[1].saturating_sub(t[0]) as f64 * period))
+                .collect(),
+        ))
+    }
+
+    fn begin_step(&mut self) -> Result<wgpu::CommandEncoder> {
+        if let Some(st) = &mut self.streamed {
+            st.upload(self.gpu, self.step + 1)?;
+        }
+        Ok(self
+            .gpu
             .device
             .create_command_encoder(&wgpu::CommandEncoderDescriptor {
                 label: Some("step"),
-            });
+            }))
+    }
+
+    /// Records the step's program: its kernels in one compute pass between
+    /// copies, or, with `timestamps`, each kernel in its own pass between
+    /// the set's queries 2i and 2i + 1.
+    fn record(&self, encoder: &mut wgpu::CommandEncoder, timestamps: Option<&wgpu::QuerySet>) {
         let mut pass: Option<wgpu::ComputePass<'static>> = None;
+        let mut i = 0;
         for op in &self.program {
             match op {
                 Op::Kernel(k) => {
+                    if let Some(set) = timestamps {
+                        let mut p = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                            label: Some(&k.label),
+                            timestamp_writes: Some(wgpu::ComputePassTimestampWrites {
+                                query_set: set,
+                                beginning_of_pass_write_index: Some(2 * i),
+                                end_of_pass_write_index: Some(2 * i + 1),
+                            }),
+                        });
+                        k.record(&mut p);
+                        i += 1;
+                        continue;
+                    }
                     let p = pass.get_or_insert_with(|| {
                         encoder
                             .begin_compute_pass(&wgpu::ComputePassDescriptor {
@@ -554,17 +626,19 @@ impl<'g> Trainer<'g> {
                 }
             }
         }
-        drop(pass);
+    }
+
+    fn end_step(&mut self, mut encoder: wgpu::CommandEncoder, copy_metrics: bool) -> Result<()> {
         self.step += 1;
         let copy = copy_metrics && !self.metrics.busy();
         if copy {
             self.metrics.copy(&mut encoder, self.step);
         }
-        gpu.queue.submit([encoder.finish()]);
+        self.gpu.queue.submit([encoder.finish()]);
         if copy {
             self.metrics.map();
         }
-        gpu.check()
+        self.gpu.check()
     }
 
     /// Every step's metrics not yet returned, waiting for the GPU: before a

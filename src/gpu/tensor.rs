@@ -287,6 +287,12 @@ impl Gpu {
         let mut enc = self.device.create_command_encoder(&Default::default());
         enc.copy_buffer_to_buffer(&t.buffer, t.offset, &staging, 0, t.byte_len());
         self.queue.submit([enc.finish()]);
+        self.read_mapped(&staging)
+    }
+
+    /// The bytes of a MAP_READ buffer once the work submitted before is
+    /// done (waits for it).
+    pub fn read_mapped(&self, staging: &wgpu::Buffer) -> Result<Vec<u8>> {
         let (tx, rx) = std::sync::mpsc::channel();
         staging.map_async(wgpu::MapMode::Read, .., move |r| {
             let _ = tx.send(r);
