@@ -122,7 +122,7 @@ struct TrainArgs {
     #[arg(long, value_parser = PossibleValuesParser::new(["mlp", "dcgan"]))]
     arch: Option<String>,
     /// A DCGAN's base channels in the generator and in the discriminator
-    /// [default: 16].
+    /// [default: 16 and 32].
     #[arg(long)]
     g_width: Option<usize>,
     #[arg(long)]

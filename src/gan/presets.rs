@@ -109,17 +109,17 @@ pub const REFERENCE: Preset = Preset {
 /// Images with a DCGAN (Radford et al. 2016): G from the noise through
 /// strided transposed convolutions with batch norm and ReLU to tanh, D
 /// mirrored with strided convolutions, LeakyReLU(0.2) and batch norm after
-/// the first, DCGAN's initialisation, Adam β1 0.5, batch 64; base width 16
-/// and lr 1e-3 decaying over the second half (DCGAN's 2e-4 and a width of
-/// 32 learn less in the steps that fit on a CPU adapter: docs/quality.md,
-/// "The DCGAN").
+/// the first, DCGAN's initialisation, Adam β1 0.5, batch 64; base widths 16
+/// in G and 32 in D, lr 1e-3 decaying over the second half (DCGAN's 2e-4
+/// and equal widths learn less in the steps that fit on a CPU adapter:
+/// docs/quality.md, "The DCGAN").
 pub const DCGAN: Preset = Preset {
     name: "dcgan",
     arch: Arch::Dcgan,
     g_hidden: &[],
     d_hidden: &[],
     g_width: 16,
-    d_width: 16,
+    d_width: 32,
     init: InitScheme::Dcgan,
     lr: 1e-3,
     ..IMAGES
