@@ -20,6 +20,27 @@ pub struct BatchNorm {
     pub groups: usize,
     pub eps: f32,
     pub momentum: f32,
+    /// How a channel's sums are taken; `None`: the adapter's choice.
+    pub reduction: Option<Reduction>,
+}
+
+/// How the kernels sum a channel. Both give the same bits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reduction {
+    /// 16 lanes a channel, combined by a tree in workgroup memory (GPUs).
+    Tree,
+    /// One thread a channel, no workgroup memory and no barrier (CPU
+    /// adapters, where a barrier suspends every SIMD slice).
+    Lanes,
+}
+
+impl Reduction {
+    pub fn for_adapter(gpu: &Gpu) -> Self {
+        match gpu.info.device_type {
+            wgpu::DeviceType::Cpu => Reduction::Lanes,
+            _ => Reduction::Tree,
+        }
+    }
 }
 
 impl BatchNorm {
@@ -33,6 +54,15 @@ impl BatchNorm {
             groups: 1,
             eps: 1e-5,
             momentum: 0.1,
+            reduction: None,
+        }
+    }
+
+    /// Sums taken as `r` says, whatever the adapter.
+    pub fn reduction(self, r: Reduction) -> Self {
+        BatchNorm {
+            reduction: Some(r),
+            ..self
         }
     }
 
@@ -81,12 +111,27 @@ impl BatchNorm {
         ])
     }
 
-    fn workgroups(&self) -> [u32; 3] {
-        [(self.cols as u32).div_ceil(COLUMNS_PER_GROUP), 1, 1]
+    /// The entry point `name` (or its `_lanes` form) specialised to this
+    /// shape, and its workgroups.
+    fn entry(&self, gpu: &Gpu, name: &'static str) -> (Entry, [u32; 3]) {
+        // Channels per workgroup: CW of the tree form, LW of the lanes
+        // form (a CPU adapter's SIMD width), set here for both.
+        let (name, width, per_group) = match self
+            .reduction
+            .unwrap_or_else(|| Reduction::for_adapter(gpu))
+        {
+            Reduction::Tree => (name, "CW", 16),
+            Reduction::Lanes => match name {
+                "train_forward" => ("train_forward_lanes", "LW", 8),
+                _ => ("backward_lanes", "LW", 8),
+            },
+        };
+        let entry = Entry::new("batchnorm.wgsl", WGSL, name)
+            .with(width, format!("{per_group}u"))
+            .with("SPATIAL", format!("{}u", self.spatial));
+        (entry, [(self.cols as u32).div_ceil(per_group), 1, 1])
     }
 }
-
-const COLUMNS_PER_GROUP: u32 = 16;
 
 /// The tensors of a training-mode forward pass.
 pub struct TrainForward<'a> {
@@ -142,13 +187,8 @@ pub fn train_forward(
         ("running_var", t.running_var),
     ];
     expect_distinct(OP, &all[3..], &all)?;
-    let entry = Entry::new("batchnorm.wgsl", WGSL, "train_forward");
-    gpu.kernel(
-        &entry,
-        &bn.uniforms(OP, update_running)?,
-        &all,
-        bn.workgroups(),
-    )
+    let (entry, groups) = bn.entry(gpu, "train_forward");
+    gpu.kernel(&entry, &bn.uniforms(OP, update_running)?, &all, groups)
 }
 
 /// Normalises with the running statistics (inference).
@@ -225,8 +265,8 @@ pub fn backward(gpu: &Gpu, bn: &BatchNorm, t: &Backward<'_>) -> Result<Kernel> {
         ("dbeta", t.dbeta),
     ];
     expect_distinct(OP, &all[5..], &all)?;
-    let entry = Entry::new("batchnorm.wgsl", WGSL, "backward");
-    gpu.kernel(&entry, &bn.uniforms(OP, false)?, &all, bn.workgroups())
+    let (entry, groups) = bn.entry(gpu, "backward");
+    gpu.kernel(&entry, &bn.uniforms(OP, false)?, &all, groups)
 }
 
 /// The f64 references.

@@ -20,10 +20,14 @@
 //
 // A workgroup owns CW channels; its RL lanes each walk every RL-th (row,
 // position) of a group in order and a fixed tree combines them, so the
-// result is deterministic.
+// result is deterministic. The CPU adapters' form (`*_lanes`, at the end)
+// gives the same bits without a barrier.
 const CW: u32 = 16u;
 const RL: u32 = 16u;
 const WG: u32 = 256u;
+// Positions per channel (the host specialises it, so that the indexing
+// divides by a constant).
+const SPATIAL: u32 = 1u;
 
 struct Params {
     rows: u32,
@@ -53,7 +57,7 @@ struct Params {
 @group(0) @binding(13) var<storage, read_write> dgamma: array<f32>;
 @group(0) @binding(14) var<storage, read_write> dbeta: array<f32>;
 
-var<workgroup> partial: array<vec2<f32>, WG>;
+var<workgroup> partial: array<vec2<f32>, CW * RL>;
 
 // Tree-adds the RL row-lane partials of each column, two sums at once;
 // every lane gets the column's totals.
@@ -74,8 +78,8 @@ fn column_totals(lid: vec3<u32>, v: vec2<f32>) -> vec2<f32> {
 // The index of value i (a row of the group and a position) of group g's
 // rows in channel col.
 fn at(g: u32, i: u32, col: u32) -> u32 {
-    let row = g * (p.rows / p.groups) + i / p.spatial;
-    return (row * p.cols + col) * p.spatial + i % p.spatial;
+    let row = g * (p.rows / p.groups) + i / SPATIAL;
+    return (row * p.cols + col) * SPATIAL + i % SPATIAL;
 }
 
 @compute @workgroup_size(CW, RL, 1)
@@ -181,4 +185,147 @@ fn backward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) 
         dgamma[col] = dg_sum;
         dbeta[col] = db_sum;
     }
+}
+
+// ---------------------------------------------------------------------------
+// CPU adapters: one thread a channel, no workgroup memory, no barrier (a
+// barrier suspends and resumes every SIMD slice of a workgroup on
+// lavapipe). The thread keeps the RL = 16 partial sums that the tree
+// form's lanes keep (value i into partial i % 16, in order of i) and adds
+// them in the same tree, so both forms give the same bits.
+const LW: u32 = 8u;
+
+// column_totals' tree over partials 0-3, 4-7, 8-11 and 12-15:
+// partial[l] += partial[l + half] for half 8, 4, 2, 1.
+fn tree16(p0: vec4<f32>, p1: vec4<f32>, p2: vec4<f32>, p3: vec4<f32>) -> f32 {
+    let h = (p0 + p2) + (p1 + p3);
+    let q = h.xy + h.zw;
+    return q.x + q.y;
+}
+
+// Group g's values i0 .. i0 + 3 of channel col as x, or as (x - mean)²
+// (zero past the group's end).
+fn x_four(g: u32, col: u32, i0: u32, count: u32, mean: f32, squares: bool) -> vec4<f32> {
+    var v = vec4<f32>();
+    for (var e = 0u; e < 4u; e++) {
+        if i0 + e < count {
+            let d = x[at(g, i0 + e, col)] - mean;
+            v[e] = select(d, d * d, squares);
+        }
+    }
+    return v;
+}
+
+// Σ x (mean 0) or Σ (x - mean)² of group g's values of channel col.
+fn x_total(g: u32, col: u32, count: u32, mean: f32, squares: bool) -> f32 {
+    var p0 = vec4<f32>();
+    var p1 = vec4<f32>();
+    var p2 = vec4<f32>();
+    var p3 = vec4<f32>();
+    for (var i = 0u; i < count; i += RL) {
+        p0 += x_four(g, col, i, count, mean, squares);
+        p1 += x_four(g, col, i + 4u, count, mean, squares);
+        p2 += x_four(g, col, i + 8u, count, mean, squares);
+        p3 += x_four(g, col, i + 12u, count, mean, squares);
+    }
+    return tree16(p0, p1, p2, p3);
+}
+
+@compute @workgroup_size(LW, 1, 1)
+fn train_forward_lanes(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let col = wg.x * LW + lid.x;
+    if col >= p.cols {
+        return;
+    }
+    let count = p.rows / p.groups * SPATIAL;
+    let n = f32(count);
+    for (var g = 0u; g < p.groups; g++) {
+        let mean = x_total(g, col, count, 0.0, false) / n;
+        let variance = x_total(g, col, count, mean, true) / n;
+        let inv_std = 1.0 / sqrt(variance + p.eps);
+        let gm = gamma[col] * inv_std;
+        let bb = beta[col];
+        for (var i = 0u; i < count; i++) {
+            let j = at(g, i, col);
+            y[j] = (x[j] - mean) * gm + bb;
+        }
+        saved_mean[g * p.cols + col] = mean;
+        saved_inv_std[g * p.cols + col] = inv_std;
+        if p.update_running != 0u {
+            let unbiased = variance * n / max(n - 1.0, 1.0);
+            running_mean[col] = (1.0 - p.momentum) * running_mean[col] + p.momentum * mean;
+            running_var[col] = (1.0 - p.momentum) * running_var[col] + p.momentum * unbiased;
+        }
+    }
+}
+
+// Group g's values i0 .. i0 + 3 of channel col as dy and dy · x̂ (zero
+// past the group's end).
+struct Four {
+    dy: vec4<f32>,
+    dy_xhat: vec4<f32>,
+}
+
+fn dy_four(g: u32, col: u32, i0: u32, count: u32, mean: f32, inv_std: f32) -> Four {
+    var f: Four;
+    for (var e = 0u; e < 4u; e++) {
+        if i0 + e < count {
+            let j = at(g, i0 + e, col);
+            let d = dy[j];
+            f.dy[e] = d;
+            f.dy_xhat[e] = d * (x[j] - mean) * inv_std;
+        }
+    }
+    return f;
+}
+
+@compute @workgroup_size(LW, 1, 1)
+fn backward_lanes(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let col = wg.x * LW + lid.x;
+    if col >= p.cols {
+        return;
+    }
+    let count = p.rows / p.groups * SPATIAL;
+    let n = f32(count);
+    var dg_sum = 0.0;
+    var db_sum = 0.0;
+    for (var g = 0u; g < p.groups; g++) {
+        let mean = mean_in[g * p.cols + col];
+        let inv_std = inv_std_in[g * p.cols + col];
+        // Σ dy and Σ dy · x̂, summed as x_total sums.
+        var b0 = vec4<f32>();
+        var b1 = vec4<f32>();
+        var b2 = vec4<f32>();
+        var b3 = vec4<f32>();
+        var g0 = vec4<f32>();
+        var g1 = vec4<f32>();
+        var g2 = vec4<f32>();
+        var g3 = vec4<f32>();
+        for (var i = 0u; i < count; i += RL) {
+            let f0 = dy_four(g, col, i, count, mean, inv_std);
+            let f1 = dy_four(g, col, i + 4u, count, mean, inv_std);
+            let f2 = dy_four(g, col, i + 8u, count, mean, inv_std);
+            let f3 = dy_four(g, col, i + 12u, count, mean, inv_std);
+            b0 += f0.dy;
+            b1 += f1.dy;
+            b2 += f2.dy;
+            b3 += f3.dy;
+            g0 += f0.dy_xhat;
+            g1 += f1.dy_xhat;
+            g2 += f2.dy_xhat;
+            g3 += f3.dy_xhat;
+        }
+        let db = tree16(b0, b1, b2, b3);
+        let dg = tree16(g0, g1, g2, g3);
+        db_sum = select(db_sum + db, db, g == 0u);
+        dg_sum = select(dg_sum + dg, dg, g == 0u);
+        let k = gamma[col] * inv_std / n;
+        for (var i = 0u; i < count; i++) {
+            let j = at(g, i, col);
+            let xhat = (x[j] - mean) * inv_std;
+            dx[j] = k * (n * dy[j] - db - xhat * dg);
+        }
+    }
+    dgamma[col] = dg_sum;
+    dbeta[col] = db_sum;
 }
