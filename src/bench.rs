@@ -257,8 +257,16 @@ pub fn run(gpu: &Gpu, opts: &Options) -> Result<Report> {
             (_, Some(b)) => b / copy_gbps,
             _ => 0.0,
         };
+        // Which of the matmul kernels ran, where it is not the tiled one.
+        let kind = if k.dispatches() > 1 {
+            " (split-K)"
+        } else if k.label.contains("::main_thin ") {
+            " (thin)"
+        } else {
+            ""
+        };
         kernels.push(KernelRow {
-            kernel: kernel.to_string(),
+            kernel: format!("{kernel}{kind}"),
             shape,
             ms,
             ms_min: lo,
@@ -690,7 +698,7 @@ pub fn table(reports: &[Report]) -> String {
         );
         let _ = writeln!(
             s,
-            "{:<34} {:>14} {:>10} {:>19} {:>14} {:>8}",
+            "{:<44} {:>14} {:>10} {:>19} {:>14} {:>8}",
             "kernel", "shape", "ms", "min..max", "rate", "of peak"
         );
         for k in &r.kernels {
@@ -701,7 +709,7 @@ pub fn table(reports: &[Report]) -> String {
             };
             let _ = writeln!(
                 s,
-                "{:<34} {:>14} {:>10.4} {:>9.4}..{:<9.4} {:>14} {:>7.1}%",
+                "{:<44} {:>14} {:>10.4} {:>9.4}..{:<9.4} {:>14} {:>7.1}%",
                 k.kernel,
                 k.shape,
                 k.ms,

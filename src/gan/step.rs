@@ -490,10 +490,14 @@ impl<'g> Trainer<'g> {
 
     /// The number of dispatches in one step.
     pub fn dispatches_per_step(&self) -> usize {
-        self.program
-            .iter()
-            .filter(|o| matches!(o, Op::Kernel(_)))
-            .count()
+        self.kernels().map(Kernel::dispatches).sum()
+    }
+
+    fn kernels(&self) -> impl Iterator<Item = &Kernel> {
+        self.program.iter().filter_map(|op| match op {
+            Op::Kernel(k) => Some(k),
+            Op::Copy { .. } => None,
+        })
     }
 
     /// Times every kernel of the step on its own (each submitted `repeats`
@@ -534,7 +538,7 @@ impl<'g> Trainer<'g> {
         if !gpu.features.contains(wgpu::Features::TIMESTAMP_QUERY) {
             return Ok(None);
         }
-        let n = self.dispatches_per_step();
+        let n = self.kernels().count();
         let set = gpu.device.create_query_set(&wgpu::QuerySetDescriptor {
             label: Some("step timestamps"),
             ty: wgpu::QueryType::Timestamp,
@@ -558,10 +562,7 @@ impl<'g> Trainer<'g> {
         self.end_step(encoder, false)?;
         let ticks: Vec<u64> = bytemuck::cast_slice(&gpu.read_mapped(&read)?).to_vec();
         let period = gpu.queue.get_timestamp_period() as f64 * 1e-9;
-        let labels = self.program.iter().filter_map(|op| match op {
-            Op::Kernel(k) => Some(k.label.clone()),
-            Op::Copy { .. } => None,
-        });
+        let labels = self.kernels().map(|k| k.label.clone());
         Ok(Some(
             labels
                 .zip(ticks.chunks(2))

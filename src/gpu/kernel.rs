@@ -324,6 +324,9 @@ pub struct Kernel {
     bind_group: wgpu::BindGroup,
     workgroups: [u32; 3],
     _uniform: Option<wgpu::Buffer>,
+    /// A dispatch recorded right after this one, in the same pass (a
+    /// split product's second pass).
+    then: Option<Box<Kernel>>,
 }
 
 impl std::fmt::Debug for Kernel {
@@ -338,6 +341,24 @@ impl Kernel {
         pass.set_bind_group(0, &self.bind_group, &[]);
         let [x, y, z] = self.workgroups;
         pass.dispatch_workgroups(x, y, z);
+        if let Some(next) = &self.then {
+            next.record(pass);
+        }
+    }
+
+    /// This kernel with `next` dispatched right after it, as one.
+    pub fn then(mut self, next: Kernel) -> Kernel {
+        let next = match self.then.take() {
+            Some(t) => t.then(next),
+            None => next,
+        };
+        self.then = Some(Box::new(next));
+        self
+    }
+
+    /// The dispatches it records.
+    pub fn dispatches(&self) -> usize {
+        1 + self.then.as_ref().map_or(0, |t| t.dispatches())
     }
 
     /// What the entry point binds, as its WGSL declares it.
@@ -508,6 +529,7 @@ impl Gpu {
             bind_group,
             workgroups,
             _uniform: uniform.map(|(_, b)| b),
+            then: None,
         })
     }
 

@@ -384,3 +384,89 @@ fn every_tile_shape_gives_the_same_bits() {
         }
     }
 }
+
+/// A weight gradient summed over many positions (k = batch · out_h · out_w
+/// of 4,096 and more: a discriminator's first layer) is split into slices
+/// of k and added in order: against the reference, accumulating or not,
+/// with every tile layout, the same bits with each.
+#[test]
+fn a_long_weight_gradient_is_split_and_matches_reference() {
+    let (mut rng, seed) = rng();
+    for (accumulate, g) in [
+        (
+            false,
+            Conv2d {
+                batch: 3,
+                in_c: 1,
+                in_h: 40,
+                in_w: 40,
+                out_c: 5,
+                kernel_h: 3,
+                kernel_w: 3,
+                stride: 1,
+                pad: 1,
+                tiles: None,
+            },
+        ),
+        (
+            true,
+            Conv2d {
+                batch: 24,
+                in_c: 3,
+                in_h: 28,
+                in_w: 28,
+                out_c: 7,
+                kernel_h: 4,
+                kernel_w: 4,
+                stride: 2,
+                pad: 1,
+                tiles: None,
+            },
+        ),
+    ] {
+        let positions = g.batch * g.out_h() * g.out_w();
+        assert!(positions >= 4096, "{positions} positions are not split");
+        let dy = random(&mut rng, g.y_len(), -1.0, 1.0);
+        let x = random(&mut rng, g.x_len(), -1.0, 1.0);
+        let old = random(&mut rng, g.w_len(), -1.0, 1.0);
+        let mut want = conv_ref::weight_grad(&g, &dy, &x);
+        if accumulate {
+            for (w, o) in want.iter_mut().zip(&old) {
+                *w += *o as f64;
+            }
+        }
+        let scale = scale_of(&conv_ref::weight_grad(&g, &abs(&dy), &abs(&x))) + 1.0;
+        let mut first: Option<Vec<f32>> = None;
+        for t in TILES {
+            let g = Conv2d {
+                tiles: Some(t),
+                ..g
+            };
+            let dw = if accumulate {
+                upload(&old)
+            } else {
+                nan_tensor(g.w_len())
+            };
+            let k =
+                conv::weight_grad(gpu(), &g, &upload(&dy), &upload(&x), &dw, accumulate).unwrap();
+            assert_eq!(k.dispatches(), 2, "{g:?} is not split");
+            run(&[&k]);
+            let got = read(&dw);
+            assert_close_scaled(
+                &format!("split conv2d weight grad {g:?}"),
+                seed,
+                &got,
+                &want,
+                scale,
+                1e-5,
+            );
+            match &first {
+                None => first = Some(got),
+                Some(f) => assert!(
+                    f.iter().zip(&got).all(|(a, b)| a.to_bits() == b.to_bits()),
+                    "split conv2d weight grad {g:?}: tile {t} gives other bits (seed {seed})"
+                ),
+            }
+        }
+    }
+}

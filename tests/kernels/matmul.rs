@@ -276,3 +276,152 @@ fn every_tile_shape_gives_the_same_bits() {
         }
     }
 }
+
+/// Products with few outputs and a long k are split into slices of k
+/// (split-K), the slices added in order by a second pass that applies the
+/// epilogue: against the reference, every form, with bias and tanh, and
+/// accumulating.
+#[test]
+fn split_k_products_match_reference_with_their_epilogue() {
+    use shadergan::ops::matmul::split_k;
+    let (mut rng, seed) = rng();
+    for (m, n, k) in [(3, 5, 4099), (7, 13, 8192), (33, 1, 5001), (1, 1, 4096)] {
+        for form in [Form::NT, Form::NN, Form::TN] {
+            for accumulate in [false, true] {
+                let a = random(&mut rng, m * k, -1.0, 1.0);
+                let b = random(&mut rng, k * n, -1.0, 1.0);
+                let bias = random(&mut rng, n, -1.0, 1.0);
+                let old = random(&mut rng, m * n, -1.0, 1.0);
+                let spec = Matmul::new(form, m, n, k)
+                    .activation(Activation::Tanh)
+                    .accumulate(accumulate);
+                assert!(split_k(&spec).is_some(), "{m}x{n}x{k} is not split");
+                let c = if accumulate {
+                    upload(&old)
+                } else {
+                    nan_tensor(m * n)
+                };
+                let kern = matmul(
+                    gpu(),
+                    &spec,
+                    &upload(&a),
+                    &upload(&b),
+                    Some(&upload(&bias)),
+                    &c,
+                )
+                .unwrap();
+                assert_eq!(kern.dispatches(), 2);
+                run(&[&kern]);
+                let want = matmul_ref::matmul_fused(
+                    form,
+                    m,
+                    n,
+                    k,
+                    &a,
+                    &b,
+                    Some(&bias),
+                    accumulate.then_some(&old[..]),
+                    Activation::Tanh,
+                );
+                let scale = max_abs(&matmul_ref::matmul(form, m, n, k, &abs(&a), &abs(&b))) + 1.0;
+                assert_close_scaled(
+                    &format!("split matmul {form:?} {m}x{n}x{k} accumulate {accumulate}"),
+                    seed,
+                    &read(&c),
+                    &want,
+                    scale,
+                    1e-5,
+                );
+            }
+        }
+    }
+}
+
+/// The rows `rows` and columns `cols` of a row-major matrix of `width`
+/// columns.
+fn take(v: &[f32], width: usize, rows: usize, cols: usize) -> Vec<f32> {
+    (0..rows)
+        .flat_map(|r| v[r * width..r * width + cols].to_vec())
+        .collect()
+}
+
+/// A thin product (M or N of 1 to 4: one thread an output) sums each
+/// output as the tiled kernels do: its outputs are bitwise those of the
+/// same rows (or columns) of a wider product, with every tile shape, split
+/// or not, with bias and activation.
+#[test]
+fn thin_products_give_the_bits_of_the_tiled_kernels() {
+    use shadergan::ops::matmul::is_thin;
+    let (mut rng, seed) = rng();
+    for (m, n, k, thin_m, thin_n) in [
+        (9, 33, 100, 3, 33),
+        (9, 33, 100, 9, 1),
+        (6, 40, 4100, 1, 40),
+        (12, 6, 260, 12, 4),
+    ] {
+        assert!(is_thin(thin_m, thin_n) && !is_thin(m, n));
+        for form in [Form::NT, Form::NN, Form::TN] {
+            let a = random(&mut rng, m * k, -1.0, 1.0);
+            let b = random(&mut rng, k * n, -1.0, 1.0);
+            let bias = random(&mut rng, n, -1.0, 1.0);
+            // The thin product's operands: the first rows of op(A), the
+            // first columns of op(B), as each form stores them.
+            let (a_thin, b_thin) = match form {
+                Form::NT => (take(&a, k, thin_m, k), take(&b, k, thin_n, k)),
+                Form::NN => (take(&a, k, thin_m, k), take(&b, n, k, thin_n)),
+                Form::TN => (take(&a, m, k, thin_m), take(&b, n, k, thin_n)),
+            };
+            for t in shadergan::ops::matmul::tiles::candidates(wgpu::DeviceType::DiscreteGpu) {
+                let product = |m, n, a: &[f32], b: &[f32]| {
+                    let c = nan_tensor(m * n);
+                    let spec = Matmul::new(form, m, n, k)
+                        .activation(Activation::LeakyRelu(0.2))
+                        .tiles(t);
+                    let bias = upload(&bias[..n]);
+                    run(&[&matmul(gpu(), &spec, &upload(a), &upload(b), Some(&bias), &c).unwrap()]);
+                    read(&c)
+                };
+                let wide = take(&product(m, n, &a, &b), n, thin_m, thin_n);
+                let thin = product(thin_m, thin_n, &a_thin, &b_thin);
+                assert!(
+                    wide.iter()
+                        .zip(&thin)
+                        .all(|(x, y)| x.to_bits() == y.to_bits()),
+                    "{form:?} {thin_m}x{thin_n}x{k} thin against {m}x{n}x{k} with tile {t}: other bits (seed {seed})"
+                );
+            }
+        }
+    }
+}
+
+/// A split product gives the same bits with every tile shape.
+#[test]
+fn split_k_gives_the_same_bits_with_every_tile_shape() {
+    let (mut rng, seed) = rng();
+    let (m, n, k) = (20, 33, 4100);
+    let a = upload(&random(&mut rng, m * k, -1.0, 1.0));
+    let b = upload(&random(&mut rng, k * n, -1.0, 1.0));
+    for form in [Form::NT, Form::NN, Form::TN] {
+        let mut first: Option<Vec<f32>> = None;
+        for t in shadergan::ops::matmul::tiles::candidates(wgpu::DeviceType::DiscreteGpu) {
+            let c = nan_tensor(m * n);
+            run(&[&matmul(
+                gpu(),
+                &Matmul::new(form, m, n, k).tiles(t),
+                &a,
+                &b,
+                None,
+                &c,
+            )
+            .unwrap()]);
+            let got = read(&c);
+            match &first {
+                None => first = Some(got),
+                Some(f) => assert!(
+                    f.iter().zip(&got).all(|(x, y)| x.to_bits() == y.to_bits()),
+                    "split {form:?} {m}x{n}x{k}: tile {t} gives other bits (seed {seed})"
+                ),
+            }
+        }
+    }
+}

@@ -56,6 +56,11 @@ const CONV: u32 = 0u;
 const CONV_FORWARD: u32 = 1u;
 const CONV_WEIGHT: u32 = 2u;
 const CONV_INPUT: u32 = 3u;
+// Split-K: workgroup z sums only its own slice of k (p.k_slice long) into
+// its own copy of C, row-major in `c`; `sum_slices` then adds the copies in
+// order. The host splits by the product's shape alone, so every tile shape
+// (and every adapter) sums each output in the same order.
+const SPLIT: bool = false;
 
 const BM: u32 = WY * TM;
 const BN: u32 = WX * TN;
@@ -79,11 +84,28 @@ struct Params {
     n: u32,
     k: u32,
     slope: f32,
+    // Split-K: the length of a slice of k, and the number of slices.
+    k_slice: u32,
+    slices: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-// CONV_INPUT: this workgroup's class of input positions (workgroup z).
+// CONV_INPUT: this workgroup's class of input positions (workgroup z);
+// SPLIT: its slice of k (workgroup z), k_begin .. k_end.
 var<private> class_id: u32;
+var<private> k_begin: u32;
+var<private> k_end: u32;
+
+// What every entry point works out first from its workgroup's z.
+fn begin(z: u32) {
+    class_id = z;
+    k_begin = 0u;
+    k_end = p.k;
+    if SPLIT {
+        k_begin = z * p.k_slice;
+        k_end = min(p.k, k_begin + p.k_slice);
+    }
+}
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read> b: array<f32>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
@@ -94,7 +116,7 @@ var<workgroup> tile_b: array<f32, BK * BN>; // tile_b[kk * BN + nn] = op(B)[k0 +
 
 // op(A)[row, kk], zero outside the matrix.
 fn load_a(row: u32, kk: u32) -> f32 {
-    if row >= p.m || kk >= p.k {
+    if row >= p.m || kk >= k_end {
         return 0.0;
     }
     return a_at(row, kk);
@@ -102,7 +124,7 @@ fn load_a(row: u32, kk: u32) -> f32 {
 
 // op(B)[kk, col], zero outside the matrix.
 fn load_b(kk: u32, col: u32) -> f32 {
-    if kk >= p.k || col >= p.n {
+    if kk >= k_end || col >= p.n {
         return 0.0;
     }
     return b_at(kk, col);
@@ -110,7 +132,7 @@ fn load_b(kk: u32, col: u32) -> f32 {
 
 @compute @workgroup_size(WX, WY, 1)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    class_id = wg.z;
+    begin(wg.z);
     let row0 = wg.y * BM;
     let col0 = wg.x * BN;
     let t = lid.y * WX + lid.x;
@@ -119,7 +141,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     var ra: array<f32, TM>;
     var rb: array<f32, TN>;
 
-    for (var k0 = 0u; k0 < p.k; k0 += BK) {
+    for (var k0 = k_begin; k0 < k_end; k0 += BK) {
         // Stage the tiles. The index order follows the storage order of each
         // operand, so consecutive threads read consecutive addresses.
         for (var i = t; i < BK * BM; i += THREADS) {
@@ -372,7 +394,8 @@ fn c_index(row: u32, col: u32) -> u32 {
             return ((q.x * IN_C + row) * IN_H + q.y) * IN_W + q.z;
         }
         default: {
-            return row * p.n + col;
+            // Split-K: this slice's own copy of C.
+            return (class_id * p.m + row) * p.n + col;
         }
     }
 }
@@ -408,7 +431,7 @@ fn bias_at(row: u32, col: u32) -> f32 {
 // j), which the compiler keeps out of indexed memory.
 @compute @workgroup_size(WX, 1, 1)
 fn main_rows(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    class_id = wg.z;
+    begin(wg.z);
     let row = wg.y * 8u;
     let col = wg.x * WX * 8u + lid.x;
     var lo0 = vec4<f32>();
@@ -427,7 +450,7 @@ fn main_rows(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id)
     var hi6 = vec4<f32>();
     var lo7 = vec4<f32>();
     var hi7 = vec4<f32>();
-    for (var kk = 0u; kk < p.k; kk++) {
+    for (var kk = k_begin; kk < k_end; kk++) {
         let alo = vec4<f32>(a_at(row, kk), a_at(row + 1u, kk), a_at(row + 2u, kk), a_at(row + 3u, kk));
         let ahi = vec4<f32>(a_at(row + 4u, kk), a_at(row + 5u, kk), a_at(row + 6u, kk), a_at(row + 7u, kk));
         let b0 = vec4<f32>(b_at(kk, col));
@@ -555,7 +578,7 @@ fn gathered(q: Quad, kk: u32) -> vec4<f32> {
 
 @compute @workgroup_size(WX, 1, 1)
 fn main_rows_conv(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    class_id = wg.z;
+    begin(wg.z);
     let row = wg.y * 8u;
     let col = wg.x * WX * 8u + lid.x;
     let q_lo = quad(col);
@@ -576,7 +599,7 @@ fn main_rows_conv(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocatio
     var hi6 = vec4<f32>();
     var lo7 = vec4<f32>();
     var hi7 = vec4<f32>();
-    for (var kk = 0u; kk < p.k; kk++) {
+    for (var kk = k_begin; kk < k_end; kk++) {
         let alo = vec4<f32>(a_at(row, kk), a_at(row + 1u, kk), a_at(row + 2u, kk), a_at(row + 3u, kk));
         let ahi = vec4<f32>(a_at(row + 4u, kk), a_at(row + 5u, kk), a_at(row + 6u, kk), a_at(row + 7u, kk));
         let b_lo = gathered(q_lo, kk);
@@ -607,7 +630,7 @@ fn main_rows_conv(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocatio
 // rows that are not there.
 @compute @workgroup_size(WX, 1, 1)
 fn main_rows_1(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    class_id = wg.z;
+    begin(wg.z);
     let row = wg.y;
     let col = wg.x * WX * 8u + lid.x;
     // A convolution gathers as main_rows_conv does.
@@ -619,7 +642,7 @@ fn main_rows_1(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_i
     }
     var lo = vec4<f32>();
     var hi = vec4<f32>();
-    for (var kk = 0u; kk < p.k; kk++) {
+    for (var kk = k_begin; kk < k_end; kk++) {
         let a0 = vec4<f32>(a_at(row, kk));
         if CONV != 0u {
             lo = fma(a0, gathered(q_lo, kk), lo);
@@ -655,6 +678,7 @@ fn main_rows_1(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_i
 fn main_rows_nt4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let row = wg.y * 8u;
     let col = wg.x * WX * 8u + lid.x;
+    begin(wg.z);
     let k4 = p.k / 4u;
     var lo0 = vec4<f32>();
     var hi0 = vec4<f32>();
@@ -672,7 +696,7 @@ fn main_rows_nt4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
     var hi6 = vec4<f32>();
     var lo7 = vec4<f32>();
     var hi7 = vec4<f32>();
-    for (var q = 0u; q < k4; q++) {
+    for (var q = k_begin / 4u; q < k_end / 4u; q++) {
         let a0 = a_v4[(row + 0u) * k4 + q];
         let a1 = a_v4[(row + 1u) * k4 + q];
         let a2 = a_v4[(row + 2u) * k4 + q];
@@ -735,6 +759,7 @@ fn main_rows_nt4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
 fn main_rows_nn4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let row = wg.y * 8u;
     let col = (wg.x * WX + lid.x) * 8u;
+    begin(wg.z);
     let k4 = p.k / 4u;
     let n4 = p.n / 4u;
     let q0 = col / 4u;
@@ -754,7 +779,7 @@ fn main_rows_nn4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
     var r6_1 = vec4<f32>();
     var r7_0 = vec4<f32>();
     var r7_1 = vec4<f32>();
-    for (var q = 0u; q < k4; q++) {
+    for (var q = k_begin / 4u; q < k_end / 4u; q++) {
         let a0 = a_v4[(row + 0u) * k4 + q];
         let a1 = a_v4[(row + 1u) * k4 + q];
         let a2 = a_v4[(row + 2u) * k4 + q];
@@ -793,6 +818,7 @@ fn main_rows_nn4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
 // in n. Thread: rows row .. row+7, columns col .. col+7 as two vec4s.
 @compute @workgroup_size(WX, 1, 1)
 fn main_rows_tn4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    begin(wg.z);
     let row = wg.y * 8u;
     let col = (wg.x * WX + lid.x) * 8u;
     let m4 = p.m / 4u;
@@ -814,7 +840,7 @@ fn main_rows_tn4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
     var r6_1 = vec4<f32>();
     var r7_0 = vec4<f32>();
     var r7_1 = vec4<f32>();
-    for (var kk = 0u; kk < p.k; kk++) {
+    for (var kk = k_begin; kk < k_end; kk++) {
         let alo = a_v4[kk * m4 + row / 4u];
         let ahi = a_v4[kk * m4 + row / 4u + 1u];
         let b0 = b_v4[kk * n4 + q0];
@@ -837,4 +863,47 @@ fn main_rows_tn4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
         r7_1 = fma(vec4<f32>(ahi[3]), b1, r7_1);
     }
     store_adjacent(row, col, r0_0, r0_1, r1_0, r1_1, r2_0, r2_1, r3_0, r3_1, r4_0, r4_1, r5_0, r5_1, r6_0, r6_1, r7_0, r7_1);
+}
+
+// ---------------------------------------------------------------------------
+// Thin products (M or N of 1 to 4: a discriminator's logit and its
+// gradients), on every adapter: one thread an output, walking its slice of
+// k in order, so that no tile is mostly empty; the same sum, in the same
+// order, as every kernel above. Threads run along C's rows in storage
+// order: an N of 1 puts rows side by side, an M of 1 columns.
+const THIN: u32 = 64u;
+
+@compute @workgroup_size(THIN, 1, 1)
+fn main_thin(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    begin(wg.z);
+    let i = (wg.y * nwg.x + wg.x) * THIN + lid.x;
+    let row = i / p.n;
+    let col = i % p.n;
+    if row >= p.m {
+        return;
+    }
+    var acc = 0.0;
+    for (var kk = k_begin; kk < k_end; kk++) {
+        acc = fma(a_at(row, kk), b_at(kk, col), acc);
+    }
+    store(row, col, acc);
+}
+
+// Split-K's second pass: C = the slices' copies added in order (p.slices
+// of them, m × n each, in `parts`), then the epilogue.
+@group(0) @binding(7) var<storage, read> parts: array<f32>;
+
+@compute @workgroup_size(THIN, 1, 1)
+fn sum_slices(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let i = (wg.y * nwg.x + wg.x) * THIN + lid.x;
+    let len = p.m * p.n;
+    if i >= len {
+        return;
+    }
+    var acc = parts[i];
+    for (var s = 1u; s < p.slices; s++) {
+        acc += parts[s * len + i];
+    }
+    class_id = 0u;
+    store(i / p.n, i % p.n, acc);
 }

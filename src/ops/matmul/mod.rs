@@ -124,10 +124,16 @@ pub fn matmul(
     }
     let (ta, tb) = spec.form.transposes();
     let tiles = tiles.fitted(m, n);
-    // On a CPU adapter, the vec4 variant of the product when its lengths
-    // allow (see the shader).
+    let split = split_k(spec);
+    // The thin kernel for thin products; on a CPU adapter, the vec4
+    // variant of the product when its lengths allow (see the shader).
     let (name, vec4) = match (tiles.layout, spec.form) {
+        (Layout::Shared, _) if is_thin(m, n) => ("main_thin", false),
         (Layout::Shared, _) => ("main", false),
+        // A CPU adapter's rows kernel puts columns side by side: fewer than
+        // 4 columns leave most lanes idle, fewer than 4 rows have
+        // `main_rows_1`.
+        (Layout::Rows, _) if is_thin(m, n) && n < 4 => ("main_thin", false),
         (Layout::Rows, _) if tiles.tm == 1 => ("main_rows_1", false),
         (Layout::Rows, _) if spec.conv.is_some() => ("main_rows_conv", false),
         (Layout::Rows, Form::NT) if k % 4 == 0 => ("main_rows_nt4", true),
@@ -135,46 +141,108 @@ pub fn matmul(
         (Layout::Rows, Form::TN) if m % 4 == 0 && n % 4 == 0 => ("main_rows_tn4", true),
         (Layout::Rows, _) => ("main_rows", false),
     };
-    let entry = Entry::new("matmul.wgsl", WGSL, name)
-        .with("WX", format!("{}u", tiles.wx))
-        .with("WY", format!("{}u", tiles.wy))
-        .with("TM", format!("{}u", tiles.tm))
-        .with("TN", format!("{}u", tiles.tn))
-        .with("BK", format!("{}u", tiles.bk.max(1)))
-        .with("TRANS_A", ta)
-        .with("TRANS_B", tb)
-        .with("HAS_BIAS", bias.is_some())
-        .with("ACCUMULATE", spec.accumulate)
-        .with("ACT", format!("{}u", spec.activation.code()))
-        .with(
-            "CONV",
-            format!("{}u", spec.conv.map_or(0, |(p, _)| p.code())),
-        );
-    let entry = match spec.conv {
-        Some((_, g)) => g.specialise(entry)?,
-        None => entry,
+    // A split product's first pass writes plain sums; the epilogue belongs
+    // to the second.
+    let specialised = |name, epilogue: bool| {
+        let entry = Entry::new("matmul.wgsl", WGSL, name)
+            .with("WX", format!("{}u", tiles.wx))
+            .with("WY", format!("{}u", tiles.wy))
+            .with("TM", format!("{}u", tiles.tm))
+            .with("TN", format!("{}u", tiles.tn))
+            .with("BK", format!("{}u", tiles.bk.max(1)))
+            .with("TRANS_A", ta)
+            .with("TRANS_B", tb)
+            .with("HAS_BIAS", epilogue && bias.is_some())
+            .with("ACCUMULATE", epilogue && spec.accumulate)
+            .with(
+                "ACT",
+                format!("{}u", if epilogue { spec.activation.code() } else { 0 }),
+            )
+            .with(
+                "CONV",
+                format!("{}u", spec.conv.map_or(0, |(p, _)| p.code())),
+            )
+            .with("SPLIT", split.is_some());
+        match spec.conv {
+            Some((_, g)) => g.specialise(entry),
+            None => Ok(entry),
+        }
     };
+    let (slices, k_slice) = split.unwrap_or((1, k));
     let uniforms = [
         ("m", expect_u32(OP, "M", m)?.into()),
         ("n", expect_u32(OP, "N", n)?.into()),
         ("k", expect_u32(OP, "K", k)?.into()),
         ("slope", spec.activation.slope().into()),
+        ("k_slice", expect_u32(OP, "K", k_slice)?.into()),
+        ("slices", expect_u32(OP, "slices", slices)?.into()),
     ];
-    // A convolution's input product runs one sub-pixel class of positions
-    // per workgroup z (matmul.wgsl).
-    let classes = match spec.conv {
+    // Workgroup z: a convolution's input product runs one sub-pixel class
+    // of positions per workgroup z (matmul.wgsl); a split product one
+    // slice of k.
+    let z = match spec.conv {
         Some((ConvProduct::Input, g)) => expect_u32(OP, "stride", g.stride * g.stride)?,
-        _ => 1,
+        _ => slices as u32,
     };
-    let groups = [
-        (n as u32).div_ceil(tiles.bn()),
-        (m as u32).div_ceil(tiles.bm()),
-        classes,
-    ];
+    let groups = if name == "main_thin" {
+        let [x, y, _] = gpu.grid(expect_u32(OP, "outputs", m * n)?.div_ceil(THIN));
+        [x, y, z]
+    } else {
+        [
+            (n as u32).div_ceil(tiles.bn()),
+            (m as u32).div_ceil(tiles.bm()),
+            z,
+        ]
+    };
     let (a_name, b_name) = if vec4 { ("a_v4", "b_v4") } else { ("a", "b") };
-    // Without a bias the shader never reads it, but still binds it.
-    let tensors = [(a_name, a), (b_name, b), ("bias", bias_t), ("c", c)];
-    gpu.kernel(&entry, &uniforms, &tensors, groups)
+    let Some((slices, _)) = split else {
+        // Without a bias the shader never reads it, but still binds it.
+        let tensors = [(a_name, a), (b_name, b), ("bias", bias_t), ("c", c)];
+        return gpu.kernel(&specialised(name, true)?, &uniforms, &tensors, groups);
+    };
+    // Split-K: the slices' copies of C, then their sum in order into C.
+    let parts = gpu.zeros(slices * m * n)?;
+    let tensors = [(a_name, a), (b_name, b), ("bias", bias_t), ("c", &parts)];
+    let first = gpu.kernel(&specialised(name, false)?, &uniforms, &tensors, groups)?;
+    let [x, y, _] = gpu.grid(expect_u32(OP, "outputs", m * n)?.div_ceil(THIN));
+    let sum = gpu.kernel(
+        &specialised("sum_slices", true)?,
+        &uniforms,
+        &[("parts", &parts), ("bias", bias_t), ("c", c)],
+        [x, y, 1],
+    )?;
+    Ok(first.then(sum))
+}
+
+/// Threads a workgroup of `main_thin` and `sum_slices` (THIN in the shader).
+const THIN: u32 = 64;
+
+/// A product with an M or N of 1 to 4 and few outputs (a logit layer and
+/// its gradients): one thread an output (`main_thin`).
+pub fn is_thin(m: usize, n: usize) -> bool {
+    m.min(n) <= 4 && m * n <= 1 << 16
+}
+
+/// The slices of k of a product with few outputs and a long k, and their
+/// length: (slices, k_slice), or None to sum k whole. A function of the
+/// shape alone (never of the adapter or the tile), so that every adapter
+/// and tile adds each output's products in the same order. A convolution's
+/// forward and input products, which store NCHW and have many outputs, are
+/// not split.
+pub fn split_k(spec: &Matmul) -> Option<(usize, usize)> {
+    const SLICE: usize = 2048;
+    const MAX_SLICES: usize = 64;
+    let Matmul { m, n, k, .. } = *spec;
+    let row_major = !matches!(
+        spec.conv,
+        Some((ConvProduct::Forward | ConvProduct::Input, _))
+    );
+    if !row_major || k < 2 * SLICE || m * n > 1 << 16 {
+        return None;
+    }
+    // A multiple of 16, so that a slice is whole vec4s and whole BK tiles.
+    let k_slice = SLICE.max(k.div_ceil(MAX_SLICES).next_multiple_of(16));
+    Some((k.div_ceil(k_slice), k_slice))
 }
 
 /// The f64 references of the products and of the whole fused kernel.
