@@ -334,8 +334,11 @@ fn dense_convolutions_match_reference() {
 fn every_tile_shape_gives_the_same_bits() {
     let (mut rng, seed) = rng();
     let mut shapes = shapes(&mut rng, 10);
-    // The DCGAN's strided 4/2/1 layers, into few and many channels.
-    for (in_c, out_c) in [(3, 8), (8, 1), (5, 33)] {
+    // The DCGAN's strided 4/2/1 layers, into few and many channels, and a
+    // 4 x 3 kernel: on a CPU adapter's layout, the forward and input
+    // products unfolded (taps a multiple of 4), a row of taps at a time and
+    // not.
+    for (in_c, out_c, kernel_w) in [(3, 8, 4), (8, 1, 4), (5, 33, 4), (5, 12, 3)] {
         shapes.push(Conv2d {
             batch: 3,
             in_c,
@@ -343,7 +346,7 @@ fn every_tile_shape_gives_the_same_bits() {
             in_w: 14,
             out_c,
             kernel_h: 4,
-            kernel_w: 4,
+            kernel_w,
             stride: 2,
             pad: 1,
             tiles: None,

@@ -680,6 +680,13 @@ fn main_rows_nt4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
     let col = wg.x * WX * 8u + lid.x;
     begin(wg.z);
     let k4 = p.k / 4u;
+    // An unfolded convolution input product: this class's own operands.
+    var a_off = 0u;
+    var b_off = 0u;
+    if CONV == CONV_INPUT {
+        a_off = class_id * p.m * k4;
+        b_off = class_id * p.n * k4;
+    }
     var lo0 = vec4<f32>();
     var hi0 = vec4<f32>();
     var lo1 = vec4<f32>();
@@ -697,53 +704,53 @@ fn main_rows_nt4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
     var lo7 = vec4<f32>();
     var hi7 = vec4<f32>();
     for (var q = k_begin / 4u; q < k_end / 4u; q++) {
-        let a0 = a_v4[(row + 0u) * k4 + q];
-        let a1 = a_v4[(row + 1u) * k4 + q];
-        let a2 = a_v4[(row + 2u) * k4 + q];
-        let a3 = a_v4[(row + 3u) * k4 + q];
-        let a4 = a_v4[(row + 4u) * k4 + q];
-        let a5 = a_v4[(row + 5u) * k4 + q];
-        let a6 = a_v4[(row + 6u) * k4 + q];
-        let a7 = a_v4[(row + 7u) * k4 + q];
+        let a0 = a_v4[a_off + (row + 0u) * k4 + q];
+        let a1 = a_v4[a_off + (row + 1u) * k4 + q];
+        let a2 = a_v4[a_off + (row + 2u) * k4 + q];
+        let a3 = a_v4[a_off + (row + 3u) * k4 + q];
+        let a4 = a_v4[a_off + (row + 4u) * k4 + q];
+        let a5 = a_v4[a_off + (row + 5u) * k4 + q];
+        let a6 = a_v4[a_off + (row + 6u) * k4 + q];
+        let a7 = a_v4[a_off + (row + 7u) * k4 + q];
         // The thread's 4 + 4 rows at each of the 4 steps of k, as columns.
         let lo_k = array<vec4<f32>, 4>(vec4<f32>(a0.x, a1.x, a2.x, a3.x), vec4<f32>(a0.y, a1.y, a2.y, a3.y), vec4<f32>(a0.z, a1.z, a2.z, a3.z), vec4<f32>(a0.w, a1.w, a2.w, a3.w));
         let hi_k = array<vec4<f32>, 4>(vec4<f32>(a4.x, a5.x, a6.x, a7.x), vec4<f32>(a4.y, a5.y, a6.y, a7.y), vec4<f32>(a4.z, a5.z, a6.z, a7.z), vec4<f32>(a4.w, a5.w, a6.w, a7.w));
-        let b0 = b_v4[(col) * k4 + q];
+        let b0 = b_v4[b_off + (col) * k4 + q];
         for (var e = 0u; e < 4u; e++) {
             lo0 = fma(lo_k[e], vec4<f32>(b0[e]), lo0);
             hi0 = fma(hi_k[e], vec4<f32>(b0[e]), hi0);
         }
-        let b1 = b_v4[(col + 1u * WX) * k4 + q];
+        let b1 = b_v4[b_off + (col + 1u * WX) * k4 + q];
         for (var e = 0u; e < 4u; e++) {
             lo1 = fma(lo_k[e], vec4<f32>(b1[e]), lo1);
             hi1 = fma(hi_k[e], vec4<f32>(b1[e]), hi1);
         }
-        let b2 = b_v4[(col + 2u * WX) * k4 + q];
+        let b2 = b_v4[b_off + (col + 2u * WX) * k4 + q];
         for (var e = 0u; e < 4u; e++) {
             lo2 = fma(lo_k[e], vec4<f32>(b2[e]), lo2);
             hi2 = fma(hi_k[e], vec4<f32>(b2[e]), hi2);
         }
-        let b3 = b_v4[(col + 3u * WX) * k4 + q];
+        let b3 = b_v4[b_off + (col + 3u * WX) * k4 + q];
         for (var e = 0u; e < 4u; e++) {
             lo3 = fma(lo_k[e], vec4<f32>(b3[e]), lo3);
             hi3 = fma(hi_k[e], vec4<f32>(b3[e]), hi3);
         }
-        let b4 = b_v4[(col + 4u * WX) * k4 + q];
+        let b4 = b_v4[b_off + (col + 4u * WX) * k4 + q];
         for (var e = 0u; e < 4u; e++) {
             lo4 = fma(lo_k[e], vec4<f32>(b4[e]), lo4);
             hi4 = fma(hi_k[e], vec4<f32>(b4[e]), hi4);
         }
-        let b5 = b_v4[(col + 5u * WX) * k4 + q];
+        let b5 = b_v4[b_off + (col + 5u * WX) * k4 + q];
         for (var e = 0u; e < 4u; e++) {
             lo5 = fma(lo_k[e], vec4<f32>(b5[e]), lo5);
             hi5 = fma(hi_k[e], vec4<f32>(b5[e]), hi5);
         }
-        let b6 = b_v4[(col + 6u * WX) * k4 + q];
+        let b6 = b_v4[b_off + (col + 6u * WX) * k4 + q];
         for (var e = 0u; e < 4u; e++) {
             lo6 = fma(lo_k[e], vec4<f32>(b6[e]), lo6);
             hi6 = fma(hi_k[e], vec4<f32>(b6[e]), hi6);
         }
-        let b7 = b_v4[(col + 7u * WX) * k4 + q];
+        let b7 = b_v4[b_off + (col + 7u * WX) * k4 + q];
         for (var e = 0u; e < 4u; e++) {
             lo7 = fma(lo_k[e], vec4<f32>(b7[e]), lo7);
             hi7 = fma(hi_k[e], vec4<f32>(b7[e]), hi7);
@@ -906,4 +913,59 @@ fn sum_slices(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg
     }
     class_id = 0u;
     store(i / p.n, i % p.n, acc);
+}
+
+// A convolution's forward product on a CPU adapter, unfolded: `unfold`
+// writes im2col(x) into `cols` ([positions, taps], a row per position),
+// then `main_rows_nt4` multiplies w by it as a dense layer's forward, four
+// taps a load, and stores NCHW. Each element of x is gathered once instead
+// of once for every 8 output channels; the sums are the same, in the same
+// order. The input product likewise, per sub-pixel class (workgroup z):
+// `unfold` writes each class's gathered dy, `unfold_weights` each class's
+// taps of w as the rows of a matrix [in_c, taps].
+@group(0) @binding(8) var<storage, read_write> cols: array<vec4<f32>>;
+
+@compute @workgroup_size(THIN, 1, 1)
+fn unfold(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let i = (wg.y * nwg.x + wg.x) * THIN + lid.x;
+    let k4 = p.k / 4u;
+    if i >= p.n * k4 {
+        return;
+    }
+    let m = i / k4;
+    let k = i % k4 * 4u;
+    if CONV == CONV_INPUT {
+        // The class's (workgroup z's) own rows of cols.
+        class_id = wg.z;
+        cols[class_id * p.n * k4 + i] = vec4<f32>(gathered_b(transposed(m, k)), gathered_b(transposed(m, k + 1u)), gathered_b(transposed(m, k + 2u)), gathered_b(transposed(m, k + 3u)));
+        return;
+    }
+    if KERNEL_W % 4u != 0u {
+        cols[i] = vec4<f32>(gathered_b(im2col(m, k)), gathered_b(im2col(m, k + 1u)), gathered_b(im2col(m, k + 2u)), gathered_b(im2col(m, k + 3u)));
+        return;
+    }
+    // Four taps along one row of the kernel: one row of x, read at x0 .. x0 + 3.
+    let taps = KERNEL_H * KERNEL_W;
+    let ox = m % OUT_W;
+    let oy = m / OUT_W % OUT_H;
+    let y = i32(oy * STRIDE + k % taps / KERNEL_W) - i32(PAD);
+    let x0 = i32(ox * STRIDE + k % KERNEL_W) - i32(PAD);
+    let row = i32(((m / (OUT_W * OUT_H) * IN_C + k / taps) * IN_H) * IN_W) + y * i32(IN_W);
+    let xs = vec4<i32>(x0) + vec4<i32>(0, 1, 2, 3);
+    let ok = vec4<bool>(u32(y) < IN_H) & vec4<u32>(xs) < vec4<u32>(IN_W);
+    let at = max(vec4<i32>(row) + xs, vec4<i32>(0));
+    cols[i] = select(vec4<f32>(), vec4<f32>(b[at.x], b[at.y], b[at.z], b[at.w]), ok);
+}
+
+@compute @workgroup_size(THIN, 1, 1)
+fn unfold_weights(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    class_id = wg.z;
+    let i = (wg.y * nwg.x + wg.x) * THIN + lid.x;
+    let k4 = p.k / 4u;
+    if i >= p.m * k4 {
+        return;
+    }
+    let row = i / k4;
+    let k = i % k4 * 4u;
+    cols[class_id * p.m * k4 + i] = vec4<f32>(a_at(row, k), a_at(row, k + 1u), a_at(row, k + 2u), a_at(row, k + 3u));
 }

@@ -195,6 +195,46 @@ pub fn matmul(
         ]
     };
     let (a_name, b_name) = if vec4 { ("a_v4", "b_v4") } else { ("a", "b") };
+    // A CPU adapter's convolution forward or input product, unfolded
+    // (matmul.wgsl), where its operands are whole vec4s and fit the budget.
+    let classes = z as usize;
+    let unfolded = match spec.conv {
+        Some((ConvProduct::Forward | ConvProduct::Input, _)) => classes * n * k * 4 <= UNFOLD_BYTES,
+        _ => false,
+    };
+    if name == "main_rows_conv" && k % 4 == 0 && unfolded {
+        let grid = |len: usize| -> Result<[u32; 3]> {
+            let [x, y, _] = gpu.grid(expect_u32(OP, "unfolded", len / 4)?.div_ceil(THIN));
+            Ok([x, y, z])
+        };
+        let cols = gpu.zeros(classes * n * k)?;
+        let mut first = gpu.kernel(
+            &specialised("unfold", false)?,
+            &uniforms,
+            &[("b", b), ("cols", &cols)],
+            grid(n * k)?,
+        )?;
+        let mut a = a;
+        let w_cols;
+        if matches!(spec.conv, Some((ConvProduct::Input, _))) {
+            w_cols = gpu.zeros(classes * m * k)?;
+            let taps = gpu.kernel(
+                &specialised("unfold_weights", false)?,
+                &uniforms,
+                &[("a", a), ("cols", &w_cols)],
+                grid(m * k)?,
+            )?;
+            first = taps.then(first);
+            a = &w_cols;
+        }
+        let product = gpu.kernel(
+            &specialised("main_rows_nt4", true)?,
+            &uniforms,
+            &[("a_v4", a), ("b_v4", &cols), ("bias", bias_t), ("c", c)],
+            groups,
+        )?;
+        return Ok(first.then(product));
+    }
     let Some((slices, _)) = split else {
         // Without a bias the shader never reads it, but still binds it.
         let tensors = [(a_name, a), (b_name, b), ("bias", bias_t), ("c", c)];
@@ -214,8 +254,14 @@ pub fn matmul(
     Ok(first.then(sum))
 }
 
-/// Threads a workgroup of `main_thin` and `sum_slices` (THIN in the shader).
+/// Threads a workgroup of `main_thin`, `sum_slices` and `unfold` (THIN in
+/// the shader).
 const THIN: u32 = 64;
+
+/// The largest unfolded operand (im2col, all classes) a convolution's
+/// forward or input product writes on a CPU adapter; a larger one is
+/// gathered as it is multiplied.
+const UNFOLD_BYTES: usize = 64 << 20;
 
 /// A product with an M or N of 1 to 4 and few outputs (a logit layer and
 /// its gradients): one thread an output (`main_thin`).
