@@ -258,9 +258,12 @@ pub fn run(gpu: &Gpu, opts: &Options) -> Result<Report> {
             _ => 0.0,
         };
         // Which of the matmul kernels ran, where it is not the tiled one.
-        let kind = if k.dispatches() > 1 {
+        let ran = |entry: &str| k.labels().iter().any(|l| l.contains(entry));
+        let kind = if ran("::sum_slices ") {
             " (split-K)"
-        } else if k.label.contains("::main_thin ") {
+        } else if ran("::unfold ") {
+            " (unfolded)"
+        } else if ran("::main_thin ") {
             " (thin)"
         } else {
             ""

@@ -361,6 +361,15 @@ impl Kernel {
         1 + self.then.as_ref().map_or(0, |t| t.dispatches())
     }
 
+    /// The labels of the dispatches it records, in order.
+    pub fn labels(&self) -> Vec<&str> {
+        let mut v = vec![self.label.as_str()];
+        if let Some(t) = &self.then {
+            v.extend(t.labels());
+        }
+        v
+    }
+
     /// What the entry point binds, as its WGSL declares it.
     pub fn reflection(&self) -> &Reflection {
         &self.pipeline.reflection
