@@ -493,6 +493,12 @@ impl<'g> Trainer<'g> {
         self.kernels().map(Kernel::dispatches).sum()
     }
 
+    /// The number of kernels in one step (a kernel records one dispatch,
+    /// or two for a split product: see `Kernel::then`).
+    pub fn kernels_per_step(&self) -> usize {
+        self.kernels().count()
+    }
+
     fn kernels(&self) -> impl Iterator<Item = &Kernel> {
         self.program.iter().filter_map(|op| match op {
             Op::Kernel(k) => Some(k),
@@ -530,15 +536,16 @@ impl<'g> Trainer<'g> {
 
     /// One training step, as [`Trainer::step`], with each kernel in a pass
     /// of its own between two GPU timestamps: (label, seconds) of every
-    /// dispatch, in order. `None` where the adapter has no timestamp
-    /// queries. For the benchmark: the sum of the kernels beside the wall
-    /// time of a step shows what the dispatches themselves cost.
+    /// kernel, in order (a kernel's chained dispatches timed together).
+    /// `None` where the adapter has no timestamp queries. For the
+    /// benchmark: the sum of the kernels beside the wall time of a step
+    /// shows what the dispatches themselves cost.
     pub fn timed_step(&mut self) -> Result<Option<Vec<(String, f64)>>> {
         let gpu = self.gpu;
         if !gpu.features.contains(wgpu::Features::TIMESTAMP_QUERY) {
             return Ok(None);
         }
-        let n = self.kernels().count();
+        let n = self.kernels_per_step();
         let set = gpu.device.create_query_set(&wgpu::QuerySetDescriptor {
             label: Some("step timestamps"),
             ty: wgpu::QueryType::Timestamp,
