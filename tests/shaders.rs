@@ -131,7 +131,8 @@ fn every_matmul_variant_validates() {
         for (ta, tb) in [(false, true), (false, false), (true, false)] {
             for bias in [false, true] {
                 for acc in [false, true] {
-                    for (act, conv) in (0..4).flat_map(|a| (0..4).map(move |c| (a, c))) {
+                    let variants = (0..4).flat_map(|a| (0..4).map(move |c| (a, c)));
+                    for ((act, conv), split) in variants.flat_map(|v| [(v, false), (v, true)]) {
                         let consts = [
                             ("WX", format!("{}u", t.wx)),
                             ("WY", format!("{}u", t.wy)),
@@ -144,6 +145,7 @@ fn every_matmul_variant_validates() {
                             ("ACCUMULATE", acc.to_string()),
                             ("ACT", format!("{act}u")),
                             ("CONV", format!("{conv}u")),
+                            ("SPLIT", split.to_string()),
                         ];
                         let src = specialize(ops::matmul::WGSL, &consts).unwrap();
                         validate(&with_prelude(&src))

@@ -162,7 +162,8 @@ pub fn matmul(
                 "CONV",
                 format!("{}u", spec.conv.map_or(0, |(p, _)| p.code())),
             )
-            .with("SPLIT", split.is_some());
+            .with("SPLIT", split.is_some())
+            .with("THIN", format!("{THIN}u"));
         match spec.conv {
             Some((_, g)) => g.specialise(entry),
             None => Ok(entry),
@@ -254,8 +255,8 @@ pub fn matmul(
     Ok(first.then(sum))
 }
 
-/// Threads a workgroup of `main_thin`, `sum_slices` and `unfold` (THIN in
-/// the shader).
+/// Threads a workgroup of `main_thin`, `sum_slices` and the unfolds (THIN
+/// in the shader, set from here).
 const THIN: u32 = 64;
 
 /// The largest unfolded operand (im2col, all classes) a convolution's
