@@ -14,6 +14,8 @@
 //!   variance, then scaled and shifted; the running statistics follow
 //!   the batch (unbiased variance), except in the frozen variant; it keeps
 //!   the batch's mean and 1/std. Eval: by the running statistics;
+//! - a following activation is fused into the forward's store; backward
+//!   takes its derivative first;
 //! - backward (training only): dγ = Σ dy·x̂, dβ = Σ dy and the closed form
 //!   of dx, in one dispatch.
 
@@ -23,7 +25,7 @@ use super::InitScheme;
 use super::{At, Forward, Kept, Kernels, LayerKind, Ref, RefBackward, RefForward, RefKept, Shape};
 use crate::error::{Error, Result};
 use crate::gpu::tensor::Tensor;
-use crate::ops::activation::Activation;
+use crate::ops::activation::{self, Activation};
 use crate::ops::batchnorm::{self, BatchNorm as Op, reference};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -78,9 +80,15 @@ impl LayerKind for BatchNorm {
         true
     }
 
-    fn forward(&self, at: &At<'_>, x: &Tensor, _: Activation) -> Result<Forward> {
+    fn fuses(&self) -> bool {
+        true
+    }
+
+    fn forward(&self, at: &At<'_>, x: &Tensor, fused: Activation) -> Result<Forward> {
         let (gpu, f) = (at.gpu, self.features);
-        let op = self.op(at.batch, at.input, at.opts.groups);
+        let op = self
+            .op(at.batch, at.input, at.opts.groups)
+            .activation(fused);
         let y = gpu.zeros(op.len())?;
         let (gamma, beta) = (&at.params[0], &at.params[1]);
         let (running_mean, running_var) = (&at.buffers[0], &at.buffers[1]);
@@ -117,6 +125,16 @@ impl LayerKind for BatchNorm {
         }
         let (gpu, f) = (at.gpu, self.features);
         let op = self.op(at.batch, at.input, at.opts.groups);
+        let mut out = Vec::new();
+        // The gradient before the fused activation.
+        let before;
+        let dy = if kept.fused == Activation::None {
+            dy
+        } else {
+            before = gpu.zeros(op.len())?;
+            out.push(activation::backward(gpu, kept.fused, kept.y, dy, &before)?);
+            &before
+        };
         // The kernel writes dx, dγ and dβ; what the pass does not want goes
         // to scratch buffers.
         let scratch_dx;
@@ -144,7 +162,8 @@ impl LayerKind for BatchNorm {
             dgamma,
             dbeta,
         };
-        Ok(vec![batchnorm::backward(gpu, &op, &t)?])
+        out.push(batchnorm::backward(gpu, &op, &t)?);
+        Ok(out)
     }
 
     fn reference_forward(

@@ -2,6 +2,7 @@
 //! rows of a matrix, BatchNorm2d over the rows and positions of an NCHW
 //! tensor, optionally in groups of rows each normalised on its own.
 
+use super::activation::Activation;
 use super::{expect_distinct, expect_len, expect_u32};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
@@ -22,6 +23,8 @@ pub struct BatchNorm {
     pub momentum: f32,
     /// How a channel's sums are taken; `None`: the adapter's choice.
     pub reduction: Option<Reduction>,
+    /// Applied to the output as it is stored (the forward passes).
+    pub activation: Activation,
 }
 
 /// How the kernels sum a channel. Both give the same bits.
@@ -55,6 +58,15 @@ impl BatchNorm {
             eps: 1e-5,
             momentum: 0.1,
             reduction: None,
+            activation: Activation::None,
+        }
+    }
+
+    /// The forward passes apply `a` to the output as they store it.
+    pub fn activation(self, a: Activation) -> Self {
+        BatchNorm {
+            activation: a,
+            ..self
         }
     }
 
@@ -89,7 +101,7 @@ impl BatchNorm {
         &self,
         op: &'static str,
         update_running: bool,
-    ) -> Result<[(&'static str, Value); 7]> {
+    ) -> Result<[(&'static str, Value); 8]> {
         if self.groups == 0 || self.spatial == 0 || !self.rows.is_multiple_of(self.groups) {
             return Err(Error::shape(
                 op,
@@ -108,6 +120,7 @@ impl BatchNorm {
             ("update_running", (update_running as u32).into()),
             ("spatial", expect_u32(op, "spatial", self.spatial)?.into()),
             ("groups", expect_u32(op, "groups", self.groups)?.into()),
+            ("slope", self.activation.slope().into()),
         ])
     }
 
@@ -126,10 +139,15 @@ impl BatchNorm {
                 _ => ("backward_lanes", "LW", 8),
             },
         };
-        let entry = Entry::new("batchnorm.wgsl", WGSL, name)
-            .with(width, format!("{per_group}u"))
-            .with("SPATIAL", format!("{}u", self.spatial));
+        let entry = self.specialised(name).with(width, format!("{per_group}u"));
         (entry, [(self.cols as u32).div_ceil(per_group), 1, 1])
+    }
+
+    /// The entry point `name` with this shape's positions and activation.
+    fn specialised(&self, name: &'static str) -> Entry {
+        Entry::new("batchnorm.wgsl", WGSL, name)
+            .with("SPATIAL", format!("{}u", self.spatial))
+            .with("ACT", format!("{}u", self.activation.code()))
     }
 }
 
@@ -224,7 +242,7 @@ pub fn eval_forward(
         ("running_var", running_var),
     ];
     expect_distinct(OP, &all[3..], &all)?;
-    let entry = Entry::new("batchnorm.wgsl", WGSL, "eval_forward");
+    let entry = bn.specialised("eval_forward");
     let n = expect_u32(OP, "values", bn.len())?;
     let groups = gpu.grid(n.div_ceil(256));
     gpu.kernel(&entry, &bn.uniforms(OP, false)?, &all, groups)

@@ -13,6 +13,8 @@
 //   group order, the PyTorch way: r = (1 - m) r + m · batch, with the
 //   unbiased variance.
 // eval_forward: y = γ (x - running_mean) / sqrt(running_var + eps) + β.
+// Both forwards apply the activation ACT (with p.slope) as they store y:
+// the activation layer after a batch norm, fused.
 // backward: per group, with x̂ = (x - mean) · inv_std and n its values per
 //   channel, dβ_g = Σ dy, dγ_g = Σ dy · x̂,
 //   dx = γ · inv_std / n · (n · dy - dβ_g - x̂ · dγ_g); dγ and dβ are the
@@ -28,6 +30,9 @@ const WG: u32 = 256u;
 // Positions per channel (the host specialises it, so that the indexing
 // divides by a constant).
 const SPATIAL: u32 = 1u;
+// The fused activation: ACT_NONE, ACT_LEAKY_RELU, ACT_TANH or ACT_SIGMOID
+// (src/gpu/prelude.wgsl).
+const ACT: u32 = 0u;
 
 struct Params {
     rows: u32,
@@ -37,7 +42,7 @@ struct Params {
     update_running: u32,
     spatial: u32,
     groups: u32,
-    _pad0: u32,
+    slope: f32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -113,7 +118,7 @@ fn train_forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
             let bb = beta[col];
             for (var i = lid.y; i < count; i += RL) {
                 let j = at(g, i, col);
-                y[j] = (x[j] - mean) * gm + bb;
+                y[j] = activate((x[j] - mean) * gm + bb, ACT, p.slope);
             }
             if lid.y == 0u {
                 saved_mean[g * p.cols + col] = mean;
@@ -134,7 +139,7 @@ fn eval_forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) n
     if i < p.rows * p.cols * p.spatial {
         let col = i / p.spatial % p.cols;
         let inv_std = 1.0 / sqrt(running_var[col] + p.eps);
-        y[i] = (x[i] - running_mean[col]) * gamma[col] * inv_std + beta[col];
+        y[i] = activate((x[i] - running_mean[col]) * gamma[col] * inv_std + beta[col], ACT, p.slope);
     }
 }
 
@@ -247,7 +252,7 @@ fn train_forward_lanes(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invo
         let bb = beta[col];
         for (var i = 0u; i < count; i++) {
             let j = at(g, i, col);
-            y[j] = (x[j] - mean) * gm + bb;
+            y[j] = activate((x[j] - mean) * gm + bb, ACT, p.slope);
         }
         saved_mean[g * p.cols + col] = mean;
         saved_inv_std[g * p.cols + col] = inv_std;
