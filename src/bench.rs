@@ -391,6 +391,7 @@ pub fn run(gpu: &Gpu, opts: &Options) -> Result<Report> {
             dx: &dx,
             dgamma: &dg,
             dbeta: &db,
+            y: None,
         },
     )?;
     add(

@@ -14,8 +14,8 @@
 //!   variance, then scaled and shifted; the running statistics follow
 //!   the batch (unbiased variance), except in the frozen variant; it keeps
 //!   the batch's mean and 1/std. Eval: by the running statistics;
-//! - a following activation is fused into the forward's store; backward
-//!   takes its derivative first;
+//! - a following activation is fused into the forward's store, and its
+//!   derivative into the backward's reads of dy;
 //! - backward (training only): dγ = Σ dy·x̂, dβ = Σ dy and the closed form
 //!   of dx, in one dispatch.
 
@@ -25,7 +25,7 @@ use super::InitScheme;
 use super::{At, Forward, Kept, Kernels, LayerKind, Ref, RefBackward, RefForward, RefKept, Shape};
 use crate::error::{Error, Result};
 use crate::gpu::tensor::Tensor;
-use crate::ops::activation::{self, Activation};
+use crate::ops::activation::Activation;
 use crate::ops::batchnorm::{self, BatchNorm as Op, reference};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -124,17 +124,10 @@ impl LayerKind for BatchNorm {
             ));
         }
         let (gpu, f) = (at.gpu, self.features);
-        let op = self.op(at.batch, at.input, at.opts.groups);
-        let mut out = Vec::new();
-        // The gradient before the fused activation.
-        let before;
-        let dy = if kept.fused == Activation::None {
-            dy
-        } else {
-            before = gpu.zeros(op.len())?;
-            out.push(activation::backward(gpu, kept.fused, kept.y, dy, &before)?);
-            &before
-        };
+        // The fused activation's derivative is taken as dy is read.
+        let op = self
+            .op(at.batch, at.input, at.opts.groups)
+            .activation(kept.fused);
         // The kernel writes dx, dγ and dβ; what the pass does not want goes
         // to scratch buffers.
         let scratch_dx;
@@ -161,9 +154,9 @@ impl LayerKind for BatchNorm {
             dx,
             dgamma,
             dbeta,
+            y: Some(kept.y),
         };
-        out.push(batchnorm::backward(gpu, &op, &t)?);
-        Ok(out)
+        Ok(vec![batchnorm::backward(gpu, &op, &t)?])
     }
 
     fn reference_forward(

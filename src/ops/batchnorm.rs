@@ -258,9 +258,13 @@ pub struct Backward<'a> {
     pub dx: &'a Tensor,
     pub dgamma: &'a Tensor,
     pub dbeta: &'a Tensor,
+    /// The forward's output, where `bn` has an activation: dy is the
+    /// gradient after it, and its derivative is taken from y.
+    pub y: Option<&'a Tensor>,
 }
 
-/// dx, dγ and dβ of a training-mode forward pass.
+/// dx, dγ and dβ of a training-mode forward pass (through its fused
+/// activation, if `bn` has one).
 pub fn backward(gpu: &Gpu, bn: &BatchNorm, t: &Backward<'_>) -> Result<Kernel> {
     const OP: &str = "batch norm backward";
     let c = bn.cols;
@@ -272,17 +276,30 @@ pub fn backward(gpu: &Gpu, bn: &BatchNorm, t: &Backward<'_>) -> Result<Kernel> {
     }
     expect_len(OP, "saved_mean", t.saved_mean, c * bn.groups)?;
     expect_len(OP, "saved_inv_std", t.saved_inv_std, c * bn.groups)?;
+    // Without an activation the shader never reads y, but still binds it.
+    let y = match (bn.activation, t.y) {
+        (Activation::None, _) => t.x,
+        (_, Some(y)) => y,
+        (a, None) => {
+            return Err(Error::shape(
+                OP,
+                format!("the derivative of its {a:?} needs the forward's output y"),
+            ));
+        }
+    };
+    expect_len(OP, "y", y, bn.len())?;
     let all = [
         ("x", t.x),
         ("gamma", t.gamma),
         ("mean_in", t.saved_mean),
         ("inv_std_in", t.saved_inv_std),
         ("dy", t.dy),
+        ("y_out", y),
         ("dx", t.dx),
         ("dgamma", t.dgamma),
         ("dbeta", t.dbeta),
     ];
-    expect_distinct(OP, &all[5..], &all)?;
+    expect_distinct(OP, &all[6..], &all)?;
     let (entry, groups) = bn.entry(gpu, "backward");
     gpu.kernel(&entry, &bn.uniforms(OP, false)?, &all, groups)
 }

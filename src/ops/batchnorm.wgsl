@@ -13,8 +13,9 @@
 //   group order, the PyTorch way: r = (1 - m) r + m · batch, with the
 //   unbiased variance.
 // eval_forward: y = γ (x - running_mean) / sqrt(running_var + eps) + β.
-// Both forwards apply the activation ACT (with p.slope) as they store y:
-// the activation layer after a batch norm, fused.
+// Both forwards apply the activation ACT (with p.slope) as they store y,
+// and backward takes its derivative from y as it reads dy: the activation
+// layer after a batch norm, fused.
 // backward: per group, with x̂ = (x - mean) · inv_std and n its values per
 //   channel, dβ_g = Σ dy, dγ_g = Σ dy · x̂,
 //   dx = γ · inv_std / n · (n · dy - dβ_g - x̂ · dγ_g); dγ and dβ are the
@@ -61,6 +62,17 @@ struct Params {
 @group(0) @binding(12) var<storage, read_write> dx: array<f32>;
 @group(0) @binding(13) var<storage, read_write> dgamma: array<f32>;
 @group(0) @binding(14) var<storage, read_write> dbeta: array<f32>;
+// backward with a fused activation (ACT): the forward's output, whose
+// derivative turns dy into the gradient of the normalised value.
+@group(0) @binding(15) var<storage, read> y_out: array<f32>;
+
+// The gradient of value j before the fused activation.
+fn grad(j: u32) -> f32 {
+    if ACT == ACT_NONE {
+        return dy[j];
+    }
+    return activate_backward(y_out[j], dy[j], ACT, p.slope);
+}
 
 var<workgroup> partial: array<vec2<f32>, CW * RL>;
 
@@ -165,7 +177,7 @@ fn backward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) 
         if live {
             for (var i = lid.y; i < count; i += RL) {
                 let j = at(g, i, col);
-                let d = dy[j];
+                let d = grad(j);
                 s += d;
                 sx += d * (x[j] - mean) * inv_std;
             }
@@ -182,7 +194,7 @@ fn backward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) 
             for (var i = lid.y; i < count; i += RL) {
                 let j = at(g, i, col);
                 let xhat = (x[j] - mean) * inv_std;
-                dx[j] = k * (n * dy[j] - db - xhat * dg);
+                dx[j] = k * (n * grad(j) - db - xhat * dg);
             }
         }
     }
@@ -276,7 +288,7 @@ fn dy_four(g: u32, col: u32, i0: u32, count: u32, mean: f32, inv_std: f32) -> Fo
     for (var e = 0u; e < 4u; e++) {
         if i0 + e < count {
             let j = at(g, i0 + e, col);
-            let d = dy[j];
+            let d = grad(j);
             f.dy[e] = d;
             f.dy_xhat[e] = d * (x[j] - mean) * inv_std;
         }
@@ -328,7 +340,7 @@ fn backward_lanes(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocatio
         for (var i = 0u; i < count; i++) {
             let j = at(g, i, col);
             let xhat = (x[j] - mean) * inv_std;
-            dx[j] = k * (n * dy[j] - db - xhat * dg);
+            dx[j] = k * (n * grad(j) - db - xhat * dg);
         }
     }
     dgamma[col] = dg_sum;

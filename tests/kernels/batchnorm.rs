@@ -205,6 +205,7 @@ fn gpu_backward(rows: usize, cols: usize, c: &Case, dy: &[f32]) -> (Vec<f32>, Ve
             dx: &dx,
             dgamma: &dg,
             dbeta: &db,
+            y: None,
         },
     )
     .unwrap();
@@ -387,6 +388,7 @@ fn batchnorm2d_in_groups_matches_reference_and_finite_differences() {
                 dx: &dx,
                 dgamma: &dg,
                 dbeta: &db,
+                y: None,
             },
         )
         .unwrap();
@@ -483,6 +485,7 @@ fn forward_backward_outputs(bn: &BatchNorm, c: &Case, dy: &[f32]) -> Vec<Vec<f32
             dx: &dx,
             dgamma: &dg,
             dbeta: &db,
+            y: None,
         },
     )
     .unwrap();
@@ -539,6 +542,103 @@ fn both_reductions_give_the_same_bits() {
                 same,
                 "batch norm {rows}x{cols}x{spatial} in {groups} groups: {what} differs between the tree and lanes forms (seed {seed})"
             );
+        }
+    }
+}
+
+/// Batch norm with a fused activation (its forward applying it as it
+/// stores, its backward taking the derivative as it reads dy) gives the
+/// bits of batch norm and the activation kernel one after the other, in
+/// both reductions; and refuses a backward without the forward's output.
+#[test]
+fn a_fused_activation_gives_the_bits_of_the_activation_kernel() {
+    use batchnorm::Reduction;
+    use shadergan::ops::activation::{self, Activation};
+    let (mut rng, seed) = rng();
+    for (rows, cols, spatial, groups, act) in [
+        (7, 13, 1, 1, Activation::LeakyRelu(0.2)),
+        (8, 5, 49, 2, Activation::LeakyRelu(0.2)),
+        (3, 33, 7, 1, Activation::Tanh),
+        (6, 3, 13, 2, Activation::Sigmoid),
+    ] {
+        for r in [Reduction::Tree, Reduction::Lanes] {
+            let plain = BatchNorm::new(rows, cols)
+                .spatial(spatial)
+                .groups(groups)
+                .reduction(r);
+            let fused = plain.activation(act);
+            let n = plain.len();
+            let c = case(&mut rng, rows * spatial, cols, 0.3);
+            let dy = upload(&random(&mut rng, n, -1.0, 1.0));
+            let (x, gamma, beta) = (upload(&c.x), upload(&c.gamma), upload(&c.beta));
+            // Both ways: (y, dx, dγ, dβ).
+            let mut got = Vec::new();
+            for bn in [plain, fused] {
+                let (rm, rv) = (upload(&c.rm), upload(&c.rv));
+                let (z, mean, inv) = (
+                    nan_tensor(n),
+                    nan_tensor(cols * groups),
+                    nan_tensor(cols * groups),
+                );
+                let t = batchnorm::TrainForward {
+                    x: &x,
+                    gamma: &gamma,
+                    beta: &beta,
+                    y: &z,
+                    saved_mean: &mean,
+                    saved_inv_std: &inv,
+                    running_mean: &rm,
+                    running_var: &rv,
+                };
+                let mut kernels = vec![batchnorm::train_forward(gpu(), &bn, &t, true).unwrap()];
+                // The separate activation, where it is not fused.
+                let (y, d) = if bn.activation == Activation::None {
+                    let (y, d) = (nan_tensor(n), nan_tensor(n));
+                    kernels.push(activation::forward(gpu(), act, &z, &y).unwrap());
+                    kernels.push(activation::backward(gpu(), act, &y, &dy, &d).unwrap());
+                    (y, d)
+                } else {
+                    (z.clone(), dy.clone())
+                };
+                let (dx, dg, db) = (nan_tensor(n), nan_tensor(cols), nan_tensor(cols));
+                let b = batchnorm::Backward {
+                    x: &x,
+                    gamma: &gamma,
+                    saved_mean: &mean,
+                    saved_inv_std: &inv,
+                    dy: &d,
+                    dx: &dx,
+                    dgamma: &dg,
+                    dbeta: &db,
+                    y: Some(&y),
+                };
+                kernels.push(batchnorm::backward(gpu(), &bn, &b).unwrap());
+                if bn.activation != Activation::None {
+                    let refused =
+                        batchnorm::backward(gpu(), &bn, &batchnorm::Backward { y: None, ..b });
+                    assert!(
+                        refused
+                            .unwrap_err()
+                            .to_string()
+                            .contains("needs the forward's output")
+                    );
+                }
+                run(&kernels.iter().collect::<Vec<_>>());
+                got.push([read(&y), read(&dx), read(&dg), read(&db)]);
+            }
+            for (what, (a, b)) in ["y", "dx", "dgamma", "dbeta"]
+                .iter()
+                .zip(got[0].iter().zip(&got[1]))
+            {
+                assert!(
+                    a.iter().all(|v| v.is_finite()),
+                    "{what} not written (seed {seed})"
+                );
+                assert!(
+                    a.iter().zip(b).all(|(p, q)| p.to_bits() == q.to_bits()),
+                    "{rows}x{cols}x{spatial} {act:?} {r:?}: {what} differs fused (seed {seed})"
+                );
+            }
         }
     }
 }

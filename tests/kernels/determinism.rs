@@ -86,6 +86,7 @@ fn pass() -> Vec<Vec<f32>> {
             dx: &dy,
             dgamma: &dg,
             dbeta: &db,
+            y: None,
         },
     )
     .unwrap();
