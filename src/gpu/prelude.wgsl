@@ -70,3 +70,13 @@ fn activate_backward(y: f32, dy: f32, act: u32, slope: f32) -> f32 {
         }
     }
 }
+
+// The fixed tree of 16 partial sums that the reductions' 16-lane
+// workgroup trees add (partial[l] += partial[l + half] for half 8, 4, 2,
+// 1), for a thread that keeps partials 0-3, 4-7, 8-11 and 12-15 itself
+// (the CPU adapters' one-thread-a-column forms): the same bits.
+fn tree16(p0: vec4<f32>, p1: vec4<f32>, p2: vec4<f32>, p3: vec4<f32>) -> f32 {
+    let h = (p0 + p2) + (p1 + p3);
+    let q = h.xy + h.zw;
+    return q.x + q.y;
+}

@@ -2,6 +2,7 @@
 //! rows of a matrix, BatchNorm2d over the rows and positions of an NCHW
 //! tensor, optionally in groups of rows each normalised on its own.
 
+pub use super::Reduction;
 use super::activation::Activation;
 use super::{expect_distinct, expect_len, expect_u32};
 use crate::error::{Error, Result};
@@ -25,25 +26,6 @@ pub struct BatchNorm {
     pub reduction: Option<Reduction>,
     /// Applied to the output as it is stored (the forward passes).
     pub activation: Activation,
-}
-
-/// How the kernels sum a channel. Both give the same bits.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Reduction {
-    /// 16 lanes a channel, combined by a tree in workgroup memory (GPUs).
-    Tree,
-    /// One thread a channel, no workgroup memory and no barrier (CPU
-    /// adapters, where a barrier suspends every SIMD slice).
-    Lanes,
-}
-
-impl Reduction {
-    pub fn for_adapter(gpu: &Gpu) -> Self {
-        match gpu.info.device_type {
-            wgpu::DeviceType::Cpu => Reduction::Lanes,
-            _ => Reduction::Tree,
-        }
-    }
 }
 
 impl BatchNorm {

@@ -212,14 +212,6 @@ fn backward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) 
 // them in the same tree, so both forms give the same bits.
 const LW: u32 = 8u;
 
-// column_totals' tree over partials 0-3, 4-7, 8-11 and 12-15:
-// partial[l] += partial[l + half] for half 8, 4, 2, 1.
-fn tree16(p0: vec4<f32>, p1: vec4<f32>, p2: vec4<f32>, p3: vec4<f32>) -> f32 {
-    let h = (p0 + p2) + (p1 + p3);
-    let q = h.xy + h.zw;
-    return q.x + q.y;
-}
-
 // Group g's values i0 .. i0 + 3 of channel col as x, or as (x - mean)²
 // (zero past the group's end).
 fn x_four(g: u32, col: u32, i0: u32, count: u32, mean: f32, squares: bool) -> vec4<f32> {

@@ -33,6 +33,7 @@ pub const SHADERS: &[(&str, &str)] = &[
 ];
 
 use crate::error::{Error, Result};
+use crate::gpu::Gpu;
 use crate::gpu::tensor::Tensor;
 
 /// Fails unless `t` holds exactly `len` elements.
@@ -81,4 +82,24 @@ pub(crate) fn expect_distinct(
 /// Fails if an element count does not fit the kernels' 32-bit indices.
 pub(crate) fn expect_u32(op: &'static str, what: &str, n: usize) -> Result<u32> {
     u32::try_from(n).map_err(|_| Error::shape(op, format!("{what} = {n} exceeds 2^32 - 1")))
+}
+
+/// How batch norm and the column sums add up a channel (a column). Both
+/// give the same bits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reduction {
+    /// 16 lanes a channel, combined by a tree in workgroup memory (GPUs).
+    Tree,
+    /// One thread a channel, no workgroup memory and no barrier (CPU
+    /// adapters, where a barrier suspends every SIMD slice).
+    Lanes,
+}
+
+impl Reduction {
+    pub fn for_adapter(gpu: &Gpu) -> Self {
+        match gpu.info.device_type {
+            wgpu::DeviceType::Cpu => Reduction::Lanes,
+            _ => Reduction::Tree,
+        }
+    }
 }

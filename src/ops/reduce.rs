@@ -1,14 +1,12 @@
 //! Deterministic sums (reduce.wgsl).
 
-use super::{expect_distinct, expect_len, expect_u32};
+use super::{Reduction, expect_distinct, expect_len, expect_u32};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::gpu::kernel::{Entry, Kernel};
 use crate::gpu::tensor::Tensor;
 
 pub const WGSL: &str = include_str!("reduce.wgsl");
-
-const COLUMNS_PER_GROUP: u32 = 16;
 
 /// out[c] = scale · Σ_r x[r, c] for a row-major [rows, cols] x: the bias
 /// gradient with scale 1, column means with scale 1/rows.
@@ -34,6 +32,22 @@ pub fn channel_sum(
     x: &Tensor,
     out: &Tensor,
 ) -> Result<Kernel> {
+    let r = Reduction::for_adapter(gpu);
+    channel_sum_as(gpu, r, rows, channels, spatial, scale, x, out)
+}
+
+/// [`channel_sum`] in the form `r`, whatever the adapter (the same bits).
+#[allow(clippy::too_many_arguments)]
+pub fn channel_sum_as(
+    gpu: &Gpu,
+    r: Reduction,
+    rows: usize,
+    channels: usize,
+    spatial: usize,
+    scale: f32,
+    x: &Tensor,
+    out: &Tensor,
+) -> Result<Kernel> {
     const OP: &str = "column_sum";
     expect_len(OP, "x", x, rows * channels * spatial)?;
     expect_len(OP, "out", out, channels)?;
@@ -47,8 +61,20 @@ pub fn channel_sum(
         ("out_index", 0u32.into()),
         ("spatial", expect_u32(OP, "spatial", spatial.max(1))?.into()),
     ];
-    let entry = Entry::new("reduce.wgsl", WGSL, "column_sum");
-    let groups = [cols.div_ceil(COLUMNS_PER_GROUP), 1, 1];
+    // Columns per workgroup, set here for both forms (see Reduction).
+    let (entry, per_group) = match r {
+        Reduction::Tree => (
+            Entry::new("reduce.wgsl", WGSL, "column_sum").with("CW", "16u"),
+            16,
+        ),
+        Reduction::Lanes => (
+            Entry::new("reduce.wgsl", WGSL, "column_sum_lanes")
+                .with("LW", "8u")
+                .with("SPATIAL", format!("{}u", spatial.max(1))),
+            8,
+        ),
+    };
+    let groups = [cols.div_ceil(per_group), 1, 1];
     gpu.kernel(&entry, &uniforms, &[("x", x), ("out", out)], groups)
 }
 

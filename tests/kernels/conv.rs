@@ -169,6 +169,7 @@ fn weight_gradient_matches_reference_and_accumulates() {
 
 #[test]
 fn channel_sums_match_reference() {
+    use shadergan::ops::Reduction;
     let (mut rng, seed) = rng();
     for (rows, channels, spatial) in [
         (1, 1, 1),
@@ -176,12 +177,9 @@ fn channel_sums_match_reference() {
         (7, 33, 13),
         (64, 3, 196),
         (2, 257, 1),
+        (257, 7, 1),
     ] {
         let x = random(&mut rng, rows * channels * spatial, -1.0, 1.0);
-        let out = nan_tensor(channels);
-        let k =
-            reduce::channel_sum(gpu(), rows, channels, spatial, 0.5, &upload(&x), &out).unwrap();
-        run(&[&k]);
         let want = reduce_ref::channel_sum(rows, channels, spatial, 0.5, &x);
         let scale = max_abs(&reduce_ref::channel_sum(
             rows,
@@ -190,13 +188,32 @@ fn channel_sums_match_reference() {
             0.5,
             &abs(&x),
         ));
-        assert_close_scaled(
-            &format!("channel sum {rows}x{channels}x{spatial}"),
-            seed,
-            &read(&out),
-            &want,
-            scale,
-            1e-5,
+        // Both forms (the tree of GPUs, the lanes of CPU adapters): the
+        // reference, and the same bits.
+        let mut sums = Vec::new();
+        for r in [Reduction::Tree, Reduction::Lanes] {
+            let out = nan_tensor(channels);
+            let k =
+                reduce::channel_sum_as(gpu(), r, rows, channels, spatial, 0.5, &upload(&x), &out)
+                    .unwrap();
+            run(&[&k]);
+            let got = read(&out);
+            assert_close_scaled(
+                &format!("channel sum {rows}x{channels}x{spatial} {r:?}"),
+                seed,
+                &got,
+                &want,
+                scale,
+                1e-5,
+            );
+            sums.push(got);
+        }
+        assert!(
+            sums[0]
+                .iter()
+                .zip(&sums[1])
+                .all(|(a, b)| a.to_bits() == b.to_bits()),
+            "channel sum {rows}x{channels}x{spatial}: the two forms differ (seed {seed})"
         );
     }
 }
