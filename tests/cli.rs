@@ -796,7 +796,8 @@ fn bench_times_every_kernel_and_the_step_in_one_submission() {
     }
     let step = &r["steps"][0];
     assert_eq!(step["batch"], 4);
-    assert_eq!(step["dispatches"], 68, "{step}");
+    // The reference step: 59 dispatches (batch norm takes in its activation).
+    assert_eq!(step["dispatches"], 59, "{step}");
     assert_eq!(step["submissions"], 1, "{step}");
 }
 
