@@ -357,56 +357,22 @@ fn batchnorm2d_in_groups_matches_reference_and_finite_differences() {
         let n = bn.len();
         let c = case(&mut rng, rows * spatial, cols, 0.3);
         let dy = random(&mut rng, n, -1.0, 1.0);
-        let (x, gamma, beta) = (upload(&c.x), upload(&c.gamma), upload(&c.beta));
-        let (rm, rv) = (upload(&c.rm), upload(&c.rv));
-        let (y, mean, inv) = (
-            nan_tensor(n),
-            nan_tensor(cols * groups),
-            nan_tensor(cols * groups),
-        );
-        let t = batchnorm::TrainForward {
-            x: &x,
-            gamma: &gamma,
-            beta: &beta,
-            y: &y,
-            saved_mean: &mean,
-            saved_inv_std: &inv,
-            running_mean: &rm,
-            running_var: &rv,
-        };
-        let f = batchnorm::train_forward(gpu(), &bn, &t, true).unwrap();
-        let (dx, dg, db) = (nan_tensor(n), nan_tensor(cols), nan_tensor(cols));
-        let b = batchnorm::backward(
-            gpu(),
-            &bn,
-            &batchnorm::Backward {
-                x: &x,
-                gamma: &gamma,
-                saved_mean: &mean,
-                saved_inv_std: &inv,
-                dy: &upload(&dy),
-                dx: &dx,
-                dgamma: &dg,
-                dbeta: &db,
-                y: None,
-            },
-        )
-        .unwrap();
-        run(&[&f, &b]);
+        let [y, mean, inv, _, rv, dxs, dg, db] =
+            <[Vec<f32>; 8]>::try_from(forward_backward_outputs(&bn, &c, &dy)).unwrap();
         let tag = format!("{rows}x{cols}x{spatial} in {groups} groups");
         let want = batchnorm_ref::train(&bn, &c.x, &c.gamma, &c.beta, &c.rm, &c.rv);
-        assert_close(&format!("bn2d y {tag}"), seed, &read(&y), &want.y, 1e-5);
+        assert_close(&format!("bn2d y {tag}"), seed, &y, &want.y, 1e-5);
         assert_close(
             &format!("bn2d inv_std {tag}"),
             seed,
-            &read(&inv),
+            &inv,
             &want.inv_std,
             1e-5,
         );
         assert_close(
             &format!("bn2d running var {tag}"),
             seed,
-            &read(&rv),
+            &rv,
             &want.running_var,
             1e-5,
         );
@@ -414,30 +380,22 @@ fn batchnorm2d_in_groups_matches_reference_and_finite_differences() {
         assert_close_scaled(
             &format!("bn2d mean {tag}"),
             seed,
-            &read(&mean),
+            &mean,
             &want.mean,
             scale,
             1e-5,
         );
         let (wx, wg, wb) = batchnorm_ref::backward(&bn, &c.x, &c.gamma, &dy);
         let sb = (n / cols) as f64;
-        assert_close_scaled(
-            &format!("bn2d dbeta {tag}"),
-            seed,
-            &read(&db),
-            &wb,
-            sb,
-            1e-5,
-        );
+        assert_close_scaled(&format!("bn2d dbeta {tag}"), seed, &db, &wb, sb, 1e-5);
         assert_close_scaled(
             &format!("bn2d dgamma {tag}"),
             seed,
-            &read(&dg),
+            &dg,
             &wg,
             3.0 * sb,
             1e-5,
         );
-        let dxs = read(&dx);
         let sx = max_abs(&wx) + 1.0;
         assert_close_scaled(&format!("bn2d dx {tag}"), seed, &dxs, &wx, sx, 1e-4);
         let loss = |x: &[f32]| {

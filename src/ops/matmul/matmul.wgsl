@@ -883,7 +883,7 @@ const THIN: u32 = 64u;
 @compute @workgroup_size(THIN, 1, 1)
 fn main_thin(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     begin(wg.z);
-    let i = (wg.y * nwg.x + wg.x) * THIN + lid.x;
+    let i = flat_index(wg, nwg, lid.x, THIN);
     let row = i / p.n;
     let col = i % p.n;
     if row >= p.m {
@@ -902,7 +902,7 @@ fn main_thin(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg:
 
 @compute @workgroup_size(THIN, 1, 1)
 fn sum_slices(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let i = (wg.y * nwg.x + wg.x) * THIN + lid.x;
+    let i = flat_index(wg, nwg, lid.x, THIN);
     let len = p.m * p.n;
     if i >= len {
         return;
@@ -927,7 +927,7 @@ fn sum_slices(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg
 
 @compute @workgroup_size(THIN, 1, 1)
 fn unfold(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let i = (wg.y * nwg.x + wg.x) * THIN + lid.x;
+    let i = flat_index(wg, nwg, lid.x, THIN);
     let k4 = p.k / 4u;
     if i >= p.n * k4 {
         return;
@@ -960,7 +960,7 @@ fn unfold(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: ve
 @compute @workgroup_size(THIN, 1, 1)
 fn unfold_weights(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     class_id = wg.z;
-    let i = (wg.y * nwg.x + wg.x) * THIN + lid.x;
+    let i = flat_index(wg, nwg, lid.x, THIN);
     let k4 = p.k / 4u;
     if i >= p.m * k4 {
         return;
