@@ -324,8 +324,8 @@ pub struct Kernel {
     bind_group: wgpu::BindGroup,
     workgroups: [u32; 3],
     _uniform: Option<wgpu::Buffer>,
-    /// A dispatch recorded right after this one, in the same pass (a
-    /// split product's second pass).
+    /// A dispatch recorded right after this one, in the same pass (a split
+    /// product's sum of its slices, an unfolded convolution's product).
     then: Option<Box<Kernel>>,
 }
 
