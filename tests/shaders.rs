@@ -35,8 +35,13 @@ fn every_shader_file_is_embedded() {
     );
     on_disk.retain(|n| n != "prelude.wgsl");
     on_disk.sort();
-    let mut embedded: Vec<String> = all().iter().map(|(n, _)| n.to_string()).collect();
+    // A name may join the files of one module with " + ".
+    let mut embedded: Vec<String> = all()
+        .iter()
+        .flat_map(|(n, _)| n.split(" + ").map(str::to_string))
+        .collect();
     embedded.sort();
+    embedded.dedup();
     assert_eq!(on_disk, embedded);
 }
 
@@ -147,9 +152,11 @@ fn every_matmul_variant_validates() {
                             ("CONV", format!("{conv}u")),
                             ("SPLIT", split.to_string()),
                         ];
-                        let src = specialize(ops::matmul::WGSL, &consts).unwrap();
-                        validate(&with_prelude(&src))
-                            .unwrap_or_else(|e| panic!("{consts:?}:\n{e}"));
+                        for wgsl in [ops::matmul::WGSL, ops::matmul::WGSL_LANES] {
+                            let src = specialize(wgsl, &consts).unwrap();
+                            validate(&with_prelude(&src))
+                                .unwrap_or_else(|e| panic!("{consts:?}:\n{e}"));
+                        }
                     }
                 }
             }

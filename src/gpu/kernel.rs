@@ -116,9 +116,11 @@ pub fn compile(
     source: &str,
 ) -> std::result::Result<(naga::Module, naga::valid::ModuleInfo), String> {
     let module = naga::front::wgsl::parse_str(source).map_err(|e| e.emit_to_string(source))?;
+    // Subgroup operations are allowed: the one shader that uses them is
+    // compiled only for devices that have them (ops::matmul).
     let info = naga::valid::Validator::new(
         naga::valid::ValidationFlags::all(),
-        naga::valid::Capabilities::default(),
+        naga::valid::Capabilities::default() | naga::valid::Capabilities::SUBGROUP,
     )
     .validate(&module)
     .map_err(|e| e.emit_to_string(source))?;

@@ -178,9 +178,11 @@ impl Gpu {
     pub fn from_adapter(adapter: wgpu::Adapter) -> Result<Gpu> {
         let info = adapter.get_info();
         let limits = adapter.limits();
+        // Subgroups serve the CPU adapters' matmul (ops::matmul).
         let wanted = wgpu::Features::TIMESTAMP_QUERY
             | wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES
-            | wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS;
+            | wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS
+            | wgpu::Features::SUBGROUP;
         let features = adapter.features() & wanted;
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("shadergan"),
@@ -224,6 +226,14 @@ impl Gpu {
             failure,
             created_bytes: Default::default(),
         })
+    }
+
+    /// The smallest and largest subgroup the device's shaders may run
+    /// in, if it has subgroups.
+    pub fn subgroups(&self) -> Option<(u32, u32)> {
+        self.features
+            .contains(wgpu::Features::SUBGROUP)
+            .then_some((self.info.subgroup_min_size, self.info.subgroup_max_size))
     }
 
     /// The value of type T an op chose for this adapter, if any.

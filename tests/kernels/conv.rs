@@ -33,7 +33,13 @@ fn shapes(rng: &mut rand::rngs::StdRng, count: usize) -> Vec<Conv2d> {
 }
 
 /// Every layout the adapters use: the CPU's rows kernel and shared tiles.
-const TILES: [MatmulTiles; 3] = [MatmulTiles::CPU, MatmulTiles::GPU_SMALL, MatmulTiles::SAFE];
+/// The CPU layout with and without its subgroup form, and two GPU shapes.
+const TILES: [MatmulTiles; 4] = [
+    MatmulTiles::CPU,
+    MatmulTiles::GPU_SMALL,
+    MatmulTiles::CPU.alone(),
+    MatmulTiles::SAFE,
+];
 
 /// max |Σ |terms|| of a product, the scale an f32 sum is accurate to.
 fn scale_of(v: &[f64]) -> f64 {

@@ -1,6 +1,6 @@
 use shadergan::ops::activation::Activation;
 use shadergan::ops::matmul::reference as matmul_ref;
-use shadergan::ops::matmul::{Form, Matmul, MatmulTiles, matmul};
+use shadergan::ops::matmul::{Form, Layout, Matmul, MatmulTiles, matmul};
 use shadergan::ops::{activation, reduce};
 
 use crate::*;
@@ -248,6 +248,50 @@ fn output_sharing_a_buffer_with_an_input_is_refused() {
 
 /// Tuning picks a tile shape per machine; every shape adds each output's
 /// products in the same order, so the choice never changes a bit.
+/// The tile shapes, and each CPU shape again without its subgroup form.
+fn with_alone(tiles: Vec<MatmulTiles>) -> Vec<MatmulTiles> {
+    let alone: Vec<MatmulTiles> = tiles
+        .iter()
+        .filter(|t| t.layout == Layout::Rows)
+        .map(|t| t.alone())
+        .collect();
+    tiles.into_iter().chain(alone).collect()
+}
+
+/// Where the adapter has subgroups of 8 lanes or more, the CPU layout's
+/// kernels share A's rows across them (matmul_lanes.wgsl), and `alone`
+/// turns that off; the tests above compare the two forms' bits.
+#[test]
+fn the_cpu_layout_shares_rows_across_subgroups_where_it_can() {
+    let Some((min, _)) = gpu().subgroups().filter(|&(min, _)| min >= 8) else {
+        println!("skipped: the adapter has no subgroups of 8 lanes or more");
+        return;
+    };
+    let (a, b, c) = (
+        upload(&[0.0; 64 * 64]),
+        upload(&[0.0; 64 * 64]),
+        nan_tensor(64 * 64),
+    );
+    for (form, lanes) in [
+        (Form::NT, true),
+        (Form::NN, true),
+        (Form::TN, true),
+        (Form::NT, false),
+    ] {
+        let t = MatmulTiles::rows(8 * min);
+        let t = if lanes { t } else { t.alone() };
+        let spec = Matmul::new(form, 64, 64, 64).tiles(t);
+        let kernel = matmul(gpu(), &spec, &a, &b, None, &c).unwrap();
+        let label = kernel.labels().join(" ");
+        let file = if lanes {
+            "matmul_lanes.wgsl"
+        } else {
+            "matmul_alone.wgsl"
+        };
+        assert!(label.contains(file), "{form:?} {t}: {label}");
+    }
+}
+
 #[test]
 fn every_tile_shape_gives_the_same_bits() {
     let (mut rng, seed) = rng();
@@ -258,7 +302,9 @@ fn every_tile_shape_gives_the_same_bits() {
         let bias = upload(&random(&mut rng, n, -1.0, 1.0));
         for form in [Form::NT, Form::NN, Form::TN] {
             let mut first: Option<Vec<f32>> = None;
-            for t in shadergan::ops::matmul::tiles::candidates(wgpu::DeviceType::DiscreteGpu) {
+            for t in with_alone(shadergan::ops::matmul::tiles::candidates(
+                wgpu::DeviceType::DiscreteGpu,
+            )) {
                 let c = nan_tensor(m * n);
                 let spec = Matmul::new(form, m, n, k)
                     .activation(Activation::Tanh)
@@ -403,7 +449,9 @@ fn split_k_gives_the_same_bits_with_every_tile_shape() {
     let b = upload(&random(&mut rng, k * n, -1.0, 1.0));
     for form in [Form::NT, Form::NN, Form::TN] {
         let mut first: Option<Vec<f32>> = None;
-        for t in shadergan::ops::matmul::tiles::candidates(wgpu::DeviceType::DiscreteGpu) {
+        for t in with_alone(shadergan::ops::matmul::tiles::candidates(
+            wgpu::DeviceType::DiscreteGpu,
+        )) {
             let c = nan_tensor(m * n);
             run(&[&matmul(
                 gpu(),

@@ -425,12 +425,15 @@ fn bias_at(row: u32, col: u32) -> f32 {
 // are kept in memory, so this kernel has no workgroup memory and no
 // barrier: operands come straight from the buffers (the CPU's caches do
 // the staging). A workgroup of WX threads owns 8 rows, the same for all its
-// threads, so each A element is one uniform (scalar) load; each thread owns
-// 8 columns strided by WX, adjacent across lanes. The 8 × 8 outputs live in
-// sixteen named vec4 registers (rows 0-3 in lo_j, 4-7 in hi_j for column
-// j), which the compiler keeps out of indexed memory.
-@compute @workgroup_size(WX, 1, 1)
-fn main_rows(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+// threads; each thread owns 8 columns strided by WX, adjacent across lanes.
+// The 8 × 8 outputs live in sixteen named vec4 registers (rows 0-3 in lo_j,
+// 4-7 in hi_j for column j), which the compiler keeps out of indexed
+// memory. The `rows*` functions are the bodies of the CPU entry points,
+// which live in one of two files appended to this one: matmul_alone.wgsl
+// (every thread loads the shared rows of A itself: `a_rows`, `a_rows_v4`,
+// `a_pair_v4`) or matmul_lanes.wgsl (each subgroup loads them once and
+// broadcasts them; `lane` is the thread's lane in its subgroup).
+fn rows(wg: vec3<u32>, lid: vec3<u32>, lane: u32) {
     begin(wg.z);
     let row = wg.y * 8u;
     let col = wg.x * WX * 8u + lid.x;
@@ -451,8 +454,9 @@ fn main_rows(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id)
     var lo7 = vec4<f32>();
     var hi7 = vec4<f32>();
     for (var kk = k_begin; kk < k_end; kk++) {
-        let alo = vec4<f32>(a_at(row, kk), a_at(row + 1u, kk), a_at(row + 2u, kk), a_at(row + 3u, kk));
-        let ahi = vec4<f32>(a_at(row + 4u, kk), a_at(row + 5u, kk), a_at(row + 6u, kk), a_at(row + 7u, kk));
+        let r = a_rows(row, kk, lane);
+        let alo = vec4<f32>(r[0], r[1], r[2], r[3]);
+        let ahi = vec4<f32>(r[4], r[5], r[6], r[7]);
         let b0 = vec4<f32>(b_at(kk, col));
         lo0 = fma(alo, b0, lo0);
         hi0 = fma(ahi, b0, hi0);
@@ -576,8 +580,7 @@ fn gathered(q: Quad, kk: u32) -> vec4<f32> {
     return select(vec4<f32>(0.0), vec4<f32>(b[at.x], b[at.y], b[at.z], b[at.w]), ok);
 }
 
-@compute @workgroup_size(WX, 1, 1)
-fn main_rows_conv(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+fn rows_conv(wg: vec3<u32>, lid: vec3<u32>, lane: u32) {
     begin(wg.z);
     let row = wg.y * 8u;
     let col = wg.x * WX * 8u + lid.x;
@@ -600,8 +603,9 @@ fn main_rows_conv(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocatio
     var lo7 = vec4<f32>();
     var hi7 = vec4<f32>();
     for (var kk = k_begin; kk < k_end; kk++) {
-        let alo = vec4<f32>(a_at(row, kk), a_at(row + 1u, kk), a_at(row + 2u, kk), a_at(row + 3u, kk));
-        let ahi = vec4<f32>(a_at(row + 4u, kk), a_at(row + 5u, kk), a_at(row + 6u, kk), a_at(row + 7u, kk));
+        let r = a_rows(row, kk, lane);
+        let alo = vec4<f32>(r[0], r[1], r[2], r[3]);
+        let ahi = vec4<f32>(r[4], r[5], r[6], r[7]);
         let b_lo = gathered(q_lo, kk);
         let b_hi = gathered(q_hi, kk);
         lo0 = fma(alo, vec4<f32>(b_lo.x), lo0);
@@ -674,8 +678,7 @@ fn main_rows_1(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_i
 // Thread: rows row .. row+7 (shared), columns col + WX·j. Per 4 steps of
 // k: 8 uniform vec4 loads of A, 8 vec4 loads of B, 256 FMAs, applied one k
 // after the other as everywhere else.
-@compute @workgroup_size(WX, 1, 1)
-fn main_rows_nt4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+fn rows_nt4(wg: vec3<u32>, lid: vec3<u32>, lane: u32) {
     let row = wg.y * 8u;
     let col = wg.x * WX * 8u + lid.x;
     begin(wg.z);
@@ -704,14 +707,15 @@ fn main_rows_nt4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
     var lo7 = vec4<f32>();
     var hi7 = vec4<f32>();
     for (var q = k_begin / 4u; q < k_end / 4u; q++) {
-        let a0 = a_v4[a_off + (row + 0u) * k4 + q];
-        let a1 = a_v4[a_off + (row + 1u) * k4 + q];
-        let a2 = a_v4[a_off + (row + 2u) * k4 + q];
-        let a3 = a_v4[a_off + (row + 3u) * k4 + q];
-        let a4 = a_v4[a_off + (row + 4u) * k4 + q];
-        let a5 = a_v4[a_off + (row + 5u) * k4 + q];
-        let a6 = a_v4[a_off + (row + 6u) * k4 + q];
-        let a7 = a_v4[a_off + (row + 7u) * k4 + q];
+        let r = a_rows_v4(a_off + row * k4 + q, k4, lane);
+        let a0 = r[0];
+        let a1 = r[1];
+        let a2 = r[2];
+        let a3 = r[3];
+        let a4 = r[4];
+        let a5 = r[5];
+        let a6 = r[6];
+        let a7 = r[7];
         // The thread's 4 + 4 rows at each of the 4 steps of k, as columns.
         let lo_k = array<vec4<f32>, 4>(vec4<f32>(a0.x, a1.x, a2.x, a3.x), vec4<f32>(a0.y, a1.y, a2.y, a3.y), vec4<f32>(a0.z, a1.z, a2.z, a3.z), vec4<f32>(a0.w, a1.w, a2.w, a3.w));
         let hi_k = array<vec4<f32>, 4>(vec4<f32>(a4.x, a5.x, a6.x, a7.x), vec4<f32>(a4.y, a5.y, a6.y, a7.y), vec4<f32>(a4.z, a5.z, a6.z, a7.z), vec4<f32>(a4.w, a5.w, a6.w, a7.w));
@@ -762,8 +766,7 @@ fn main_rows_nt4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
 // dX = dY · W with K % 4 == 0 and N % 4 == 0: A's rows are contiguous in k,
 // B's rows in n. Thread: rows row .. row+7 (shared), 8 adjacent columns
 // col .. col+7 as two vec4s. Accumulator r0_0 holds row 0, columns 0-3.
-@compute @workgroup_size(WX, 1, 1)
-fn main_rows_nn4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+fn rows_nn4(wg: vec3<u32>, lid: vec3<u32>, lane: u32) {
     let row = wg.y * 8u;
     let col = (wg.x * WX + lid.x) * 8u;
     begin(wg.z);
@@ -787,14 +790,15 @@ fn main_rows_nn4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
     var r7_0 = vec4<f32>();
     var r7_1 = vec4<f32>();
     for (var q = k_begin / 4u; q < k_end / 4u; q++) {
-        let a0 = a_v4[(row + 0u) * k4 + q];
-        let a1 = a_v4[(row + 1u) * k4 + q];
-        let a2 = a_v4[(row + 2u) * k4 + q];
-        let a3 = a_v4[(row + 3u) * k4 + q];
-        let a4 = a_v4[(row + 4u) * k4 + q];
-        let a5 = a_v4[(row + 5u) * k4 + q];
-        let a6 = a_v4[(row + 6u) * k4 + q];
-        let a7 = a_v4[(row + 7u) * k4 + q];
+        let r = a_rows_v4(row * k4 + q, k4, lane);
+        let a0 = r[0];
+        let a1 = r[1];
+        let a2 = r[2];
+        let a3 = r[3];
+        let a4 = r[4];
+        let a5 = r[5];
+        let a6 = r[6];
+        let a7 = r[7];
         for (var e = 0u; e < 4u; e++) {
             let kk = 4u * q + e;
             let b0 = b_v4[kk * n4 + q0];
@@ -821,10 +825,9 @@ fn main_rows_nn4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
 }
 
 // dW = dYᵀ · X with M % 4 == 0 and N % 4 == 0: A is stored [K, M], so the
-// thread's 8 rows at one k are two uniform vec4s; B's rows are contiguous
-// in n. Thread: rows row .. row+7, columns col .. col+7 as two vec4s.
-@compute @workgroup_size(WX, 1, 1)
-fn main_rows_tn4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+// thread's 8 rows at one k are two vec4s, fetched for four steps of k at a
+// time (`a_steps_v4`); B's rows are contiguous in n. Thread: rows row .. row+7, columns col .. col+7 as two vec4s.
+fn rows_tn4(wg: vec3<u32>, lid: vec3<u32>, lane: u32) {
     begin(wg.z);
     let row = wg.y * 8u;
     let col = (wg.x * WX + lid.x) * 8u;
@@ -847,27 +850,36 @@ fn main_rows_tn4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
     var r6_1 = vec4<f32>();
     var r7_0 = vec4<f32>();
     var r7_1 = vec4<f32>();
-    for (var kk = k_begin; kk < k_end; kk++) {
-        let alo = a_v4[kk * m4 + row / 4u];
-        let ahi = a_v4[kk * m4 + row / 4u + 1u];
-        let b0 = b_v4[kk * n4 + q0];
-        let b1 = b_v4[kk * n4 + q0 + 1u];
-        r0_0 = fma(vec4<f32>(alo[0]), b0, r0_0);
-        r0_1 = fma(vec4<f32>(alo[0]), b1, r0_1);
-        r1_0 = fma(vec4<f32>(alo[1]), b0, r1_0);
-        r1_1 = fma(vec4<f32>(alo[1]), b1, r1_1);
-        r2_0 = fma(vec4<f32>(alo[2]), b0, r2_0);
-        r2_1 = fma(vec4<f32>(alo[2]), b1, r2_1);
-        r3_0 = fma(vec4<f32>(alo[3]), b0, r3_0);
-        r3_1 = fma(vec4<f32>(alo[3]), b1, r3_1);
-        r4_0 = fma(vec4<f32>(ahi[0]), b0, r4_0);
-        r4_1 = fma(vec4<f32>(ahi[0]), b1, r4_1);
-        r5_0 = fma(vec4<f32>(ahi[1]), b0, r5_0);
-        r5_1 = fma(vec4<f32>(ahi[1]), b1, r5_1);
-        r6_0 = fma(vec4<f32>(ahi[2]), b0, r6_0);
-        r6_1 = fma(vec4<f32>(ahi[2]), b1, r6_1);
-        r7_0 = fma(vec4<f32>(ahi[3]), b0, r7_0);
-        r7_1 = fma(vec4<f32>(ahi[3]), b1, r7_1);
+    // Four steps of k at a time: the thread's 8 rows at k0 + e are r[2e]
+    // (rows 0-3) and r[2e + 1] (rows 4-7).
+    for (var k0 = k_begin; k0 < k_end; k0 += 4u) {
+        let r = a_steps_v4(k0 * m4 + row / 4u, m4, lane);
+        for (var e = 0u; e < 4u; e++) {
+            let kk = k0 + e;
+            if kk >= k_end {
+                break;
+            }
+            let alo = r[2u * e];
+            let ahi = r[2u * e + 1u];
+            let b0 = b_v4[kk * n4 + q0];
+            let b1 = b_v4[kk * n4 + q0 + 1u];
+            r0_0 = fma(vec4<f32>(alo[0]), b0, r0_0);
+            r0_1 = fma(vec4<f32>(alo[0]), b1, r0_1);
+            r1_0 = fma(vec4<f32>(alo[1]), b0, r1_0);
+            r1_1 = fma(vec4<f32>(alo[1]), b1, r1_1);
+            r2_0 = fma(vec4<f32>(alo[2]), b0, r2_0);
+            r2_1 = fma(vec4<f32>(alo[2]), b1, r2_1);
+            r3_0 = fma(vec4<f32>(alo[3]), b0, r3_0);
+            r3_1 = fma(vec4<f32>(alo[3]), b1, r3_1);
+            r4_0 = fma(vec4<f32>(ahi[0]), b0, r4_0);
+            r4_1 = fma(vec4<f32>(ahi[0]), b1, r4_1);
+            r5_0 = fma(vec4<f32>(ahi[1]), b0, r5_0);
+            r5_1 = fma(vec4<f32>(ahi[1]), b1, r5_1);
+            r6_0 = fma(vec4<f32>(ahi[2]), b0, r6_0);
+            r6_1 = fma(vec4<f32>(ahi[2]), b1, r6_1);
+            r7_0 = fma(vec4<f32>(ahi[3]), b0, r7_0);
+            r7_1 = fma(vec4<f32>(ahi[3]), b1, r7_1);
+        }
     }
     store_adjacent(row, col, r0_0, r0_1, r1_0, r1_1, r2_0, r2_1, r3_0, r3_1, r4_0, r4_1, r5_0, r5_1, r6_0, r6_1, r7_0, r7_1);
 }

@@ -14,7 +14,18 @@ use crate::gpu::kernel::{Entry, Kernel};
 use crate::gpu::tensor::Tensor;
 pub use tiles::{Layout, MatmulTiles, Tuning, tiles, tune};
 
-pub const WGSL: &str = include_str!("matmul.wgsl");
+/// The products with the CPU adapters' entry points that load every
+/// operand themselves (any adapter).
+pub const WGSL: &str = concat!(
+    include_str!("matmul.wgsl"),
+    include_str!("matmul_alone.wgsl")
+);
+/// The same with the CPU entry points that share A's rows across a
+/// subgroup (adapters with subgroups of 8 or more lanes).
+pub const WGSL_LANES: &str = concat!(
+    include_str!("matmul.wgsl"),
+    include_str!("matmul_lanes.wgsl")
+);
 
 /// Which operands are stored transposed (see the shader's header).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -143,8 +154,19 @@ pub fn matmul(
     };
     // A split product's first pass writes plain sums; the epilogue belongs
     // to the second.
+    // The CPU kernels' lanes form needs whole subgroups of 8 lanes or more.
+    let lanes = tiles.lanes
+        && tiles.layout == Layout::Rows
+        && gpu
+            .subgroups()
+            .is_some_and(|(min, max)| min >= 8 && tiles.wx % max == 0);
+    let (shader, source) = if lanes {
+        ("matmul.wgsl + matmul_lanes.wgsl", WGSL_LANES)
+    } else {
+        ("matmul.wgsl + matmul_alone.wgsl", WGSL)
+    };
     let specialised = |name, epilogue: bool| {
-        let entry = Entry::new("matmul.wgsl", WGSL, name)
+        let entry = Entry::new(shader, source, name)
             .with("WX", format!("{}u", tiles.wx))
             .with("WY", format!("{}u", tiles.wy))
             .with("TM", format!("{}u", tiles.tm))

@@ -38,6 +38,10 @@ pub struct MatmulTiles {
     pub tm: u32,
     pub tn: u32,
     pub bk: u32,
+    /// Rows: share A's rows across each subgroup (matmul_lanes.wgsl)
+    /// where the adapter has subgroups of 8 lanes or more; `false` makes
+    /// every thread load them (matmul_alone.wgsl), as on adapters without.
+    pub lanes: bool,
 }
 
 impl MatmulTiles {
@@ -49,6 +53,7 @@ impl MatmulTiles {
             tm,
             tn,
             bk,
+            lanes: false,
         }
     }
 
@@ -61,6 +66,15 @@ impl MatmulTiles {
             tm: 8,
             tn: 8,
             bk: 0,
+            lanes: true,
+        }
+    }
+
+    /// This Rows shape without the subgroup sharing of A's rows.
+    pub const fn alone(self) -> Self {
+        MatmulTiles {
+            lanes: false,
+            ..self
         }
     }
 
@@ -155,10 +169,11 @@ impl fmt::Display for MatmulTiles {
             ),
             Layout::Rows => write!(
                 f,
-                "{}x{} per workgroup ({} threads x 8x8 outputs, no workgroup memory)",
+                "{}x{} per workgroup ({} threads x 8x8 outputs, no workgroup memory{})",
                 self.bm(),
                 self.bn(),
-                self.wx
+                self.wx,
+                if self.lanes { "" } else { ", no subgroups" }
             ),
         }
     }
@@ -239,9 +254,14 @@ fn cache_path() -> Option<PathBuf> {
     Some(base.join("shadergan").join("tiles.json"))
 }
 
+/// The kernels' revision: raised when a change to matmul.wgsl may change
+/// which shape wins, so that choices timed with older kernels are timed
+/// again (2: the CPU layout's subgroup form).
+const KERNELS: u32 = 2;
+
 fn key(info: &wgpu::AdapterInfo) -> String {
     format!(
-        "{} | {:?} | {} | {}",
+        "{} | {:?} | {} | {} | kernels {KERNELS}",
         info.name, info.backend, info.driver, info.driver_info
     )
 }
