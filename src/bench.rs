@@ -259,14 +259,19 @@ pub fn run(gpu: &Gpu, opts: &Options) -> Result<Report> {
         };
         // Which of the matmul kernels ran, where it is not the tiled one.
         let ran = |entry: &str| k.labels().iter().any(|l| l.contains(entry));
-        let kind = if ran("::sum_slices ") {
-            " (split-K)"
-        } else if ran("::unfold ") {
-            " (unfolded)"
-        } else if ran("::main_thin ") {
-            " (thin)"
+        let kinds: Vec<&str> = [
+            ("::unfold ", "unfolded"),
+            ("::sum_slices ", "split-K"),
+            ("::main_thin ", "thin"),
+        ]
+        .into_iter()
+        .filter(|(entry, _)| ran(entry))
+        .map(|(_, name)| name)
+        .collect();
+        let kind = if kinds.is_empty() {
+            String::new()
         } else {
-            ""
+            format!(" ({})", kinds.join(", "))
         };
         kernels.push(KernelRow {
             kernel: format!("{kernel}{kind}"),

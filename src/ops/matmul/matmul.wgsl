@@ -764,7 +764,8 @@ fn rows_nt4(wg: vec3<u32>, lid: vec3<u32>, lane: u32) {
 }
 
 // dX = dY · W with K % 4 == 0 and N % 4 == 0: A's rows are contiguous in k,
-// B's rows in n. Thread: rows row .. row+7 (shared), 8 adjacent columns
+// B's rows in n. Also a convolution's weight gradient on a CPU adapter,
+// unfolded (see `unfold`). Thread: rows row .. row+7 (shared), 8 adjacent columns
 // col .. col+7 as two vec4s. Accumulator r0_0 holds row 0, columns 0-3.
 fn rows_nn4(wg: vec3<u32>, lid: vec3<u32>, lane: u32) {
     let row = wg.y * 8u;
@@ -934,7 +935,10 @@ fn sum_slices(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg
 // of once for every 8 output channels; the sums are the same, in the same
 // order. The input product likewise, per sub-pixel class (workgroup z):
 // `unfold` writes each class's gathered dy, `unfold_weights` each class's
-// taps of w as the rows of a matrix [in_c, taps].
+// taps of w as the rows of a matrix [in_c, taps]. The weight gradient
+// dw = dy · im2col(x) likewise: `unfold_weights` writes dy as a matrix
+// [out_c, positions], `unfold` im2col(x) as for the forward product (given
+// n = positions and k = taps), and `main_rows_nn4` multiplies them.
 @group(0) @binding(8) var<storage, read_write> cols: array<vec4<f32>>;
 
 @compute @workgroup_size(THIN, 1, 1)

@@ -258,23 +258,70 @@ pub fn matmul(
         )?;
         return Ok(first.then(product));
     }
-    let Some((slices, _)) = split else {
-        // Without a bias the shader never reads it, but still binds it.
-        let tensors = [(a_name, a), (b_name, b), ("bias", bias_t), ("c", c)];
-        return gpu.kernel(&specialised(name, true)?, &uniforms, &tensors, groups);
+    // A CPU adapter's convolution weight gradient, unfolded where its
+    // lengths come in whole vec4s and the operands fit the budget:
+    // `unfold_weights` writes dy as a matrix [out_c, positions], `unfold`
+    // im2col(x) [positions, taps] as for the forward product (n and k
+    // swapped), and `main_rows_nn4` multiplies them (matmul.wgsl).
+    let (mut name, mut a_name, mut b_name, mut a, mut b) = (name, a_name, b_name, a, b);
+    let mut unfold = None;
+    let (dy_rows, x_cols);
+    if matches!(spec.conv, Some((ConvProduct::Weight, _)))
+        && name == "main_rows_conv"
+        && k % 4 == 0
+        && n % 4 == 0
+        && (m + n) * k * 4 <= UNFOLD_BYTES
+    {
+        let grid = |len: usize| -> Result<[u32; 3]> {
+            let [x, y, _] = gpu.grid(expect_u32(OP, "unfolded", len / 4)?.div_ceil(THIN));
+            Ok([x, y, 1])
+        };
+        dy_rows = gpu.zeros(m * k)?;
+        x_cols = gpu.zeros(n * k)?;
+        let mut swapped = uniforms;
+        swapped[1].1 = uniforms[2].1;
+        swapped[2].1 = uniforms[1].1;
+        let rows = gpu.kernel(
+            &specialised("unfold_weights", false)?,
+            &uniforms,
+            &[("a", a), ("cols", &dy_rows)],
+            grid(m * k)?,
+        )?;
+        let cols = gpu.kernel(
+            &specialised("unfold", false)?,
+            &swapped,
+            &[("b", b), ("cols", &x_cols)],
+            grid(n * k)?,
+        )?;
+        unfold = Some(rows.then(cols));
+        (name, a_name, b_name) = ("main_rows_nn4", "a_v4", "b_v4");
+        (a, b) = (&dy_rows, &x_cols);
+    }
+    let product = match split {
+        None => {
+            // Without a bias the shader never reads it, but still binds it.
+            let tensors = [(a_name, a), (b_name, b), ("bias", bias_t), ("c", c)];
+            gpu.kernel(&specialised(name, true)?, &uniforms, &tensors, groups)?
+        }
+        Some((slices, _)) => {
+            // Split-K: the slices' copies of C, then their sum in order into C.
+            let parts = gpu.zeros(slices * m * n)?;
+            let tensors = [(a_name, a), (b_name, b), ("bias", bias_t), ("c", &parts)];
+            let first = gpu.kernel(&specialised(name, false)?, &uniforms, &tensors, groups)?;
+            let [x, y, _] = gpu.grid(expect_u32(OP, "outputs", m * n)?.div_ceil(THIN));
+            let sum = gpu.kernel(
+                &specialised("sum_slices", true)?,
+                &uniforms,
+                &[("parts", &parts), ("bias", bias_t), ("c", c)],
+                [x, y, 1],
+            )?;
+            first.then(sum)
+        }
     };
-    // Split-K: the slices' copies of C, then their sum in order into C.
-    let parts = gpu.zeros(slices * m * n)?;
-    let tensors = [(a_name, a), (b_name, b), ("bias", bias_t), ("c", &parts)];
-    let first = gpu.kernel(&specialised(name, false)?, &uniforms, &tensors, groups)?;
-    let [x, y, _] = gpu.grid(expect_u32(OP, "outputs", m * n)?.div_ceil(THIN));
-    let sum = gpu.kernel(
-        &specialised("sum_slices", true)?,
-        &uniforms,
-        &[("parts", &parts), ("bias", bias_t), ("c", c)],
-        [x, y, 1],
-    )?;
-    Ok(first.then(sum))
+    Ok(match unfold {
+        Some(u) => u.then(product),
+        None => product,
+    })
 }
 
 /// Threads a workgroup of `main_thin`, `sum_slices` and the unfolds (THIN
