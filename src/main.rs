@@ -355,11 +355,12 @@ struct ClassifierArgs {
     /// IDX file with its labels beside it, or a folder of class folders.
     #[arg(long, default_value = "mnist")]
     data: String,
-    /// mlp or cnn [default: mlp for mnist, cnn otherwise].
+    /// cnn, or mlp (the digits' classifier before the CNN) [default: cnn].
     #[arg(long, value_parser = PossibleValuesParser::new(["mlp", "cnn"]))]
     arch: Option<String>,
-    /// Where to write it [default: data/classifier/digits.safetensors for
-    /// mnist's MLP, else the cache that `eval` looks in].
+    /// Where to write it [default: for mnist data/classifier/digits.safetensors
+    /// (the CNN) or digits-mlp.safetensors, else the cache that `eval`
+    /// looks in].
     #[arg(long)]
     out: Option<PathBuf>,
     /// [default: 4,000 for the MLP, 3,000 for a CNN]
@@ -1010,10 +1011,7 @@ fn classifier(a: ClassifierArgs) -> Result<(), Error> {
     for note in &data.notes {
         eprintln!("data: {note}");
     }
-    let mlp = a
-        .arch
-        .as_deref()
-        .map_or(a.data == "mnist", |arch| arch == "mlp");
+    let mlp = a.arch.as_deref() == Some("mlp");
     let mut config = if mlp {
         let [c, h, w] = match data.image_shape() {
             Some((c, h, w)) => [c, h, w],
@@ -1041,7 +1039,8 @@ fn classifier(a: ClassifierArgs) -> Result<(), Error> {
     }
     let out = match &a.out {
         Some(out) => out.clone(),
-        None if mlp && a.data == "mnist" => PathBuf::from("data/classifier/digits.safetensors"),
+        None if a.data == "mnist" && mlp => PathBuf::from("data/classifier/digits-mlp.safetensors"),
+        None if a.data == "mnist" => PathBuf::from("data/classifier/digits.safetensors"),
         None => classifier::cache_path(&a.data, config.shape).ok_or_else(|| {
             Error::shape(
                 "classifier",

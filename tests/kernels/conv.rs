@@ -485,7 +485,10 @@ fn a_long_weight_gradient_is_split_and_matches_reference() {
             let k =
                 conv::weight_grad(gpu(), &g, &upload(&dy), &upload(&x), &dw, accumulate).unwrap();
             let labels = k.labels().join(" ");
-            assert!(labels.contains("::sum_slices "), "{g:?} is not split: {labels}");
+            assert!(
+                labels.contains("::sum_slices "),
+                "{g:?} is not split: {labels}"
+            );
             run(&[&k]);
             let got = read(&dw);
             assert_close_scaled(
