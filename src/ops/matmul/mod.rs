@@ -159,7 +159,7 @@ pub fn matmul(
         && tiles.layout == Layout::Rows
         && gpu
             .subgroups()
-            .is_some_and(|(min, max)| min >= 8 && tiles.wx % max == 0);
+            .is_some_and(|(min, max)| min >= 8 && tiles.wx.is_multiple_of(max));
     let (shader, source) = if lanes {
         ("matmul.wgsl + matmul_lanes.wgsl", WGSL_LANES)
     } else {
