@@ -225,11 +225,13 @@ pub fn matmul(
         Some((ConvProduct::Forward | ConvProduct::Input, _)) => classes * n * k * 4 <= UNFOLD_BYTES,
         _ => false,
     };
+    // The unfolds' workgroups: a thread per vec4 of the unfolded operand.
+    let unfold_grid = |len: usize, z: u32| -> Result<[u32; 3]> {
+        let [x, y, _] = gpu.grid(expect_u32(OP, "unfolded", len / 4)?.div_ceil(THIN));
+        Ok([x, y, z])
+    };
     if name == "main_rows_conv" && k % 4 == 0 && unfolded {
-        let grid = |len: usize| -> Result<[u32; 3]> {
-            let [x, y, _] = gpu.grid(expect_u32(OP, "unfolded", len / 4)?.div_ceil(THIN));
-            Ok([x, y, z])
-        };
+        let grid = |len: usize| unfold_grid(len, z);
         let cols = gpu.zeros(classes * n * k)?;
         let mut first = gpu.kernel(
             &specialised("unfold", false)?,
@@ -272,10 +274,7 @@ pub fn matmul(
         && n % 4 == 0
         && (m + n) * k * 4 <= UNFOLD_BYTES
     {
-        let grid = |len: usize| -> Result<[u32; 3]> {
-            let [x, y, _] = gpu.grid(expect_u32(OP, "unfolded", len / 4)?.div_ceil(THIN));
-            Ok([x, y, 1])
-        };
+        let grid = |len: usize| unfold_grid(len, 1);
         dy_rows = gpu.zeros(m * k)?;
         x_cols = gpu.zeros(n * k)?;
         let mut swapped = uniforms;
