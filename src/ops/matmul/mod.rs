@@ -152,8 +152,6 @@ pub fn matmul(
         (Layout::Rows, Form::TN) if m % 4 == 0 && n % 4 == 0 => ("main_rows_tn4", true),
         (Layout::Rows, _) => ("main_rows", false),
     };
-    // A split product's first pass writes plain sums; the epilogue belongs
-    // to the second.
     // The CPU kernels' lanes form needs whole subgroups of 8 lanes or more.
     let lanes = tiles.lanes
         && tiles.layout == Layout::Rows
@@ -165,6 +163,8 @@ pub fn matmul(
     } else {
         ("matmul.wgsl + matmul_alone.wgsl", WGSL)
     };
+    // A split product's first pass writes plain sums; the epilogue belongs
+    // to the second.
     let specialised = |name, epilogue: bool| {
         let entry = Entry::new(shader, source, name)
             .with("WX", format!("{}u", tiles.wx))
@@ -327,9 +327,9 @@ pub fn matmul(
 /// in the shader, set from here).
 const THIN: u32 = 64;
 
-/// The largest unfolded operand (im2col, all classes) a convolution's
-/// forward or input product writes on a CPU adapter; a larger one is
-/// gathered as it is multiplied.
+/// The most a convolution's product unfolds on a CPU adapter (im2col of
+/// all classes; for the weight gradient dy's rows and im2col together); a
+/// larger one is gathered as it is multiplied.
 const UNFOLD_BYTES: usize = 64 << 20;
 
 /// A product with an M or N of 1 to 4 and few outputs (a logit layer and
