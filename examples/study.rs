@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 use shadergan::eval::{ClassScores, Evaluator, Quality};
-use shadergan::gan::presets::{IMAGES, POINTS};
+use shadergan::gan::presets::{DIGITS, POINTS};
 use shadergan::gan::{self, GanConfig, Trainer, checkpoint};
 use shadergan::sample::refine_for;
 use shadergan::{Gpu, GpuOptions};
@@ -153,7 +153,7 @@ fn main() -> anyhow::Result<()> {
     let digit_seeds = num("digit_seeds", 3);
     let jobs = num("jobs", 1).max(1) as usize;
     let steps = num("steps", POINTS.steps);
-    let digit_steps = num("digit_steps", IMAGES.steps);
+    let digit_steps = num("digit_steps", DIGITS.steps);
     let reject = num("reject", 1) != 0;
     let refine = num("refine", 1) != 0;
     let only: Vec<String> = args

@@ -101,7 +101,7 @@ struct TrainArgs {
     /// mnist (built in), fashion, ring, grid, or a path to IDX images or a folder of PNG/JPEG images.
     #[arg(long, default_value = "mnist")]
     data: String,
-    /// Total training steps (with --resume, the total to reach) [default: 5000 for images, 16000 for points].
+    /// Total training steps (with --resume, the total to reach) [default: 2400 for the DCGAN, 5000 for the MLP on images, 16000 for points].
     #[arg(long)]
     steps: Option<u64>,
     /// Samples per batch [default: 64 for images, 100 for points].
@@ -117,8 +117,8 @@ struct TrainArgs {
     /// Size of the generator's input noise [default: 100 for images, 2 for points].
     #[arg(long)]
     latent: Option<usize>,
-    /// The networks: mlp or dcgan [default: dcgan for image folders and
-    /// sides of 32 and more, mlp otherwise].
+    /// The networks: mlp or dcgan [default: dcgan for images, but mlp for
+    /// unconditional images under 32 pixels from IDX files; mlp for points].
     #[arg(long, value_parser = PossibleValuesParser::new(["mlp", "dcgan"]))]
     arch: Option<String>,
     /// A DCGAN's base channels in the generator and in the discriminator
@@ -399,15 +399,18 @@ enum Command {
 }
 
 /// The preset a fresh run on this data starts from: the points', or for
-/// images the MLP's or the DCGAN's as --arch says (the DCGAN by default for
-/// image folders and sides of 32 and more).
+/// images the MLP's or the DCGAN's as --arch says. By default the DCGAN,
+/// but for unconditional images under 32 pixels from IDX files, which the
+/// MLP draws better in the same time (docs/quality.md, "The default
+/// network").
 fn preset_for(a: &TrainArgs, data: &data::Dataset) -> Result<Preset, Error> {
     let points = matches!(data.samples, Samples::Points { .. });
     let folder = std::path::Path::new(&a.data).is_dir();
     let side = data.image_shape().map_or(0, |(_, h, _)| h);
+    let conditional = !a.unconditional && (a.conditional || data.labels.is_some());
     let dcgan = match a.arch.as_deref() {
         Some(arch) => arch == "dcgan",
-        None => !points && (folder || side >= 32),
+        None => !points && (folder || side >= 32 || conditional),
     };
     let mut preset = match (points, dcgan) {
         (true, true) => {
@@ -770,7 +773,15 @@ fn train(a: TrainArgs) -> Result<(), Error> {
                 c.data = data_spec.clone();
             }
             let points = matches!(data.samples, Samples::Points { .. });
-            let default = if points { POINTS.steps } else { IMAGES.steps };
+            let conv = c
+                .generator
+                .iter()
+                .any(|l| matches!(l, Layer::ConvTranspose2d(_)));
+            let default = match (points, conv) {
+                (true, _) => POINTS.steps,
+                (false, true) => DCGAN.steps,
+                (false, false) => IMAGES.steps,
+            };
             let end = Some(c.decay.end as u64).filter(|&e| e > 0);
             let steps = a.steps.or(end).unwrap_or(default);
             // Beyond the schedule's end: the schedule extends to --steps.

@@ -953,7 +953,7 @@ fn a_dcgan_trains_on_a_class_folder_and_samples_by_class_name() {
     assert!(e.contains("--g-hidden"), "{e}");
     let e = refused(&["train", "--arch", "dcgan", "--g-width", "0", "--out", o]);
     assert!(e.contains("--g-width must be at least 1"), "{e}");
-    let e = refused(&["train", "--g-width", "8", "--out", o]);
+    let e = refused(&["train", "--arch", "mlp", "--g-width", "8", "--out", o]);
     assert!(e.contains("--arch dcgan"), "{e}");
     // A class folder of one image.
     let one = data.join("flags");

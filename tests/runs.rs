@@ -283,6 +283,8 @@ fn a_resumed_run_finds_its_data_or_says_which_flag_to_pass() {
         "2",
         "--batch",
         "8",
+        "--arch",
+        "mlp",
         "--g-hidden",
         "16",
         "--d-hidden",

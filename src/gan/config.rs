@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::presets::{self, DIGITS_CLASSES, IMAGES, POINTS, REFERENCE};
+use super::presets::{self, DIGITS_CLASSES, POINTS, REFERENCE};
 use crate::error::{Error, Result};
 use crate::nn::{self, InitScheme, Layer, Shape};
 use crate::ops::adam::Decay;
@@ -99,19 +99,14 @@ impl GanConfig {
         POINTS.scheduled(data, &[2], steps)
     }
 
-    /// The default GAN for images of `shape` [channels, height, width]
-    /// from `data`, trained for `steps`.
-    pub fn images(data: &str, shape: [usize; 3], steps: u64) -> GanConfig {
-        IMAGES.scheduled(data, &shape, steps)
-    }
-
-    /// What `shadergan train` with no flags trains: the images' GAN on the
-    /// built-in digits, conditional on the digit's class: told which digit
-    /// to draw, the generator draws each more clearly (classifier
-    /// inception score about 9.3 against 8.1 unconditional after 5,000
-    /// steps).
+    /// What `shadergan train` with no flags trains: the digits' preset
+    /// ([`presets::DIGITS`]) on the built-in digits, conditional on the
+    /// digit's class: told which digit to draw, the generator draws each
+    /// more clearly.
     pub fn digits() -> GanConfig {
-        GanConfig::images("mnist", [1, 28, 28], IMAGES.steps).conditional(DIGITS_CLASSES)
+        presets::DIGITS
+            .scheduled("mnist", &[1, 28, 28], presets::DIGITS.steps)
+            .conditional(DIGITS_CLASSES)
     }
 
     /// PacGAN: D judges `m` samples concatenated (its first layer takes m
