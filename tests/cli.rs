@@ -27,6 +27,7 @@ fn adapters_lists_at_least_one_adapter_with_its_limits() {
         "max storage buffer binding:",
         "workgroup storage:",
         "matmul tile:",
+        "cooperative matrices:",
         "(chosen)",
     ] {
         assert!(out.contains(field), "no {field:?} in:\n{out}");

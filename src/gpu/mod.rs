@@ -349,6 +349,31 @@ pub fn adapter_report(adapter: &wgpu::Adapter) -> String {
         "  f16:                          {}",
         yes(f.contains(wgpu::Features::SHADER_F16))
     );
+    // The shapes an f16 or f32 matrix-unit path could use (none where the
+    // adapter lacks wgpu's cooperative matrices).
+    let shapes: Vec<String> = if f.contains(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX) {
+        adapter
+            .cooperative_matrix_properties()
+            .iter()
+            .map(|c| {
+                format!(
+                    "{}x{}x{} {:?}->{:?}",
+                    c.m_size, c.n_size, c.k_size, c.ab_type, c.cr_type
+                )
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let _ = writeln!(
+        s,
+        "  cooperative matrices:         {}",
+        if shapes.is_empty() {
+            "no".to_string()
+        } else {
+            shapes.join(", ")
+        }
+    );
     let _ = writeln!(
         s,
         "  timestamp queries:            {}{}",
