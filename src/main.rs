@@ -398,6 +398,14 @@ enum Command {
     },
 }
 
+/// Whether the run is conditional on the data's labels: labelled images
+/// are unless --unconditional; --conditional asks for it (and fails later
+/// on data without labels).
+fn conditional(a: &TrainArgs, data: &data::Dataset) -> bool {
+    let points = matches!(data.samples, Samples::Points { .. });
+    !a.unconditional && (a.conditional || data.labels.is_some() && !points)
+}
+
 /// The preset a fresh run on this data starts from: the points', or for
 /// images the MLP's or the DCGAN's as --arch says. By default the DCGAN,
 /// but for unconditional images under 32 pixels from IDX files, which the
@@ -407,10 +415,9 @@ fn preset_for(a: &TrainArgs, data: &data::Dataset) -> Result<Preset, Error> {
     let points = matches!(data.samples, Samples::Points { .. });
     let folder = std::path::Path::new(&a.data).is_dir();
     let side = data.image_shape().map_or(0, |(_, h, _)| h);
-    let conditional = !a.unconditional && (a.conditional || data.labels.is_some());
     let dcgan = match a.arch.as_deref() {
         Some(arch) => arch == "dcgan",
-        None => !points && (folder || side >= 32 || conditional),
+        None => !points && (folder || side >= 32 || conditional(a, data)),
     };
     let mut preset = match (points, dcgan) {
         (true, true) => {
@@ -522,10 +529,9 @@ fn config_for(a: &TrainArgs, data: &data::Dataset) -> Result<GanConfig, Error> {
     c.norm_lr = a.norm_lr.unwrap_or(c.norm_lr);
     c.seed = a.seed;
     let start = a.decay_start.unwrap_or(c.decay.start as u64);
-    let labelled = data.labels.is_some();
-    let classes = if a.unconditional || !(a.conditional || labelled && !points) {
+    let classes = if !conditional(a, data) {
         0
-    } else if labelled {
+    } else if data.labels.is_some() {
         data.classes()
     } else {
         return Err(Error::Data(format!(
