@@ -486,14 +486,9 @@ fn evaluate(e: &Evaluator, t: &Trainer<'_>, metrics: &Path, bar: &ProgressBar) -
         eval: q,
     })
     .expect("serialisable");
-    // Its own append handle: a File is unbuffered, so the lines of both
-    // handles land whole and in order.
-    let io = |err: std::io::Error| Error::file(metrics, err.to_string());
-    let mut file = std::fs::OpenOptions::new()
-        .append(true)
-        .open(metrics)
-        .map_err(io)?;
-    writeln!(file, "{line}").map_err(io)?;
+    // Created if no step's line has landed yet (they are read back
+    // asynchronously, so an early evaluation can come first).
+    append_line(metrics, &line)?;
     bar.println(format!("step {}: {}", t.step, q.summary()));
     Ok(())
 }
