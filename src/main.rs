@@ -406,6 +406,21 @@ fn conditional(a: &TrainArgs, data: &data::Dataset) -> bool {
     !a.unconditional && (a.conditional || data.labels.is_some() && !points)
 }
 
+/// The preset of points or images with the MLP or the DCGAN.
+fn arch_preset(points: bool, dcgan: bool) -> Result<Preset, Error> {
+    Ok(match (points, dcgan) {
+        (true, true) => {
+            return Err(Error::shape(
+                "--arch",
+                "dcgan draws images, and ring and grid are points; use --arch mlp",
+            ));
+        }
+        (true, false) => POINTS,
+        (false, false) => IMAGES,
+        (false, true) => DCGAN,
+    })
+}
+
 /// The preset a fresh run on this data starts from: the points', or for
 /// images the MLP's or the DCGAN's as --arch says. By default the DCGAN,
 /// but for unconditional images under 32 pixels from IDX files, which the
@@ -419,17 +434,7 @@ fn preset_for(a: &TrainArgs, data: &data::Dataset) -> Result<Preset, Error> {
         Some(arch) => arch == "dcgan",
         None => !points && (folder || side >= 32 || conditional(a, data)),
     };
-    let mut preset = match (points, dcgan) {
-        (true, true) => {
-            return Err(Error::shape(
-                "--arch",
-                "dcgan draws images, and ring and grid are points; use --arch mlp",
-            ));
-        }
-        (true, false) => POINTS,
-        (false, false) => IMAGES,
-        (false, true) => DCGAN,
-    };
+    let mut preset = arch_preset(points, dcgan)?;
     let wrong = |flag: &str, arch: &str| {
         Error::shape(
             "config",
@@ -783,11 +788,7 @@ fn train(a: TrainArgs) -> Result<(), Error> {
                 .generator
                 .iter()
                 .any(|l| matches!(l, Layer::ConvTranspose2d(_)));
-            let default = match (points, conv) {
-                (true, _) => POINTS.steps,
-                (false, true) => DCGAN.steps,
-                (false, false) => IMAGES.steps,
-            };
+            let default = arch_preset(points, conv)?.steps;
             let end = Some(c.decay.end as u64).filter(|&e| e > 0);
             let steps = a.steps.or(end).unwrap_or(default);
             // Beyond the schedule's end: the schedule extends to --steps.
