@@ -3,10 +3,12 @@
 //!
 //!     cargo run --release --example matmul_tiles -- [size] [repeats]
 //!
-//! With QUICK=1 only the adapter's default shape is timed.
+//! With QUICK=1 only the adapter's default shape is timed; with ROWS=1
+//! the tuner's candidates for the adapter.
 
 use shadergan::ops::matmul::tiles::time;
 use shadergan::ops::matmul::{Form, MatmulTiles, tiles};
+use shadergan::ops::matmul::tiles as tile_search;
 use shadergan::{Gpu, GpuOptions};
 
 fn main() -> anyhow::Result<()> {
@@ -24,6 +26,9 @@ fn main() -> anyhow::Result<()> {
             let v: Vec<u32> = t.split(',').map(|x| x.parse().expect("a number")).collect();
             candidates.push(MatmulTiles::new(v[0], v[1], v[2], v[3], v[4]));
         }
+    } else if std::env::var("ROWS").is_ok() {
+        // The tuner's own candidates for this adapter.
+        candidates = tile_search::candidates(gpu.info.device_type);
     } else if !quick {
         for (wx, wy) in [(8, 1), (8, 2), (16, 16), (8, 8)] {
             for (tm, tn) in [(2, 4), (4, 4), (4, 8), (8, 4), (8, 8), (6, 4)] {

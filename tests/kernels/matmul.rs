@@ -133,9 +133,11 @@ fn every_tile_shape_gives_the_reference_product() {
     let (mut rng, seed) = rng();
     let shapes = [
         MatmulTiles::CPU,
+        MatmulTiles::CPU.tall(),
         MatmulTiles::rows(1),
         MatmulTiles::rows(3),
         MatmulTiles::rows(16),
+        MatmulTiles::rows(16).tall(),
         MatmulTiles::GPU,
         MatmulTiles::GPU_SMALL,
         MatmulTiles::SAFE,

@@ -665,21 +665,68 @@ fn main_rows_1(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_i
 // ---------------------------------------------------------------------------
 // CPU adapters, operands as vec4s. A SIMD lane loads a vec4 with one
 // 16-byte access where four f32 loads cost four, and on lavapipe memory
-// accesses, not arithmetic, bound `main_rows`. Each variant reads both
-// operands four elements at a time along their contiguous axis, so it
-// needs those lengths to be multiples of 4 (the host falls back to
-// `main_rows` otherwise). Same 8 × 8 outputs per thread, same order of
-// additions per output as every other kernel here.
+// accesses, not arithmetic, bound `main_rows`: each load instruction is a
+// loop over the lanes. Each variant reads both operands four elements at a
+// time along their contiguous axis, so it needs those lengths to be
+// multiples of 4 (the host falls back to `main_rows` otherwise). A thread
+// keeps 8 columns of TM = 8 or 16 rows (NT and NN): with 16, every load of
+// B feeds twice the FMAs. Same order of additions per output as every
+// other kernel here, whatever TM.
 
 @group(0) @binding(5) var<storage, read> a_v4: array<vec4<f32>>;
 @group(0) @binding(6) var<storage, read> b_v4: array<vec4<f32>>;
 
+// 8 rows × 8 columns WX apart: column j holds rows 0-3 in lo[j], 4-7 in hi[j].
+struct Strided {
+    lo: array<vec4<f32>, 8>,
+    hi: array<vec4<f32>, 8>,
+}
+
+// 8 rows × 8 adjacent columns: row i holds columns 0-3 in c[2i], 4-7 in c[2i + 1].
+struct Adjacent {
+    c: array<vec4<f32>, 16>,
+}
+
+// acc += 4 steps of k: a[i] holds row i's 4 values of k, b[j] column j's;
+// each output adds them one k after the other.
+fn add_strided(acc: ptr<function, Strided>, a: array<vec4<f32>, 8>, b: array<vec4<f32>, 8>) {
+    for (var e = 0u; e < 4u; e++) {
+        let lo_k = vec4<f32>(a[0][e], a[1][e], a[2][e], a[3][e]);
+        let hi_k = vec4<f32>(a[4][e], a[5][e], a[6][e], a[7][e]);
+        for (var j = 0u; j < 8u; j++) {
+            (*acc).lo[j] = fma(lo_k, vec4<f32>(b[j][e]), (*acc).lo[j]);
+            (*acc).hi[j] = fma(hi_k, vec4<f32>(b[j][e]), (*acc).hi[j]);
+        }
+    }
+}
+
+// acc += one step of k: a[i] is row i's value, b0 and b1 the 8 columns'.
+fn add_adjacent(acc: ptr<function, Adjacent>, a: array<f32, 8>, b0: vec4<f32>, b1: vec4<f32>) {
+    for (var i = 0u; i < 8u; i++) {
+        (*acc).c[2u * i] = fma(vec4<f32>(a[i]), b0, (*acc).c[2u * i]);
+        (*acc).c[2u * i + 1u] = fma(vec4<f32>(a[i]), b1, (*acc).c[2u * i + 1u]);
+    }
+}
+
+// Element e of each of 8 vec4s.
+fn column(r: array<vec4<f32>, 8>, e: u32) -> array<f32, 8> {
+    return array<f32, 8>(r[0][e], r[1][e], r[2][e], r[3][e], r[4][e], r[5][e], r[6][e], r[7][e]);
+}
+
+fn store_strided_block(row: u32, col: u32, s: Strided) {
+    store_strided(row, col, s.lo[0], s.hi[0], s.lo[1], s.hi[1], s.lo[2], s.hi[2], s.lo[3], s.hi[3], s.lo[4], s.hi[4], s.lo[5], s.hi[5], s.lo[6], s.hi[6], s.lo[7], s.hi[7]);
+}
+
+fn store_adjacent_block(row: u32, col: u32, s: Adjacent) {
+    store_adjacent(row, col, s.c[0], s.c[1], s.c[2], s.c[3], s.c[4], s.c[5], s.c[6], s.c[7], s.c[8], s.c[9], s.c[10], s.c[11], s.c[12], s.c[13], s.c[14], s.c[15]);
+}
+
 // Y = X · Wᵀ with K % 4 == 0: rows of A and of B are both contiguous in k.
-// Thread: rows row .. row+7 (shared), columns col + WX·j. Per 4 steps of
-// k: 8 uniform vec4 loads of A, 8 vec4 loads of B, 256 FMAs, applied one k
-// after the other as everywhere else.
+// Thread: rows row .. row+TM-1 (shared), columns col + WX·j. Per 4 steps
+// of k: TM / 8 vec4 loads of A (shared across the subgroup), 8 of B,
+// 32·TM FMAs.
 fn rows_nt4(wg: vec3<u32>, lid: vec3<u32>, lane: u32) {
-    let row = wg.y * 8u;
+    let row = wg.y * TM;
     let col = wg.x * WX * 8u + lid.x;
     begin(wg.z);
     let k4 = p.k / 4u;
@@ -690,128 +737,64 @@ fn rows_nt4(wg: vec3<u32>, lid: vec3<u32>, lane: u32) {
         a_off = class_id * p.m * k4;
         b_off = class_id * p.n * k4;
     }
-    var lo0 = vec4<f32>();
-    var hi0 = vec4<f32>();
-    var lo1 = vec4<f32>();
-    var hi1 = vec4<f32>();
-    var lo2 = vec4<f32>();
-    var hi2 = vec4<f32>();
-    var lo3 = vec4<f32>();
-    var hi3 = vec4<f32>();
-    var lo4 = vec4<f32>();
-    var hi4 = vec4<f32>();
-    var lo5 = vec4<f32>();
-    var hi5 = vec4<f32>();
-    var lo6 = vec4<f32>();
-    var hi6 = vec4<f32>();
-    var lo7 = vec4<f32>();
-    var hi7 = vec4<f32>();
+    var top: Strided;
+    var bottom: Strided;
     for (var q = k_begin / 4u; q < k_end / 4u; q++) {
-        let r = a_rows_v4(a_off + row * k4 + q, k4, lane);
-        // The thread's 4 + 4 rows at each of the 4 steps of k, as columns.
-        let lo_k = array<vec4<f32>, 4>(vec4<f32>(r[0].x, r[1].x, r[2].x, r[3].x), vec4<f32>(r[0].y, r[1].y, r[2].y, r[3].y), vec4<f32>(r[0].z, r[1].z, r[2].z, r[3].z), vec4<f32>(r[0].w, r[1].w, r[2].w, r[3].w));
-        let hi_k = array<vec4<f32>, 4>(vec4<f32>(r[4].x, r[5].x, r[6].x, r[7].x), vec4<f32>(r[4].y, r[5].y, r[6].y, r[7].y), vec4<f32>(r[4].z, r[5].z, r[6].z, r[7].z), vec4<f32>(r[4].w, r[5].w, r[6].w, r[7].w));
-        let b0 = b_v4[b_off + (col) * k4 + q];
-        for (var e = 0u; e < 4u; e++) {
-            lo0 = fma(lo_k[e], vec4<f32>(b0[e]), lo0);
-            hi0 = fma(hi_k[e], vec4<f32>(b0[e]), hi0);
+        var b: array<vec4<f32>, 8>;
+        for (var j = 0u; j < 8u; j++) {
+            b[j] = b_v4[b_off + (col + j * WX) * k4 + q];
         }
-        let b1 = b_v4[b_off + (col + 1u * WX) * k4 + q];
-        for (var e = 0u; e < 4u; e++) {
-            lo1 = fma(lo_k[e], vec4<f32>(b1[e]), lo1);
-            hi1 = fma(hi_k[e], vec4<f32>(b1[e]), hi1);
-        }
-        let b2 = b_v4[b_off + (col + 2u * WX) * k4 + q];
-        for (var e = 0u; e < 4u; e++) {
-            lo2 = fma(lo_k[e], vec4<f32>(b2[e]), lo2);
-            hi2 = fma(hi_k[e], vec4<f32>(b2[e]), hi2);
-        }
-        let b3 = b_v4[b_off + (col + 3u * WX) * k4 + q];
-        for (var e = 0u; e < 4u; e++) {
-            lo3 = fma(lo_k[e], vec4<f32>(b3[e]), lo3);
-            hi3 = fma(hi_k[e], vec4<f32>(b3[e]), hi3);
-        }
-        let b4 = b_v4[b_off + (col + 4u * WX) * k4 + q];
-        for (var e = 0u; e < 4u; e++) {
-            lo4 = fma(lo_k[e], vec4<f32>(b4[e]), lo4);
-            hi4 = fma(hi_k[e], vec4<f32>(b4[e]), hi4);
-        }
-        let b5 = b_v4[b_off + (col + 5u * WX) * k4 + q];
-        for (var e = 0u; e < 4u; e++) {
-            lo5 = fma(lo_k[e], vec4<f32>(b5[e]), lo5);
-            hi5 = fma(hi_k[e], vec4<f32>(b5[e]), hi5);
-        }
-        let b6 = b_v4[b_off + (col + 6u * WX) * k4 + q];
-        for (var e = 0u; e < 4u; e++) {
-            lo6 = fma(lo_k[e], vec4<f32>(b6[e]), lo6);
-            hi6 = fma(hi_k[e], vec4<f32>(b6[e]), hi6);
-        }
-        let b7 = b_v4[b_off + (col + 7u * WX) * k4 + q];
-        for (var e = 0u; e < 4u; e++) {
-            lo7 = fma(lo_k[e], vec4<f32>(b7[e]), lo7);
-            hi7 = fma(hi_k[e], vec4<f32>(b7[e]), hi7);
+        add_strided(&top, a_rows_v4(a_off + row * k4 + q, k4, lane), b);
+        if TM == 16u {
+            add_strided(&bottom, a_rows_v4(a_off + (row + 8u) * k4 + q, k4, lane), b);
         }
     }
-    store_strided(row, col, lo0, hi0, lo1, hi1, lo2, hi2, lo3, hi3, lo4, hi4, lo5, hi5, lo6, hi6, lo7, hi7);
+    store_strided_block(row, col, top);
+    if TM == 16u {
+        store_strided_block(row + 8u, col, bottom);
+    }
 }
 
 // dX = dY · W with K % 4 == 0 and N % 4 == 0: A's rows are contiguous in k,
 // B's rows in n. Also a convolution's weight gradient on a CPU adapter,
-// unfolded (see `unfold`). Thread: rows row .. row+7 (shared), 8 adjacent columns
-// col .. col+7 as two vec4s. Accumulator r0_0 holds row 0, columns 0-3.
+// unfolded (see `unfold`). Thread: rows row .. row+TM-1 (shared), 8
+// adjacent columns col .. col+7 as two vec4s.
 fn rows_nn4(wg: vec3<u32>, lid: vec3<u32>, lane: u32) {
-    let row = wg.y * 8u;
+    let row = wg.y * TM;
     let col = (wg.x * WX + lid.x) * 8u;
     begin(wg.z);
     let k4 = p.k / 4u;
     let n4 = p.n / 4u;
     let q0 = col / 4u;
-    var r0_0 = vec4<f32>();
-    var r0_1 = vec4<f32>();
-    var r1_0 = vec4<f32>();
-    var r1_1 = vec4<f32>();
-    var r2_0 = vec4<f32>();
-    var r2_1 = vec4<f32>();
-    var r3_0 = vec4<f32>();
-    var r3_1 = vec4<f32>();
-    var r4_0 = vec4<f32>();
-    var r4_1 = vec4<f32>();
-    var r5_0 = vec4<f32>();
-    var r5_1 = vec4<f32>();
-    var r6_0 = vec4<f32>();
-    var r6_1 = vec4<f32>();
-    var r7_0 = vec4<f32>();
-    var r7_1 = vec4<f32>();
+    var top: Adjacent;
+    var bottom: Adjacent;
     for (var q = k_begin / 4u; q < k_end / 4u; q++) {
-        let r = a_rows_v4(row * k4 + q, k4, lane);
+        let r_top = a_rows_v4(row * k4 + q, k4, lane);
+        var r_bottom: array<vec4<f32>, 8>;
+        if TM == 16u {
+            r_bottom = a_rows_v4((row + 8u) * k4 + q, k4, lane);
+        }
         for (var e = 0u; e < 4u; e++) {
             let kk = 4u * q + e;
             let b0 = b_v4[kk * n4 + q0];
             let b1 = b_v4[kk * n4 + q0 + 1u];
-            r0_0 = fma(vec4<f32>(r[0][e]), b0, r0_0);
-            r0_1 = fma(vec4<f32>(r[0][e]), b1, r0_1);
-            r1_0 = fma(vec4<f32>(r[1][e]), b0, r1_0);
-            r1_1 = fma(vec4<f32>(r[1][e]), b1, r1_1);
-            r2_0 = fma(vec4<f32>(r[2][e]), b0, r2_0);
-            r2_1 = fma(vec4<f32>(r[2][e]), b1, r2_1);
-            r3_0 = fma(vec4<f32>(r[3][e]), b0, r3_0);
-            r3_1 = fma(vec4<f32>(r[3][e]), b1, r3_1);
-            r4_0 = fma(vec4<f32>(r[4][e]), b0, r4_0);
-            r4_1 = fma(vec4<f32>(r[4][e]), b1, r4_1);
-            r5_0 = fma(vec4<f32>(r[5][e]), b0, r5_0);
-            r5_1 = fma(vec4<f32>(r[5][e]), b1, r5_1);
-            r6_0 = fma(vec4<f32>(r[6][e]), b0, r6_0);
-            r6_1 = fma(vec4<f32>(r[6][e]), b1, r6_1);
-            r7_0 = fma(vec4<f32>(r[7][e]), b0, r7_0);
-            r7_1 = fma(vec4<f32>(r[7][e]), b1, r7_1);
+            add_adjacent(&top, column(r_top, e), b0, b1);
+            if TM == 16u {
+                add_adjacent(&bottom, column(r_bottom, e), b0, b1);
+            }
         }
     }
-    store_adjacent(row, col, r0_0, r0_1, r1_0, r1_1, r2_0, r2_1, r3_0, r3_1, r4_0, r4_1, r5_0, r5_1, r6_0, r6_1, r7_0, r7_1);
+    store_adjacent_block(row, col, top);
+    if TM == 16u {
+        store_adjacent_block(row + 8u, col, bottom);
+    }
 }
 
 // dW = dYᵀ · X with M % 4 == 0 and N % 4 == 0: A is stored [K, M], so the
 // thread's 8 rows at one k are two vec4s, fetched for four steps of k at a
-// time (`a_steps_v4`); B's rows are contiguous in n. Thread: rows row .. row+7, columns col .. col+7 as two vec4s.
+// time (`a_steps_v4`); B's rows are contiguous in n. Thread: rows row ..
+// row+7, columns col .. col+7 as two vec4s. (A second block of 8 rows
+// measured slower here on lavapipe: TM is 8.)
 fn rows_tn4(wg: vec3<u32>, lid: vec3<u32>, lane: u32) {
     begin(wg.z);
     let row = wg.y * 8u;
@@ -819,54 +802,29 @@ fn rows_tn4(wg: vec3<u32>, lid: vec3<u32>, lane: u32) {
     let m4 = p.m / 4u;
     let n4 = p.n / 4u;
     let q0 = col / 4u;
-    var r0_0 = vec4<f32>();
-    var r0_1 = vec4<f32>();
-    var r1_0 = vec4<f32>();
-    var r1_1 = vec4<f32>();
-    var r2_0 = vec4<f32>();
-    var r2_1 = vec4<f32>();
-    var r3_0 = vec4<f32>();
-    var r3_1 = vec4<f32>();
-    var r4_0 = vec4<f32>();
-    var r4_1 = vec4<f32>();
-    var r5_0 = vec4<f32>();
-    var r5_1 = vec4<f32>();
-    var r6_0 = vec4<f32>();
-    var r6_1 = vec4<f32>();
-    var r7_0 = vec4<f32>();
-    var r7_1 = vec4<f32>();
-    // Four steps of k at a time: the thread's 8 rows at k0 + e are r[2e]
-    // (rows 0-3) and r[2e + 1] (rows 4-7).
-    for (var k0 = k_begin; k0 < k_end; k0 += 4u) {
+    var acc: Adjacent;
+    // Four steps of k at a time: the 8 rows at k0 + e are r[2e] (rows
+    // 0-3) and r[2e + 1] (rows 4-7). Then the last steps one at a time:
+    // a loop of a fixed count with no exit inside is unrolled (with a
+    // `break` at k's end, lavapipe ran this kernel at half the speed).
+    let k_main = k_begin + (k_end - k_begin) / 4u * 4u;
+    for (var k0 = k_begin; k0 < k_main; k0 += 4u) {
         let r = a_steps_v4(k0 * m4 + row / 4u, m4, lane);
         for (var e = 0u; e < 4u; e++) {
             let kk = k0 + e;
-            if kk >= k_end {
-                break;
-            }
-            let alo = r[2u * e];
-            let ahi = r[2u * e + 1u];
-            let b0 = b_v4[kk * n4 + q0];
-            let b1 = b_v4[kk * n4 + q0 + 1u];
-            r0_0 = fma(vec4<f32>(alo[0]), b0, r0_0);
-            r0_1 = fma(vec4<f32>(alo[0]), b1, r0_1);
-            r1_0 = fma(vec4<f32>(alo[1]), b0, r1_0);
-            r1_1 = fma(vec4<f32>(alo[1]), b1, r1_1);
-            r2_0 = fma(vec4<f32>(alo[2]), b0, r2_0);
-            r2_1 = fma(vec4<f32>(alo[2]), b1, r2_1);
-            r3_0 = fma(vec4<f32>(alo[3]), b0, r3_0);
-            r3_1 = fma(vec4<f32>(alo[3]), b1, r3_1);
-            r4_0 = fma(vec4<f32>(ahi[0]), b0, r4_0);
-            r4_1 = fma(vec4<f32>(ahi[0]), b1, r4_1);
-            r5_0 = fma(vec4<f32>(ahi[1]), b0, r5_0);
-            r5_1 = fma(vec4<f32>(ahi[1]), b1, r5_1);
-            r6_0 = fma(vec4<f32>(ahi[2]), b0, r6_0);
-            r6_1 = fma(vec4<f32>(ahi[2]), b1, r6_1);
-            r7_0 = fma(vec4<f32>(ahi[3]), b0, r7_0);
-            r7_1 = fma(vec4<f32>(ahi[3]), b1, r7_1);
+            add_adjacent(&acc, eight(r[2u * e], r[2u * e + 1u]), b_v4[kk * n4 + q0], b_v4[kk * n4 + q0 + 1u]);
         }
     }
-    store_adjacent(row, col, r0_0, r0_1, r1_0, r1_1, r2_0, r2_1, r3_0, r3_1, r4_0, r4_1, r5_0, r5_1, r6_0, r6_1, r7_0, r7_1);
+    for (var kk = k_main; kk < k_end; kk++) {
+        let i = kk * m4 + row / 4u;
+        add_adjacent(&acc, eight(a_v4[i], a_v4[i + 1u]), b_v4[kk * n4 + q0], b_v4[kk * n4 + q0 + 1u]);
+    }
+    store_adjacent_block(row, col, acc);
+}
+
+// The 8 values of two vec4s.
+fn eight(lo: vec4<f32>, hi: vec4<f32>) -> array<f32, 8> {
+    return array<f32, 8>(lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w);
 }
 
 // ---------------------------------------------------------------------------

@@ -152,6 +152,15 @@ pub fn matmul(
         (Layout::Rows, Form::TN) if m % 4 == 0 && n % 4 == 0 => ("main_rows_tn4", true),
         (Layout::Rows, _) => ("main_rows", false),
     };
+    // Only the NT and NN vec4 kernels have the 16-row form.
+    let tiles = match name {
+        "main_rows_nt4" | "main_rows_nn4" => tiles,
+        _ if tiles.layout == Layout::Rows => MatmulTiles {
+            tm: tiles.tm.min(8),
+            ..tiles
+        },
+        _ => tiles,
+    };
     // The CPU kernels' lanes form needs whole subgroups of 8 lanes or more.
     let lanes = tiles.lanes
         && tiles.layout == Layout::Rows
