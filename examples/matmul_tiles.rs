@@ -4,7 +4,8 @@
 //!     cargo run --release --example matmul_tiles -- [size] [repeats]
 //!
 //! With QUICK=1 only the adapter's default shape is timed; with ROWS=1
-//! the tuner's candidates for the adapter.
+//! the tuner's candidates for the adapter; with SHAPES="TN,784,1024,64;..."
+//! those products instead of size³ in each form.
 
 use shadergan::ops::matmul::tiles::time;
 use shadergan::ops::matmul::{Form, MatmulTiles, tiles};
@@ -39,12 +40,32 @@ fn main() -> anyhow::Result<()> {
         }
     }
 
-    let flop = 2.0 * (size as f64).powi(3);
-    for form in [Form::NT, Form::NN, Form::TN] {
+    // SHAPES="TN,784,1024,64;NT,64,1024,512": those products instead of
+    // the three forms of size³.
+    let shapes: Vec<(Form, usize, usize, usize)> = match std::env::var("SHAPES") {
+        Ok(list) => list
+            .split(';')
+            .map(|s| {
+                let v: Vec<&str> = s.split(',').collect();
+                let form = match v[0] {
+                    "NT" => Form::NT,
+                    "NN" => Form::NN,
+                    _ => Form::TN,
+                };
+                let n = |i: usize| v[i].parse::<usize>().expect("a number");
+                (form, n(1), n(2), n(3))
+            })
+            .collect(),
+        Err(_) => [Form::NT, Form::NN, Form::TN]
+            .map(|f| (f, size, size, size))
+            .to_vec(),
+    };
+    for (form, m, n, k) in shapes {
+        let flop = 2.0 * (m * n * k) as f64;
         for t in candidates.iter().copied().filter(|t| t.fits(&gpu.limits)) {
-            let seconds = time(&gpu, t, &[(form, size, size, size)], repeats)?[0];
+            let seconds = time(&gpu, t, &[(form, m, n, k)], repeats)?[0];
             println!(
-                "{form:?} {size}^3  {:<58} {:7.2} ms  {:6.1} GFLOP/s",
+                "{form:?} {m}x{n}x{k}  {:<58} {:7.2} ms  {:6.1} GFLOP/s",
                 t.to_string(),
                 seconds * 1e3,
                 flop / seconds / 1e9
