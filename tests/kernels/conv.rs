@@ -33,12 +33,14 @@ fn shapes(rng: &mut rand::rngs::StdRng, count: usize) -> Vec<Conv2d> {
 }
 
 /// Every layout the adapters use: the CPU's rows kernel and shared tiles.
-/// The CPU layout with and without its subgroup form, and two GPU shapes.
-const TILES: [MatmulTiles; 4] = [
+/// The CPU layout (16 rows a thread) with and without its subgroup form,
+/// with 8 rows, and two GPU shapes.
+const TILES: [MatmulTiles; 5] = [
     MatmulTiles::CPU,
     MatmulTiles::GPU_SMALL,
     MatmulTiles::CPU.alone(),
     MatmulTiles::SAFE,
+    MatmulTiles::rows(8),
 ];
 
 /// max |Σ |terms|| of a product, the scale an f32 sum is accurate to.

@@ -152,10 +152,35 @@ pub fn matmul(
         (Layout::Rows, Form::TN) if m % 4 == 0 && n % 4 == 0 => ("main_rows_tn4", true),
         (Layout::Rows, _) => ("main_rows", false),
     };
+    // Workgroup z: a convolution's input product runs one sub-pixel class
+    // of positions per workgroup z (matmul.wgsl); a split product one
+    // slice of k.
+    let (slices, k_slice) = split.unwrap_or((1, k));
+    let z = match spec.conv {
+        Some((ConvProduct::Input, g)) => expect_u32(OP, "stride", g.stride * g.stride)?,
+        _ => slices as u32,
+    };
+    // A CPU adapter's convolution products run unfolded (matmul.wgsl) where
+    // their operands are whole vec4s and fit the budget: the forward and
+    // input products by `main_rows_nt4`, the weight gradient by
+    // `main_rows_nn4`.
+    let classes = z as usize;
+    let unfolded = name == "main_rows_conv"
+        && k % 4 == 0
+        && match spec.conv {
+            Some((ConvProduct::Forward | ConvProduct::Input, _)) => classes * n * k * 4 <= UNFOLD_BYTES,
+            _ => false,
+        };
+    let weight_unfolded = name == "main_rows_conv"
+        && matches!(spec.conv, Some((ConvProduct::Weight, _)))
+        && k % 4 == 0
+        && n % 4 == 0
+        && (m + n) * k * 4 <= UNFOLD_BYTES;
     // Only the NT and NN vec4 kernels have the 16-row form.
-    let tiles = match name {
-        "main_rows_nt4" | "main_rows_nn4" => tiles,
-        _ if tiles.layout == Layout::Rows => MatmulTiles {
+    let vec4_rows =
+        matches!(name, "main_rows_nt4" | "main_rows_nn4") || unfolded || weight_unfolded;
+    let tiles = match tiles.layout {
+        Layout::Rows if !vec4_rows => MatmulTiles {
             tm: tiles.tm.min(8),
             ..tiles
         },
@@ -200,7 +225,6 @@ pub fn matmul(
             None => Ok(entry),
         }
     };
-    let (slices, k_slice) = split.unwrap_or((1, k));
     let uniforms = [
         ("m", expect_u32(OP, "M", m)?.into()),
         ("n", expect_u32(OP, "N", n)?.into()),
@@ -209,13 +233,6 @@ pub fn matmul(
         ("k_slice", expect_u32(OP, "K", k_slice)?.into()),
         ("slices", expect_u32(OP, "slices", slices)?.into()),
     ];
-    // Workgroup z: a convolution's input product runs one sub-pixel class
-    // of positions per workgroup z (matmul.wgsl); a split product one
-    // slice of k.
-    let z = match spec.conv {
-        Some((ConvProduct::Input, g)) => expect_u32(OP, "stride", g.stride * g.stride)?,
-        _ => slices as u32,
-    };
     let groups = if name == "main_thin" {
         let [x, y, _] = gpu.grid(expect_u32(OP, "outputs", m * n)?.div_ceil(THIN));
         [x, y, z]
@@ -227,19 +244,13 @@ pub fn matmul(
         ]
     };
     let (a_name, b_name) = if vec4 { ("a_v4", "b_v4") } else { ("a", "b") };
-    // A CPU adapter's convolution forward or input product, unfolded
-    // (matmul.wgsl), where its operands are whole vec4s and fit the budget.
-    let classes = z as usize;
-    let unfolded = match spec.conv {
-        Some((ConvProduct::Forward | ConvProduct::Input, _)) => classes * n * k * 4 <= UNFOLD_BYTES,
-        _ => false,
-    };
     // The unfolds' workgroups: a thread per vec4 of the unfolded operand.
     let unfold_grid = |len: usize, z: u32| -> Result<[u32; 3]> {
         let [x, y, _] = gpu.grid(expect_u32(OP, "unfolded", len / 4)?.div_ceil(THIN));
         Ok([x, y, z])
     };
-    if name == "main_rows_conv" && k % 4 == 0 && unfolded {
+    // A convolution's forward or input product, unfolded.
+    if unfolded {
         let grid = |len: usize| unfold_grid(len, z);
         let cols = gpu.zeros(classes * n * k)?;
         let mut first = gpu.kernel(
@@ -269,20 +280,14 @@ pub fn matmul(
         )?;
         return Ok(first.then(product));
     }
-    // A CPU adapter's convolution weight gradient, unfolded where its
-    // lengths come in whole vec4s and the operands fit the budget:
-    // `unfold_weights` writes dy as a matrix [out_c, positions], `unfold`
-    // im2col(x) [positions, taps] as for the forward product (n and k
-    // swapped), and `main_rows_nn4` multiplies them (matmul.wgsl).
+    // A convolution's weight gradient, unfolded: `unfold_weights` writes
+    // dy as a matrix [out_c, positions], `unfold` im2col(x) [positions,
+    // taps] as for the forward product (n and k swapped), and
+    // `main_rows_nn4` multiplies them (matmul.wgsl).
     let (mut name, mut a_name, mut b_name, mut a, mut b) = (name, a_name, b_name, a, b);
     let mut unfold = None;
     let (dy_rows, x_cols);
-    if matches!(spec.conv, Some((ConvProduct::Weight, _)))
-        && name == "main_rows_conv"
-        && k % 4 == 0
-        && n % 4 == 0
-        && (m + n) * k * 4 <= UNFOLD_BYTES
-    {
+    if weight_unfolded {
         let grid = |len: usize| unfold_grid(len, 1);
         dy_rows = gpu.zeros(m * k)?;
         x_cols = gpu.zeros(n * k)?;
