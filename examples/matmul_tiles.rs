@@ -7,9 +7,9 @@
 //! the tuner's candidates for the adapter; with SHAPES="TN,784,1024,64;..."
 //! those products instead of size³ in each form.
 
+use shadergan::ops::matmul::tiles as tile_search;
 use shadergan::ops::matmul::tiles::time;
 use shadergan::ops::matmul::{Form, MatmulTiles, tiles};
-use shadergan::ops::matmul::tiles as tile_search;
 use shadergan::{Gpu, GpuOptions};
 
 fn main() -> anyhow::Result<()> {

@@ -168,7 +168,9 @@ pub fn matmul(
     let unfolded = name == "main_rows_conv"
         && k % 4 == 0
         && match spec.conv {
-            Some((ConvProduct::Forward | ConvProduct::Input, _)) => classes * n * k * 4 <= UNFOLD_BYTES,
+            Some((ConvProduct::Forward | ConvProduct::Input, _)) => {
+                classes * n * k * 4 <= UNFOLD_BYTES
+            }
             _ => false,
         };
     let weight_unfolded = name == "main_rows_conv"
