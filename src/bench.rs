@@ -237,7 +237,7 @@ pub fn run(gpu: &Gpu, opts: &Options) -> Result<Report> {
             ("iterations", 0u32.into()),
         ],
         &[("src", &big_src), ("out", &big_out)],
-        gpu.grid((words / 4 / 64) as u32),
+        gpu.grid((words / 4 / 4 / 64) as u32),
     )?;
     let (ms, _, _) = clock.time(&copy, repeats)?;
     let copy_gbps = 2.0 * words as f64 * 4.0 / (ms * 1e-3) / 1e9;
