@@ -137,8 +137,10 @@ pub fn step(
         (names[3], v),
         ("counters", counters),
     ];
+    // step4: two vec4s an invocation.
+    let threads = if vec4 { n.div_ceil(2) } else { n };
     let entry = Entry::new("adam.wgsl", WGSL, entry);
-    gpu.kernel(&entry, &uniforms, &tensors, gpu.grid(n.div_ceil(256)))
+    gpu.kernel(&entry, &uniforms, &tensors, gpu.grid(threads.div_ceil(256)))
 }
 
 /// counters[slot] += 1: advances the step number once per training step.

@@ -77,7 +77,10 @@ fn step(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
 }
 
 // The same over vec4s (n is then the number of vec4s): a quarter of the
-// memory operations, for buffers whose length is a multiple of 4.
+// memory operations, for buffers whose length is a multiple of 4. Each
+// invocation updates two vec4s, i and i + ⌈n/2⌉, loading all eight first:
+// lavapipe runs an invocation's setup (its index, the step number's load)
+// once for both, about 10% faster there.
 @group(0) @binding(7) var<storage, read_write> param4: array<vec4<f32>>;
 @group(0) @binding(8) var<storage, read> grad4: array<vec4<f32>>;
 @group(0) @binding(9) var<storage, read_write> m14: array<vec4<f32>>;
@@ -86,14 +89,34 @@ fn step(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
 @compute @workgroup_size(WG)
 fn step4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let i = flat_index(wg, nwg, lid, WG);
-    if i >= p.n {
+    let half = (p.n + 1u) / 2u;
+    if i >= half {
         return;
     }
     let t = max(counters[p.step_slot], 1u);
-    let r = update(grad4[i], param4[i], m14[i], m24[i], t);
+    // With n odd, the last invocation has no second vec4: it loads its
+    // first again and stores nothing more.
+    let j = i + half;
+    let two = j < p.n;
+    let jj = select(i, j, two);
+    let g0 = grad4[i];
+    let theta0 = param4[i];
+    let m0 = m14[i];
+    let v0 = m24[i];
+    let g1 = grad4[jj];
+    let theta1 = param4[jj];
+    let m1_ = m14[jj];
+    let v1 = m24[jj];
+    let r = update(g0, theta0, m0, v0, t);
+    let s = update(g1, theta1, m1_, v1, t);
     param4[i] = r[0];
     m14[i] = r[1];
     m24[i] = r[2];
+    if two {
+        param4[j] = s[0];
+        m14[j] = s[1];
+        m24[j] = s[2];
+    }
 }
 
 // counters_rw[step_slot] += 1, by one invocation.

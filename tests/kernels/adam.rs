@@ -18,9 +18,12 @@ fn adam_matches_reference_over_several_steps_with_bias_correction() {
         floor: 0.2,
     };
     // β1 = 0 (SAGAN, BigGAN, StyleGAN2): no first moment, no correction.
+    // Lengths of 4, 1000 and 100 take the vec4 kernel: 1, 250 and 25 vec4s
+    // (two an invocation, the last one alone where the count is odd).
     for (n, weight_decay, decay, beta1) in [
         (1, 0.0, Decay::NONE, 0.5),
         (7, 0.0, Decay::NONE, 0.5),
+        (4, 0.0, Decay::NONE, 0.9),
         (1000, 0.0, Decay::NONE, 0.9),
         (257, 0.01, Decay::NONE, 0.5),
         (100, 0.0, decay, 0.5),
