@@ -337,8 +337,8 @@ pub fn run(gpu: &Gpu, opts: &Options) -> Result<Report> {
             _ => (m * k, k * n),
         };
         let (a, b, c, bias) = (
-            gpu.zeros(ka)?,
-            gpu.zeros(kb)?,
+            mm::tiles::operand(gpu, ka)?,
+            mm::tiles::operand(gpu, kb)?,
             gpu.zeros(m * n)?,
             gpu.zeros(n)?,
         );

@@ -228,6 +228,14 @@ pub const TUNING_SHAPES: [(Form, usize, usize, usize); 3] = [
     (Form::NT, 256, 256, 256),
 ];
 
+/// A timed product's operand of `len` values in [-0.5, 0.5): written,
+/// because on a CPU adapter a buffer never written may read from one
+/// shared page of zeros, always in cache.
+pub fn operand(gpu: &Gpu, len: usize) -> Result<crate::gpu::tensor::Tensor> {
+    let v: Vec<f32> = (0..len).map(|i| (i % 251) as f32 / 251.0 - 0.5).collect();
+    gpu.upload(&v)
+}
+
 /// Seconds per product of each of `shapes` with tile `t`: the best of
 /// `repeats` timings of three back-to-back dispatches, after a warm-up.
 pub fn time(
@@ -238,7 +246,11 @@ pub fn time(
 ) -> Result<Vec<f64>> {
     let mut out = Vec::new();
     for &(form, m, n, k) in shapes {
-        let (a, b, c) = (gpu.zeros(m * k)?, gpu.zeros(k * n)?, gpu.zeros(m * n)?);
+        let (a, b, c) = (
+            operand(gpu, m * k)?,
+            operand(gpu, k * n)?,
+            operand(gpu, m * n)?,
+        );
         let kern = matmul(gpu, &Matmul::new(form, m, n, k).tiles(t), &a, &b, None, &c)?;
         gpu.run(&[&kern])?;
         let mut best = f64::INFINITY;
