@@ -25,6 +25,32 @@ fn column_sum_matches_reference_at_awkward_sizes() {
     }
 }
 
+/// The two forms of the sum (a tree across threads on GPUs, a thread a
+/// column on CPU adapters) give the same bits.
+#[test]
+fn column_sum_forms_give_the_same_bits() {
+    use shadergan::ops::Reduction;
+    let (mut rng, seed) = rng();
+    for (rows, cols) in [(1, 4), (7, 100), (257, 256), (1000, 12), (33, 257)] {
+        let x = upload(&random(&mut rng, rows * cols, -1.0, 1.0));
+        let sums: Vec<Vec<f32>> = [Reduction::Tree, Reduction::Lanes]
+            .into_iter()
+            .map(|r| {
+                let out = nan_tensor(cols);
+                run(&[&reduce::channel_sum_as(gpu(), r, rows, cols, 1, 0.5, &x, &out).unwrap()]);
+                read(&out)
+            })
+            .collect();
+        assert!(
+            sums[0]
+                .iter()
+                .zip(&sums[1])
+                .all(|(a, b)| a.to_bits() == b.to_bits()),
+            "column sum {rows}x{cols}: the forms differ (seed {seed})"
+        );
+    }
+}
+
 #[test]
 fn column_mean_scales_the_sum() {
     let (mut rng, seed) = rng();
