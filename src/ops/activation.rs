@@ -50,10 +50,29 @@ fn prepare(
     if act == Activation::None {
         return Err(Error::shape(op, "no activation to apply"));
     }
-    let n = expect_u32(op, "n", tensors[0].1.len())?;
-    let entry = Entry::new("activation.wgsl", WGSL, name).with("ACT", format!("{}u", act.code()));
-    let uniforms = [("n", n.into()), ("slope", act.slope().into())];
-    gpu.kernel(&entry, &uniforms, tensors, gpu.grid(n.div_ceil(WG)))
+    let len = tensors[0].1.len();
+    let n = expect_u32(op, "n", len)?;
+    let act_const = format!("{}u", act.code());
+    let uniforms = |n: u32| [("n", n.into()), ("slope", act.slope().into())];
+    // Whole vec4s where the length allows (`forward4`, `backward4`): the
+    // same values, a quarter of the loads and stores.
+    if len.is_multiple_of(4) {
+        let name4 = match name {
+            "forward" => "forward4",
+            _ => "backward4",
+        };
+        let renamed: Vec<(String, &Tensor)> = tensors
+            .iter()
+            .map(|&(binding, t)| (format!("{binding}4"), t))
+            .collect();
+        let tensors4: Vec<(&str, &Tensor)> =
+            renamed.iter().map(|(b, t)| (b.as_str(), *t)).collect();
+        let entry = Entry::new("activation.wgsl", WGSL, name4).with("ACT", &act_const);
+        let n4 = n / 4;
+        return gpu.kernel(&entry, &uniforms(n4), &tensors4, gpu.grid(n4.div_ceil(WG)));
+    }
+    let entry = Entry::new("activation.wgsl", WGSL, name).with("ACT", act_const);
+    gpu.kernel(&entry, &uniforms(n), tensors, gpu.grid(n.div_ceil(WG)))
 }
 
 /// y = f(x).

@@ -37,3 +37,39 @@ fn backward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: 
         dx[i] = activate_backward(y_in[i], dy[i], ACT, p.slope);
     }
 }
+
+// The same over vec4s (p.n is then the number of vec4s), for lengths that
+// are a multiple of 4: a quarter of the memory operations (on lavapipe
+// each load is a loop over the lanes), each element computed as above.
+@group(0) @binding(6) var<storage, read> x4: array<vec4<f32>>;
+@group(0) @binding(7) var<storage, read_write> y4: array<vec4<f32>>;
+@group(0) @binding(8) var<storage, read> y_in4: array<vec4<f32>>;
+@group(0) @binding(9) var<storage, read> dy4: array<vec4<f32>>;
+@group(0) @binding(10) var<storage, read_write> dx4: array<vec4<f32>>;
+
+@compute @workgroup_size(WG)
+fn forward4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let i = flat_index(wg, nwg, lid, WG);
+    if i < p.n {
+        let v = x4[i];
+        var out: vec4<f32>;
+        for (var e = 0u; e < 4u; e++) {
+            out[e] = activate(v[e], ACT, p.slope);
+        }
+        y4[i] = out;
+    }
+}
+
+@compute @workgroup_size(WG)
+fn backward4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let i = flat_index(wg, nwg, lid, WG);
+    if i < p.n {
+        let y = y_in4[i];
+        let d = dy4[i];
+        var out: vec4<f32>;
+        for (var e = 0u; e < 4u; e++) {
+            out[e] = activate_backward(y[e], d[e], ACT, p.slope);
+        }
+        dx4[i] = out;
+    }
+}

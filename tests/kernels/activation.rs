@@ -66,28 +66,61 @@ fn activation_backward_matches_finite_differences() {
         Activation::Tanh,
         Activation::Sigmoid,
     ] {
-        let n = 257;
-        // Away from LeakyReLU's kink at 0, where the derivative jumps.
-        let x: Vec<f32> = random(&mut rng, n, 0.05, 3.0)
-            .into_iter()
-            .enumerate()
-            .map(|(i, v)| if i % 2 == 0 { v } else { -v })
-            .collect();
-        let dy = random(&mut rng, n, -1.0, 1.0);
-        let (y, dx) = (nan_tensor(n), nan_tensor(n));
-        let tdy = upload(&dy);
-        let f = activation::forward(gpu(), act, &upload(&x), &y).unwrap();
-        let b = activation::backward(gpu(), act, &y, &tdy, &dx).unwrap();
-        run(&[&f, &b]);
-        let c = coords(&mut rng, n, 40);
-        let fd = finite_differences(&x, &c, 1e-3, |x| {
-            let y: Vec<f64> = x
-                .iter()
-                .map(|&v| activation_ref::activate(act, v as f64))
+        // 256: the vec4 kernels; 257: the scalar ones.
+        for n in [256, 257] {
+            // Away from LeakyReLU's kink at 0, where the derivative jumps.
+            let x: Vec<f32> = random(&mut rng, n, 0.05, 3.0)
+                .into_iter()
+                .enumerate()
+                .map(|(i, v)| if i % 2 == 0 { v } else { -v })
                 .collect();
-            dot(&y, &dy)
-        });
-        assert_gradient(&format!("{act:?}"), seed, &read(&dx), &c, &fd, 1e-3);
+            let dy = random(&mut rng, n, -1.0, 1.0);
+            let (y, dx) = (nan_tensor(n), nan_tensor(n));
+            let tdy = upload(&dy);
+            let f = activation::forward(gpu(), act, &upload(&x), &y).unwrap();
+            let b = activation::backward(gpu(), act, &y, &tdy, &dx).unwrap();
+            run(&[&f, &b]);
+            let c = coords(&mut rng, n, 40);
+            let fd = finite_differences(&x, &c, 1e-3, |x| {
+                let y: Vec<f64> = x
+                    .iter()
+                    .map(|&v| activation_ref::activate(act, v as f64))
+                    .collect();
+                dot(&y, &dy)
+            });
+            assert_gradient(&format!("{act:?} n={n}"), seed, &read(&dx), &c, &fd, 1e-3);
+        }
+    }
+}
+
+/// A length that is a multiple of 4 runs the vec4 kernels: the same bits,
+/// element by element, as the scalar ones on a longer input (257 = 256 + 1).
+#[test]
+fn vec4_and_scalar_kernels_give_the_same_bits() {
+    let (mut rng, seed) = rng();
+    for act in [
+        Activation::LeakyRelu(0.2),
+        Activation::Tanh,
+        Activation::Sigmoid,
+    ] {
+        let x = random(&mut rng, 257, -4.0, 4.0);
+        let dy = random(&mut rng, 257, -1.0, 1.0);
+        let outputs: Vec<(Vec<f32>, Vec<f32>)> = [256, 257]
+            .into_iter()
+            .map(|n| {
+                let (y, dx) = (nan_tensor(n), nan_tensor(n));
+                let f = activation::forward(gpu(), act, &upload(&x[..n]), &y).unwrap();
+                let b = activation::backward(gpu(), act, &y, &upload(&dy[..n]), &dx).unwrap();
+                assert_eq!(f.labels()[0].contains("forward4"), n % 4 == 0);
+                run(&[&f, &b]);
+                (read(&y), read(&dx))
+            })
+            .collect();
+        let same = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(p, q)| p.to_bits() == q.to_bits());
+        assert!(
+            same(&outputs[0].0, &outputs[1].0[..256]) && same(&outputs[0].1, &outputs[1].1[..256]),
+            "{act:?}: the vec4 kernels give other bits (seed {seed})"
+        );
     }
 }
 
