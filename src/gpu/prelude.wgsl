@@ -80,3 +80,14 @@ fn tree16(p0: vec4<f32>, p1: vec4<f32>, p2: vec4<f32>, p3: vec4<f32>) -> f32 {
     let q = h.xy + h.zw;
     return q.x + q.y;
 }
+
+// tree16 of four channels at once: s[r] holds partial sum r (p0..p3 above
+// are s[0..3], s[4..7], s[8..11], s[12..15]) of each of four channels,
+// and each channel is added in tree16's order, so its bits are tree16's.
+fn tree16_columns(s: array<vec4<f32>, 16>) -> vec4<f32> {
+    var h: array<vec4<f32>, 4>;
+    for (var e = 0u; e < 4u; e++) {
+        h[e] = (s[e] + s[8u + e]) + (s[4u + e] + s[12u + e]);
+    }
+    return (h[0] + h[2]) + (h[1] + h[3]);
+}

@@ -2,7 +2,7 @@
 //! in the shared prelude): LeakyReLU, tanh and sigmoid on their own, for
 //! where they are not fused into the matmul before them.
 
-use super::{expect_distinct, expect_len, expect_u32};
+use super::{expect_distinct, expect_len, expect_u32, with_vec4_names};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::gpu::kernel::{Entry, Kernel};
@@ -61,15 +61,11 @@ fn prepare(
             "forward" => "forward4",
             _ => "backward4",
         };
-        let renamed: Vec<(String, &Tensor)> = tensors
-            .iter()
-            .map(|&(binding, t)| (format!("{binding}4"), t))
-            .collect();
-        let tensors4: Vec<(&str, &Tensor)> =
-            renamed.iter().map(|(b, t)| (b.as_str(), *t)).collect();
         let entry = Entry::new("activation.wgsl", WGSL, name4).with("ACT", &act_const);
         let n4 = n / 4;
-        return gpu.kernel(&entry, &uniforms(n4), &tensors4, gpu.grid(n4.div_ceil(WG)));
+        return with_vec4_names(tensors, |tensors4| {
+            gpu.kernel(&entry, &uniforms(n4), tensors4, gpu.grid(n4.div_ceil(WG)))
+        });
     }
     let entry = Entry::new("activation.wgsl", WGSL, name).with("ACT", act_const);
     gpu.kernel(&entry, &uniforms(n), tensors, gpu.grid(n.div_ceil(WG)))

@@ -4,7 +4,7 @@
 
 pub use super::Reduction;
 use super::activation::Activation;
-use super::{expect_distinct, expect_len, expect_u32};
+use super::{expect_distinct, expect_len, expect_u32, with_vec4_names};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::gpu::kernel::{Entry, Kernel, Value};
@@ -106,23 +106,39 @@ impl BatchNorm {
         ])
     }
 
-    /// The entry point `name` (or its `_lanes` form) specialised to this
-    /// shape, and its workgroups.
-    fn entry(&self, gpu: &Gpu, name: &'static str) -> (Entry, [u32; 3]) {
+    /// The kernel of entry point `name` (or its `_lanes` or `_lanes4`
+    /// form) specialised to this shape, on `tensors` named as the scalar
+    /// form names them.
+    fn kernel(
+        &self,
+        gpu: &Gpu,
+        name: &'static str,
+        uniforms: &[(&str, Value)],
+        tensors: &[(&str, &Tensor)],
+    ) -> Result<Kernel> {
+        let reduction = self
+            .reduction
+            .unwrap_or_else(|| Reduction::for_adapter(gpu));
+        // A CPU adapter's BatchNorm1d of a multiple of 4 features: four
+        // channels a thread, as vec4s.
+        let vec4 = reduction == Reduction::Lanes && self.spatial == 1 && self.cols % 4 == 0;
         // Channels per workgroup: CW of the tree form, LW of the lanes
         // form (a CPU adapter's SIMD width), set here for both.
-        let (name, width, per_group) = match self
-            .reduction
-            .unwrap_or_else(|| Reduction::for_adapter(gpu))
-        {
-            Reduction::Tree => (name, "CW", 16),
-            Reduction::Lanes => match name {
-                "train_forward" => ("train_forward_lanes", "LW", 8),
-                _ => ("backward_lanes", "LW", 8),
-            },
+        let (name, width, per_group) = match (reduction, name, vec4) {
+            (Reduction::Tree, _, _) => (name, "CW", 16),
+            (Reduction::Lanes, "train_forward", false) => ("train_forward_lanes", "LW", 8),
+            (Reduction::Lanes, "train_forward", true) => ("train_forward_lanes4", "LW", 8),
+            (Reduction::Lanes, _, false) => ("backward_lanes", "LW", 8),
+            (Reduction::Lanes, _, true) => ("backward_lanes4", "LW", 8),
         };
         let entry = self.specialised(name).with(width, format!("{per_group}u"));
-        (entry, [(self.cols as u32).div_ceil(per_group), 1, 1])
+        let threads = if vec4 { self.cols / 4 } else { self.cols } as u32;
+        let groups = [threads.div_ceil(per_group), 1, 1];
+        if vec4 {
+            with_vec4_names(tensors, |t| gpu.kernel(&entry, uniforms, t, groups))
+        } else {
+            gpu.kernel(&entry, uniforms, tensors, groups)
+        }
     }
 
     /// The entry point `name` with this shape's positions and activation.
@@ -187,8 +203,12 @@ pub fn train_forward(
         ("running_var", t.running_var),
     ];
     expect_distinct(OP, &all[3..], &all)?;
-    let (entry, groups) = bn.entry(gpu, "train_forward");
-    gpu.kernel(&entry, &bn.uniforms(OP, update_running)?, &all, groups)
+    bn.kernel(
+        gpu,
+        "train_forward",
+        &bn.uniforms(OP, update_running)?,
+        &all,
+    )
 }
 
 /// Normalises with the running statistics (inference).
@@ -282,8 +302,7 @@ pub fn backward(gpu: &Gpu, bn: &BatchNorm, t: &Backward<'_>) -> Result<Kernel> {
         ("dbeta", t.dbeta),
     ];
     expect_distinct(OP, &all[6..], &all)?;
-    let (entry, groups) = bn.entry(gpu, "backward");
-    gpu.kernel(&entry, &bn.uniforms(OP, false)?, &all, groups)
+    bn.kernel(gpu, "backward", &bn.uniforms(OP, false)?, &all)
 }
 
 /// The f64 references.

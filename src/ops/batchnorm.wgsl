@@ -338,3 +338,130 @@ fn backward_lanes(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocatio
     dgamma[col] = dg_sum;
     dbeta[col] = db_sum;
 }
+
+// ---------------------------------------------------------------------------
+// The CPU form over four adjacent channels a thread, for BatchNorm1d
+// (SPATIAL = 1) with a multiple of 4 features: one vec4 load a row where
+// the form above makes four (on lavapipe each load is a loop over the
+// lanes). Each channel's values go into the same 16 partial sums in the
+// same order and are added by the same tree, and every other value is
+// computed element by element as above, so the bits are the same.
+@group(0) @binding(16) var<storage, read> x4: array<vec4<f32>>;
+@group(0) @binding(17) var<storage, read> gamma4: array<vec4<f32>>;
+@group(0) @binding(18) var<storage, read> beta4: array<vec4<f32>>;
+@group(0) @binding(19) var<storage, read_write> y4: array<vec4<f32>>;
+@group(0) @binding(20) var<storage, read_write> saved_mean4: array<vec4<f32>>;
+@group(0) @binding(21) var<storage, read_write> saved_inv_std4: array<vec4<f32>>;
+@group(0) @binding(22) var<storage, read_write> running_mean4: array<vec4<f32>>;
+@group(0) @binding(23) var<storage, read_write> running_var4: array<vec4<f32>>;
+@group(0) @binding(24) var<storage, read> mean_in4: array<vec4<f32>>;
+@group(0) @binding(25) var<storage, read> inv_std_in4: array<vec4<f32>>;
+@group(0) @binding(26) var<storage, read> dy4: array<vec4<f32>>;
+@group(0) @binding(27) var<storage, read_write> dx4: array<vec4<f32>>;
+@group(0) @binding(28) var<storage, read_write> dgamma4: array<vec4<f32>>;
+@group(0) @binding(29) var<storage, read_write> dbeta4: array<vec4<f32>>;
+@group(0) @binding(30) var<storage, read> y_out4: array<vec4<f32>>;
+
+// Σ x (mean 0) or Σ (x - mean)² of group g's rows, four channels.
+fn x4_total(g: u32, c4: u32, count: u32, mean: vec4<f32>, squares: bool) -> vec4<f32> {
+    let cols4 = p.cols / 4u;
+    var s: array<vec4<f32>, 16>;
+    for (var i = 0u; i < count; i += RL) {
+        for (var r = 0u; r < RL; r++) {
+            if i + r < count {
+                let d = x4[(g * count + i + r) * cols4 + c4] - mean;
+                s[r] += select(d, d * d, squares);
+            }
+        }
+    }
+    return tree16_columns(s);
+}
+
+fn grad4(j: u32) -> vec4<f32> {
+    if ACT == ACT_NONE {
+        return dy4[j];
+    }
+    let y = y_out4[j];
+    let d = dy4[j];
+    var g: vec4<f32>;
+    for (var e = 0u; e < 4u; e++) {
+        g[e] = activate_backward(y[e], d[e], ACT, p.slope);
+    }
+    return g;
+}
+
+@compute @workgroup_size(LW, 1, 1)
+fn train_forward_lanes4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let c4 = wg.x * LW + lid.x;
+    let cols4 = p.cols / 4u;
+    if c4 >= cols4 {
+        return;
+    }
+    let count = p.rows / p.groups;
+    let n = f32(count);
+    for (var g = 0u; g < p.groups; g++) {
+        let mean = x4_total(g, c4, count, vec4<f32>(0.0), false) / n;
+        let variance = x4_total(g, c4, count, mean, true) / n;
+        let inv_std = 1.0 / sqrt(variance + p.eps);
+        let gm = gamma4[c4] * inv_std;
+        let bb = beta4[c4];
+        for (var i = 0u; i < count; i++) {
+            let j = (g * count + i) * cols4 + c4;
+            let v = (x4[j] - mean) * gm + bb;
+            var out: vec4<f32>;
+            for (var e = 0u; e < 4u; e++) {
+                out[e] = activate(v[e], ACT, p.slope);
+            }
+            y4[j] = out;
+        }
+        saved_mean4[g * cols4 + c4] = mean;
+        saved_inv_std4[g * cols4 + c4] = inv_std;
+        if p.update_running != 0u {
+            let unbiased = variance * n / max(n - 1.0, 1.0);
+            running_mean4[c4] = (1.0 - p.momentum) * running_mean4[c4] + p.momentum * mean;
+            running_var4[c4] = (1.0 - p.momentum) * running_var4[c4] + p.momentum * unbiased;
+        }
+    }
+}
+
+@compute @workgroup_size(LW, 1, 1)
+fn backward_lanes4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let c4 = wg.x * LW + lid.x;
+    let cols4 = p.cols / 4u;
+    if c4 >= cols4 {
+        return;
+    }
+    let count = p.rows / p.groups;
+    let n = f32(count);
+    var dg_sum = vec4<f32>();
+    var db_sum = vec4<f32>();
+    for (var g = 0u; g < p.groups; g++) {
+        let mean = mean_in4[g * cols4 + c4];
+        let inv_std = inv_std_in4[g * cols4 + c4];
+        // Σ dy and Σ dy · x̂, summed as x4_total sums.
+        var sb: array<vec4<f32>, 16>;
+        var sg: array<vec4<f32>, 16>;
+        for (var i = 0u; i < count; i += RL) {
+            for (var r = 0u; r < RL; r++) {
+                if i + r < count {
+                    let j = (g * count + i + r) * cols4 + c4;
+                    let d = grad4(j);
+                    sb[r] += d;
+                    sg[r] += d * (x4[j] - mean) * inv_std;
+                }
+            }
+        }
+        let db = tree16_columns(sb);
+        let dg = tree16_columns(sg);
+        db_sum = select(db_sum + db, db, g == 0u);
+        dg_sum = select(dg_sum + dg, dg, g == 0u);
+        let k = gamma4[c4] * inv_std / n;
+        for (var i = 0u; i < count; i++) {
+            let j = (g * count + i) * cols4 + c4;
+            let xhat = (x4[j] - mean) * inv_std;
+            dx4[j] = k * (n * grad4(j) - db - xhat * dg);
+        }
+    }
+    dgamma4[c4] = dg_sum;
+    dbeta4[c4] = db_sum;
+}

@@ -81,6 +81,20 @@ pub(crate) fn expect_distinct(
 }
 
 /// Fails if an element count does not fit the kernels' 32-bit indices.
+/// Calls `f` with `tensors` under the names of their vec4 bindings (`x`
+/// → `x4`), for the entry points that read whole vec4s.
+pub(crate) fn with_vec4_names<'a, R>(
+    tensors: &[(&str, &'a Tensor)],
+    f: impl FnOnce(&[(&str, &'a Tensor)]) -> R,
+) -> R {
+    let named: Vec<(String, &Tensor)> = tensors
+        .iter()
+        .map(|&(name, t)| (format!("{name}4"), t))
+        .collect();
+    let refs: Vec<(&str, &Tensor)> = named.iter().map(|(n, t)| (n.as_str(), *t)).collect();
+    f(&refs)
+}
+
 pub(crate) fn expect_u32(op: &'static str, what: &str, n: usize) -> Result<u32> {
     u32::try_from(n).map_err(|_| Error::shape(op, format!("{what} = {n} exceeds 2^32 - 1")))
 }

@@ -471,6 +471,10 @@ fn both_reductions_give_the_same_bits() {
         (3, 1, 13, 1),
         (128, 20, 4, 2),
         (6, 5, 196, 2),
+        // BatchNorm1d of a multiple of 4 features: the CPU form's vec4 kernels.
+        (7, 4, 1, 1),
+        (66, 12, 1, 2),
+        (257, 32, 1, 1),
     ] {
         let bn = BatchNorm::new(rows, cols).spatial(spatial).groups(groups);
         let c = case(&mut rng, rows * spatial, cols, 0.3);
@@ -518,6 +522,8 @@ fn a_fused_activation_gives_the_bits_of_the_activation_kernel() {
         (8, 5, 49, 2, Activation::LeakyRelu(0.2)),
         (3, 33, 7, 1, Activation::Tanh),
         (6, 3, 13, 2, Activation::Sigmoid),
+        (34, 8, 1, 2, Activation::LeakyRelu(0.2)),
+        (17, 12, 1, 1, Activation::Tanh),
     ] {
         for r in [Reduction::Tree, Reduction::Lanes] {
             let plain = BatchNorm::new(rows, cols)
