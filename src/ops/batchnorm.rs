@@ -121,7 +121,8 @@ impl BatchNorm {
             .unwrap_or_else(|| Reduction::for_adapter(gpu));
         // A CPU adapter's BatchNorm1d of a multiple of 4 features: four
         // channels a thread, as vec4s.
-        let vec4 = reduction == Reduction::Lanes && self.spatial == 1 && self.cols % 4 == 0;
+        let vec4 =
+            reduction == Reduction::Lanes && self.spatial == 1 && self.cols.is_multiple_of(4);
         // Channels per workgroup: CW of the tree form, LW of the lanes
         // form (a CPU adapter's SIMD width), set here for both.
         let (name, width, per_group) = match (reduction, name, vec4) {
