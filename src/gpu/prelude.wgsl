@@ -71,6 +71,23 @@ fn activate_backward(y: f32, dy: f32, act: u32, slope: f32) -> f32 {
     }
 }
 
+// activate and activate_backward for each element of a vec4.
+fn activate4(x: vec4<f32>, act: u32, slope: f32) -> vec4<f32> {
+    var y: vec4<f32>;
+    for (var e = 0u; e < 4u; e++) {
+        y[e] = activate(x[e], act, slope);
+    }
+    return y;
+}
+
+fn activate_backward4(y: vec4<f32>, dy: vec4<f32>, act: u32, slope: f32) -> vec4<f32> {
+    var dx: vec4<f32>;
+    for (var e = 0u; e < 4u; e++) {
+        dx[e] = activate_backward(y[e], dy[e], act, slope);
+    }
+    return dx;
+}
+
 // The fixed tree of 16 partial sums that the reductions' 16-lane
 // workgroup trees add (partial[l] += partial[l + half] for half 8, 4, 2,
 // 1), for a thread that keeps partials 0-3, 4-7, 8-11 and 12-15 itself

@@ -51,12 +51,7 @@ fn backward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: 
 fn forward4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let i = flat_index(wg, nwg, lid, WG);
     if i < p.n {
-        let v = x4[i];
-        var out: vec4<f32>;
-        for (var e = 0u; e < 4u; e++) {
-            out[e] = activate(v[e], ACT, p.slope);
-        }
-        y4[i] = out;
+        y4[i] = activate4(x4[i], ACT, p.slope);
     }
 }
 
@@ -64,12 +59,6 @@ fn forward4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: 
 fn backward4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let i = flat_index(wg, nwg, lid, WG);
     if i < p.n {
-        let y = y_in4[i];
-        let d = dy4[i];
-        var out: vec4<f32>;
-        for (var e = 0u; e < 4u; e++) {
-            out[e] = activate_backward(y[e], d[e], ACT, p.slope);
-        }
-        dx4[i] = out;
+        dx4[i] = activate_backward4(y_in4[i], dy4[i], ACT, p.slope);
     }
 }

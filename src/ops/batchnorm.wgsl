@@ -381,13 +381,7 @@ fn grad4(j: u32) -> vec4<f32> {
     if ACT == ACT_NONE {
         return dy4[j];
     }
-    let y = y_out4[j];
-    let d = dy4[j];
-    var g: vec4<f32>;
-    for (var e = 0u; e < 4u; e++) {
-        g[e] = activate_backward(y[e], d[e], ACT, p.slope);
-    }
-    return g;
+    return activate_backward4(y_out4[j], dy4[j], ACT, p.slope);
 }
 
 @compute @workgroup_size(LW, 1, 1)
@@ -407,12 +401,7 @@ fn train_forward_lanes4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_inv
         let bb = beta4[c4];
         for (var i = 0u; i < count; i++) {
             let j = (g * count + i) * cols4 + c4;
-            let v = (x4[j] - mean) * gm + bb;
-            var out: vec4<f32>;
-            for (var e = 0u; e < 4u; e++) {
-                out[e] = activate(v[e], ACT, p.slope);
-            }
-            y4[j] = out;
+            y4[j] = activate4((x4[j] - mean) * gm + bb, ACT, p.slope);
         }
         saved_mean4[g * cols4 + c4] = mean;
         saved_inv_std4[g * cols4 + c4] = inv_std;

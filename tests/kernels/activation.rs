@@ -4,6 +4,22 @@ use shadergan::ops::activation::reference as activation_ref;
 
 use crate::*;
 
+const ACTIVATIONS: [Activation; 3] = [
+    Activation::LeakyRelu(0.2),
+    Activation::Tanh,
+    Activation::Sigmoid,
+];
+
+/// y = f(x) and dx = dy · f'(x) by the kernels, read back.
+fn forward_backward(act: Activation, x: &[f32], dy: &[f32]) -> (Vec<f32>, Vec<f32>) {
+    let n = x.len();
+    let (y, dx) = (nan_tensor(n), nan_tensor(n));
+    let f = activation::forward(gpu(), act, &upload(x), &y).unwrap();
+    let b = activation::backward(gpu(), act, &y, &upload(dy), &dx).unwrap();
+    run(&[&f, &b]);
+    (read(&y), read(&dx))
+}
+
 /// Forward and backward against the reference at every row count (with 37
 /// features, so lengths are not multiples of the workgroup).
 fn check(act: Activation) {
@@ -12,22 +28,12 @@ fn check(act: Activation) {
         let n = rows * 37;
         let x = random(&mut rng, n, -4.0, 4.0);
         let dy = random(&mut rng, n, -1.0, 1.0);
-        let (y, dx) = (nan_tensor(n), nan_tensor(n));
-        let tdy = upload(&dy);
-        let f = activation::forward(gpu(), act, &upload(&x), &y).unwrap();
-        let b = activation::backward(gpu(), act, &y, &tdy, &dx).unwrap();
-        run(&[&f, &b]);
+        let (y, dx) = forward_backward(act, &x, &dy);
         let want_y: Vec<f64> = x
             .iter()
             .map(|&v| activation_ref::activate(act, v as f64))
             .collect();
-        assert_close(
-            &format!("{act:?} forward n={n}"),
-            seed,
-            &read(&y),
-            &want_y,
-            1e-6,
-        );
+        assert_close(&format!("{act:?} forward n={n}"), seed, &y, &want_y, 1e-6);
         let want_dx: Vec<f64> = want_y
             .iter()
             .zip(&dy)
@@ -36,7 +42,7 @@ fn check(act: Activation) {
         assert_close(
             &format!("{act:?} backward n={n}"),
             seed,
-            &read(&dx),
+            &dx,
             &want_dx,
             1e-6,
         );
@@ -61,11 +67,7 @@ fn sigmoid_forward_and_backward_match_reference() {
 #[test]
 fn activation_backward_matches_finite_differences() {
     let (mut rng, seed) = rng();
-    for act in [
-        Activation::LeakyRelu(0.2),
-        Activation::Tanh,
-        Activation::Sigmoid,
-    ] {
+    for act in ACTIVATIONS {
         // 256: the vec4 kernels; 257: the scalar ones.
         for n in [256, 257] {
             // Away from LeakyReLU's kink at 0, where the derivative jumps.
@@ -75,11 +77,7 @@ fn activation_backward_matches_finite_differences() {
                 .map(|(i, v)| if i % 2 == 0 { v } else { -v })
                 .collect();
             let dy = random(&mut rng, n, -1.0, 1.0);
-            let (y, dx) = (nan_tensor(n), nan_tensor(n));
-            let tdy = upload(&dy);
-            let f = activation::forward(gpu(), act, &upload(&x), &y).unwrap();
-            let b = activation::backward(gpu(), act, &y, &tdy, &dx).unwrap();
-            run(&[&f, &b]);
+            let (_, dx) = forward_backward(act, &x, &dy);
             let c = coords(&mut rng, n, 40);
             let fd = finite_differences(&x, &c, 1e-3, |x| {
                 let y: Vec<f64> = x
@@ -88,7 +86,7 @@ fn activation_backward_matches_finite_differences() {
                     .collect();
                 dot(&y, &dy)
             });
-            assert_gradient(&format!("{act:?} n={n}"), seed, &read(&dx), &c, &fd, 1e-3);
+            assert_gradient(&format!("{act:?} n={n}"), seed, &dx, &c, &fd, 1e-3);
         }
     }
 }
@@ -98,24 +96,17 @@ fn activation_backward_matches_finite_differences() {
 #[test]
 fn vec4_and_scalar_kernels_give_the_same_bits() {
     let (mut rng, seed) = rng();
-    for act in [
-        Activation::LeakyRelu(0.2),
-        Activation::Tanh,
-        Activation::Sigmoid,
-    ] {
+    for act in ACTIVATIONS {
         let x = random(&mut rng, 257, -4.0, 4.0);
         let dy = random(&mut rng, 257, -1.0, 1.0);
         let outputs: Vec<(Vec<f32>, Vec<f32>)> = [256, 257]
             .into_iter()
-            .map(|n| {
-                let (y, dx) = (nan_tensor(n), nan_tensor(n));
-                let f = activation::forward(gpu(), act, &upload(&x[..n]), &y).unwrap();
-                let b = activation::backward(gpu(), act, &y, &upload(&dy[..n]), &dx).unwrap();
-                assert_eq!(f.labels()[0].contains("forward4"), n % 4 == 0);
-                run(&[&f, &b]);
-                (read(&y), read(&dx))
-            })
+            .map(|n| forward_backward(act, &x[..n], &dy[..n]))
             .collect();
+        let (y, dx) = (nan_tensor(256), nan_tensor(256));
+        let f = activation::forward(gpu(), act, &upload(&x[..256]), &y).unwrap();
+        let b = activation::backward(gpu(), act, &y, &upload(&dy[..256]), &dx).unwrap();
+        assert!(f.labels()[0].contains("forward4") && b.labels()[0].contains("backward4"));
         let same = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(p, q)| p.to_bits() == q.to_bits());
         assert!(
             same(&outputs[0].0, &outputs[1].0[..256]) && same(&outputs[0].1, &outputs[1].1[..256]),
