@@ -233,26 +233,27 @@ fn store_strided(row: u32, col: u32, lo0: vec4<f32>, hi0: vec4<f32>, lo1: vec4<f
     }
 }
 
-// The 8 × 8 outputs of a thread of 8 adjacent columns: row row + r holds
-// columns col .. col+3 in rr_0, col+4 .. col+7 in rr_1.
-fn store_adjacent(row: u32, col: u32, r0_0: vec4<f32>, r0_1: vec4<f32>, r1_0: vec4<f32>, r1_1: vec4<f32>, r2_0: vec4<f32>, r2_1: vec4<f32>, r3_0: vec4<f32>, r3_1: vec4<f32>, r4_0: vec4<f32>, r4_1: vec4<f32>, r5_0: vec4<f32>, r5_1: vec4<f32>, r6_0: vec4<f32>, r6_1: vec4<f32>, r7_0: vec4<f32>, r7_1: vec4<f32>) {
+// The 8 × 8 outputs of a thread of 8 adjacent columns, an `Adjacent`
+// block (below): row row + i holds columns col .. col+3 in s.c[2i],
+// col+4 .. col+7 in s.c[2i + 1].
+fn store_adjacent(row: u32, col: u32, s: Adjacent) {
     for (var j = 0u; j < 4u; j++) {
-        store(row + 0u, col + j, r0_0[j]);
-        store(row + 0u, col + 4u + j, r0_1[j]);
-        store(row + 1u, col + j, r1_0[j]);
-        store(row + 1u, col + 4u + j, r1_1[j]);
-        store(row + 2u, col + j, r2_0[j]);
-        store(row + 2u, col + 4u + j, r2_1[j]);
-        store(row + 3u, col + j, r3_0[j]);
-        store(row + 3u, col + 4u + j, r3_1[j]);
-        store(row + 4u, col + j, r4_0[j]);
-        store(row + 4u, col + 4u + j, r4_1[j]);
-        store(row + 5u, col + j, r5_0[j]);
-        store(row + 5u, col + 4u + j, r5_1[j]);
-        store(row + 6u, col + j, r6_0[j]);
-        store(row + 6u, col + 4u + j, r6_1[j]);
-        store(row + 7u, col + j, r7_0[j]);
-        store(row + 7u, col + 4u + j, r7_1[j]);
+        store(row + 0u, col + j, s.c[0][j]);
+        store(row + 0u, col + 4u + j, s.c[1][j]);
+        store(row + 1u, col + j, s.c[2][j]);
+        store(row + 1u, col + 4u + j, s.c[3][j]);
+        store(row + 2u, col + j, s.c[4][j]);
+        store(row + 2u, col + 4u + j, s.c[5][j]);
+        store(row + 3u, col + j, s.c[6][j]);
+        store(row + 3u, col + 4u + j, s.c[7][j]);
+        store(row + 4u, col + j, s.c[8][j]);
+        store(row + 4u, col + 4u + j, s.c[9][j]);
+        store(row + 5u, col + j, s.c[10][j]);
+        store(row + 5u, col + 4u + j, s.c[11][j]);
+        store(row + 6u, col + j, s.c[12][j]);
+        store(row + 6u, col + 4u + j, s.c[13][j]);
+        store(row + 7u, col + j, s.c[14][j]);
+        store(row + 7u, col + 4u + j, s.c[15][j]);
     }
 }
 
@@ -717,9 +718,6 @@ fn store_strided_block(row: u32, col: u32, s: Strided) {
     store_strided(row, col, s.lo[0], s.hi[0], s.lo[1], s.hi[1], s.lo[2], s.hi[2], s.lo[3], s.hi[3], s.lo[4], s.hi[4], s.lo[5], s.hi[5], s.lo[6], s.hi[6], s.lo[7], s.hi[7]);
 }
 
-fn store_adjacent_block(row: u32, col: u32, s: Adjacent) {
-    store_adjacent(row, col, s.c[0], s.c[1], s.c[2], s.c[3], s.c[4], s.c[5], s.c[6], s.c[7], s.c[8], s.c[9], s.c[10], s.c[11], s.c[12], s.c[13], s.c[14], s.c[15]);
-}
 
 // Y = X · Wᵀ with K % 4 == 0: rows of A and of B are both contiguous in k.
 // Thread: rows row .. row+TM-1 (shared), columns col + WX·j. Per 4 steps
@@ -784,9 +782,9 @@ fn rows_nn4(wg: vec3<u32>, lid: vec3<u32>, lane: u32) {
             }
         }
     }
-    store_adjacent_block(row, col, top);
+    store_adjacent(row, col, top);
     if TM == 16u {
-        store_adjacent_block(row + 8u, col, bottom);
+        store_adjacent(row + 8u, col, bottom);
     }
 }
 
@@ -819,7 +817,7 @@ fn rows_tn4(wg: vec3<u32>, lid: vec3<u32>, lane: u32) {
         let i = kk * m4 + row / 4u;
         add_adjacent(&acc, eight(a_v4[i], a_v4[i + 1u]), b_v4[kk * n4 + q0], b_v4[kk * n4 + q0 + 1u]);
     }
-    store_adjacent_block(row, col, acc);
+    store_adjacent(row, col, acc);
 }
 
 // The 8 values of two vec4s.

@@ -249,7 +249,7 @@ pub fn time(
         let (a, b, c) = (
             operand(gpu, m * k)?,
             operand(gpu, k * n)?,
-            operand(gpu, m * n)?,
+            gpu.zeros(m * n)?,
         );
         let kern = matmul(gpu, &Matmul::new(form, m, n, k).tiles(t), &a, &b, None, &c)?;
         gpu.run(&[&kern])?;
