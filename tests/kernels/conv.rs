@@ -33,13 +33,14 @@ fn shapes(rng: &mut rand::rngs::StdRng, count: usize) -> Vec<Conv2d> {
 }
 
 /// Every layout the adapters use: the CPU's rows kernel and shared tiles.
-/// The CPU layout (16 rows a thread) with and without its subgroup form,
-/// with 8 rows, and two GPU shapes.
-const TILES: [MatmulTiles; 5] = [
+/// The CPU layout (32 rows a thread) with and without its subgroup form,
+/// with 16 and 8 rows, and two GPU shapes.
+const TILES: [MatmulTiles; 6] = [
     MatmulTiles::CPU,
     MatmulTiles::GPU_SMALL,
     MatmulTiles::CPU.alone(),
     MatmulTiles::SAFE,
+    MatmulTiles::rows(8).with_rows(16),
     MatmulTiles::rows(8),
 ];
 

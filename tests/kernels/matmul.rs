@@ -138,6 +138,7 @@ fn every_tile_shape_gives_the_reference_product() {
         MatmulTiles::rows(3),
         MatmulTiles::rows(16),
         MatmulTiles::rows(16).tall(),
+        MatmulTiles::rows(8).with_rows(16),
         MatmulTiles::GPU,
         MatmulTiles::GPU_SMALL,
         MatmulTiles::SAFE,

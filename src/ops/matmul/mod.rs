@@ -178,10 +178,10 @@ pub fn matmul(
         && k % 4 == 0
         && n % 4 == 0
         && (m + n) * k * 4 <= UNFOLD_BYTES;
-    // Only the NT and NN vec4 kernels have the 16-row form; a
+    // Only the vec4 kernels have the 16- and 32-row forms; a
     // convolution's weight gradient (NN over a long k of positions)
-    // measured no faster with it, and keeps 8.
-    let vec4_rows = matches!(name, "main_rows_nt4" | "main_rows_nn4") || unfolded;
+    // measured no faster with them, and keeps 8.
+    let vec4_rows = matches!(name, "main_rows_nt4" | "main_rows_nn4" | "main_rows_tn4") || unfolded;
     let tiles = match tiles.layout {
         Layout::Rows if !vec4_rows => MatmulTiles {
             tm: tiles.tm.min(8),

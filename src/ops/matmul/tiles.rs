@@ -23,7 +23,7 @@ pub enum Layout {
     /// threads computing TM × TN outputs (strided). For GPUs.
     Shared,
     /// `main_rows`: no workgroup memory and no barrier; a workgroup of WX
-    /// threads owns TM rows (8, or 16 in the vec4 kernels), each thread 8
+    /// threads owns TM rows (8, or 16 or 32 in the vec4 kernels), each thread 8
     /// columns (TN = 8, WY = 1). For CPU adapters.
     Rows,
 }
@@ -70,11 +70,16 @@ impl MatmulTiles {
         }
     }
 
-    /// This Rows shape with 16 rows per workgroup instead of 8, where the
-    /// product has the NT or NN vec4 kernel (others keep 8): each load of
-    /// B feeds twice the FMAs.
+    /// This Rows shape with 32 rows per workgroup instead of 8, where the
+    /// product has a vec4 kernel (others keep 8): each load of B feeds four
+    /// times the FMAs.
     pub const fn tall(self) -> Self {
-        MatmulTiles { tm: 16, ..self }
+        self.with_rows(32)
+    }
+
+    /// This Rows shape with `tm` rows per workgroup (1, 8, 16 or 32).
+    pub const fn with_rows(self, tm: u32) -> Self {
+        MatmulTiles { tm, ..self }
     }
 
     /// This Rows shape without the subgroup sharing of A's rows.
@@ -87,8 +92,8 @@ impl MatmulTiles {
 
     /// The Rows layout fitted to a product of m × n: one row per thread
     /// (`main_rows_1`) under 4 rows, where 8 would mostly compute nothing,
-    /// 8 under 16, and no more threads than n's columns need. Each output
-    /// still sums its products in the same order.
+    /// 8 under 16, 16 under 32, and no more threads than n's columns need.
+    /// Each output still sums its products in the same order.
     pub fn fitted(self, m: usize, n: usize) -> Self {
         if self.layout != Layout::Rows {
             return self;
@@ -97,6 +102,7 @@ impl MatmulTiles {
         let tm = match m {
             0..4 => 1,
             4..16 => self.tm.min(8),
+            16..32 => self.tm.min(16),
             _ => self.tm,
         };
         MatmulTiles {
@@ -127,7 +133,7 @@ impl MatmulTiles {
     pub fn fits(&self, limits: &wgpu::Limits) -> bool {
         let shape_ok = match self.layout {
             Layout::Shared => self.bk > 0 && self.tm > 0 && self.tn > 0,
-            Layout::Rows => self.wy == 1 && matches!(self.tm, 1 | 8 | 16) && self.tn == 8,
+            Layout::Rows => self.wy == 1 && matches!(self.tm, 1 | 8 | 16 | 32) && self.tn == 8,
         };
         shape_ok
             && self.wx > 0
@@ -205,6 +211,7 @@ pub fn candidates(device_type: wgpu::DeviceType) -> Vec<MatmulTiles> {
     let mut v = vec![
         MatmulTiles::rows(8).tall(),
         MatmulTiles::rows(16).tall(),
+        MatmulTiles::rows(8).with_rows(16),
         MatmulTiles::rows(8),
         MatmulTiles::rows(16),
         MatmulTiles::rows(32),
