@@ -710,6 +710,14 @@ fn add_adjacent(acc: ptr<function, Adjacent>, a: array<f32, 8>, b0: vec4<f32>, b
     }
 }
 
+// acc += 4 steps of k: r[i] holds row i's 4 values of k, b[2e] and
+// b[2e + 1] the 8 columns' at step e.
+fn add_adjacent4(acc: ptr<function, Adjacent>, r: array<vec4<f32>, 8>, b: array<vec4<f32>, 8>) {
+    for (var e = 0u; e < 4u; e++) {
+        add_adjacent(acc, column(r, e), b[2u * e], b[2u * e + 1u]);
+    }
+}
+
 // Element e of each of 8 vec4s.
 fn column(r: array<vec4<f32>, 8>, e: u32) -> array<f32, 8> {
     return array<f32, 8>(r[0][e], r[1][e], r[2][e], r[3][e], r[4][e], r[5][e], r[6][e], r[7][e]);
@@ -781,30 +789,22 @@ fn rows_nn4(wg: vec3<u32>, lid: vec3<u32>, lane: u32) {
     var c2: Adjacent;
     var c3: Adjacent;
     for (var q = k_begin / 4u; q < k_end / 4u; q++) {
+        // B's 8 columns at the 4 steps of k first, then each block of 8
+        // rows of A used as soon as it is loaded (so that only one block
+        // is held at a time).
+        var b: array<vec4<f32>, 8>;
+        for (var e = 0u; e < 4u; e++) {
+            b[2u * e] = b_v4[(4u * q + e) * n4 + q0];
+            b[2u * e + 1u] = b_v4[(4u * q + e) * n4 + q0 + 1u];
+        }
         let a = row * k4 + q;
-        let r0 = a_rows_v4(a, k4, lane);
-        var r1: array<vec4<f32>, 8>;
-        var r2: array<vec4<f32>, 8>;
-        var r3: array<vec4<f32>, 8>;
+        add_adjacent4(&c0, a_rows_v4(a, k4, lane), b);
         if TM >= 16u {
-            r1 = a_rows_v4(a + 8u * k4, k4, lane);
+            add_adjacent4(&c1, a_rows_v4(a + 8u * k4, k4, lane), b);
         }
         if TM >= 32u {
-            r2 = a_rows_v4(a + 16u * k4, k4, lane);
-            r3 = a_rows_v4(a + 24u * k4, k4, lane);
-        }
-        for (var e = 0u; e < 4u; e++) {
-            let kk = 4u * q + e;
-            let b0 = b_v4[kk * n4 + q0];
-            let b1 = b_v4[kk * n4 + q0 + 1u];
-            add_adjacent(&c0, column(r0, e), b0, b1);
-            if TM >= 16u {
-                add_adjacent(&c1, column(r1, e), b0, b1);
-            }
-            if TM >= 32u {
-                add_adjacent(&c2, column(r2, e), b0, b1);
-                add_adjacent(&c3, column(r3, e), b0, b1);
-            }
+            add_adjacent4(&c2, a_rows_v4(a + 16u * k4, k4, lane), b);
+            add_adjacent4(&c3, a_rows_v4(a + 24u * k4, k4, lane), b);
         }
     }
     store_adjacent(row, col, c0);
@@ -818,8 +818,11 @@ fn rows_nn4(wg: vec3<u32>, lid: vec3<u32>, lane: u32) {
 }
 
 // dW = dYᵀ · X with M % 4 == 0 and N % 4 == 0: A is stored [K, M], so a
-// thread's rows at one k are contiguous vec4s; B's rows are contiguous in
-// n. Thread: rows row .. row+TM-1, columns col .. col+7 as two vec4s.
+// thread's 8 rows of a block at one step of k are two adjacent vec4s; B's
+// rows are contiguous in n. Thread: rows row .. row+TM-1, columns col ..
+// col+7 as two vec4s. Four steps of k a trip, then the last steps one at a
+// time: a loop of a fixed count with no exit inside is unrolled (with a
+// `break` at k's end, lavapipe ran this kernel at half the speed).
 fn rows_tn4(wg: vec3<u32>, lid: vec3<u32>, lane: u32) {
     begin(wg.z);
     let row = wg.y * TM;
@@ -827,55 +830,57 @@ fn rows_tn4(wg: vec3<u32>, lid: vec3<u32>, lane: u32) {
     let m4 = p.m / 4u;
     let n4 = p.n / 4u;
     let q0 = col / 4u;
-    if TM > 8u {
-        rows_tn4_tall(row, col, m4, n4, q0, lane);
-        return;
-    }
-    var acc: Adjacent;
-    // Four steps of k at a time: the 8 rows at k0 + e are r[2e] (rows
-    // 0-3) and r[2e + 1] (rows 4-7). Then the last steps one at a time:
-    // a loop of a fixed count with no exit inside is unrolled (with a
-    // `break` at k's end, lavapipe ran this kernel at half the speed).
-    let k_main = k_begin + (k_end - k_begin) / 4u * 4u;
-    for (var k0 = k_begin; k0 < k_main; k0 += 4u) {
-        let r = a_steps_v4(k0 * m4 + row / 4u, m4, lane);
-        for (var e = 0u; e < 4u; e++) {
-            let kk = k0 + e;
-            add_adjacent(&acc, eight(r[2u * e], r[2u * e + 1u]), b_v4[kk * n4 + q0], b_v4[kk * n4 + q0 + 1u]);
-        }
-    }
-    for (var kk = k_main; kk < k_end; kk++) {
-        let i = kk * m4 + row / 4u;
-        add_adjacent(&acc, eight(a_v4[i], a_v4[i + 1u]), b_v4[kk * n4 + q0], b_v4[kk * n4 + q0 + 1u]);
-    }
-    store_adjacent(row, col, acc);
-}
-
-// rows_tn4 with 16 or 32 rows: one step of k a trip, A's 32 rows at k being
-// 8 adjacent vec4s (rows past TM are loaded and not used). On lavapipe this
-// ran 1.4-1.7x the 8-row form, where 16 rows four (or two) steps a trip ran
-// at 1.0-1.4x.
-fn rows_tn4_tall(row: u32, col: u32, m4: u32, n4: u32, q0: u32, lane: u32) {
     var c0: Adjacent;
     var c1: Adjacent;
     var c2: Adjacent;
     var c3: Adjacent;
-    for (var kk = k_begin; kk < k_end; kk++) {
-        let r = a_run_v4(kk * m4 + row / 4u, lane);
+    let k_main = k_begin + (k_end - k_begin) / 4u * 4u;
+    for (var k0 = k_begin; k0 < k_main; k0 += 4u) {
+        // B's 8 columns at the 4 steps of k first (b[2e], b[2e + 1] at
+        // step e), then each block's rows of A, used as soon as loaded.
+        var b: array<vec4<f32>, 8>;
+        for (var e = 0u; e < 4u; e++) {
+            b[2u * e] = b_v4[(k0 + e) * n4 + q0];
+            b[2u * e + 1u] = b_v4[(k0 + e) * n4 + q0 + 1u];
+        }
+        let a = k0 * m4 + row / 4u;
+        add_steps4(&c0, a_steps_v4(a, m4, lane), b);
+        if TM >= 16u {
+            add_steps4(&c1, a_steps_v4(a + 2u, m4, lane), b);
+        }
+        if TM >= 32u {
+            add_steps4(&c2, a_steps_v4(a + 4u, m4, lane), b);
+            add_steps4(&c3, a_steps_v4(a + 6u, m4, lane), b);
+        }
+    }
+    for (var kk = k_main; kk < k_end; kk++) {
+        let a = kk * m4 + row / 4u;
         let b0 = b_v4[kk * n4 + q0];
         let b1 = b_v4[kk * n4 + q0 + 1u];
-        add_adjacent(&c0, eight(r[0], r[1]), b0, b1);
-        add_adjacent(&c1, eight(r[2], r[3]), b0, b1);
+        add_adjacent(&c0, eight(a_v4[a], a_v4[a + 1u]), b0, b1);
+        if TM >= 16u {
+            add_adjacent(&c1, eight(a_v4[a + 2u], a_v4[a + 3u]), b0, b1);
+        }
         if TM >= 32u {
-            add_adjacent(&c2, eight(r[4], r[5]), b0, b1);
-            add_adjacent(&c3, eight(r[6], r[7]), b0, b1);
+            add_adjacent(&c2, eight(a_v4[a + 4u], a_v4[a + 5u]), b0, b1);
+            add_adjacent(&c3, eight(a_v4[a + 6u], a_v4[a + 7u]), b0, b1);
         }
     }
     store_adjacent(row, col, c0);
-    store_adjacent(row + 8u, col, c1);
+    if TM >= 16u {
+        store_adjacent(row + 8u, col, c1);
+    }
     if TM >= 32u {
         store_adjacent(row + 16u, col, c2);
         store_adjacent(row + 24u, col, c3);
+    }
+}
+
+// acc += 4 steps of k: r[2e] and r[2e + 1] hold the 8 rows' values at
+// step e, b[2e] and b[2e + 1] the 8 columns'.
+fn add_steps4(acc: ptr<function, Adjacent>, r: array<vec4<f32>, 8>, b: array<vec4<f32>, 8>) {
+    for (var e = 0u; e < 4u; e++) {
+        add_adjacent(acc, eight(r[2u * e], r[2u * e + 1u]), b[2u * e], b[2u * e + 1u]);
     }
 }
 

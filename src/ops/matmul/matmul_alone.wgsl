@@ -42,8 +42,3 @@ fn a_rows_v4(i0: u32, stride: u32, lane: u32) -> array<vec4<f32>, 8> {
 fn a_steps_v4(i0: u32, stride: u32, lane: u32) -> array<vec4<f32>, 8> {
     return array<vec4<f32>, 8>(a_v4[i0], a_v4[i0 + 1u], a_v4[i0 + stride], a_v4[i0 + stride + 1u], a_v4[i0 + 2u * stride], a_v4[i0 + 2u * stride + 1u], a_v4[i0 + 3u * stride], a_v4[i0 + 3u * stride + 1u]);
 }
-
-// a_v4[i0 + i] for i = 0 .. 7: 32 adjacent values.
-fn a_run_v4(i0: u32, lane: u32) -> array<vec4<f32>, 8> {
-    return array<vec4<f32>, 8>(a_v4[i0], a_v4[i0 + 1u], a_v4[i0 + 2u], a_v4[i0 + 3u], a_v4[i0 + 4u], a_v4[i0 + 5u], a_v4[i0 + 6u], a_v4[i0 + 7u]);
-}

@@ -50,9 +50,3 @@ fn a_steps_v4(i0: u32, stride: u32, lane: u32) -> array<vec4<f32>, 8> {
     let mine = a_v4[i0 + i / 2u * stride + i % 2u];
     return array<vec4<f32>, 8>(subgroupBroadcast(mine, 0u), subgroupBroadcast(mine, 1u), subgroupBroadcast(mine, 2u), subgroupBroadcast(mine, 3u), subgroupBroadcast(mine, 4u), subgroupBroadcast(mine, 5u), subgroupBroadcast(mine, 6u), subgroupBroadcast(mine, 7u));
 }
-
-// a_v4[i0 + i] for i = 0 .. 7: 32 adjacent values.
-fn a_run_v4(i0: u32, lane: u32) -> array<vec4<f32>, 8> {
-    let mine = a_v4[i0 + lane % 8u];
-    return array<vec4<f32>, 8>(subgroupBroadcast(mine, 0u), subgroupBroadcast(mine, 1u), subgroupBroadcast(mine, 2u), subgroupBroadcast(mine, 3u), subgroupBroadcast(mine, 4u), subgroupBroadcast(mine, 5u), subgroupBroadcast(mine, 6u), subgroupBroadcast(mine, 7u));
-}
