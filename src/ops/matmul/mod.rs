@@ -178,10 +178,11 @@ pub fn matmul(
         && k % 4 == 0
         && n % 4 == 0
         && (m + n) * k * 4 <= UNFOLD_BYTES;
-    // Only the vec4 kernels have the 16- and 32-row forms; a
-    // convolution's weight gradient (NN over a long k of positions)
-    // measured no faster with them, and keeps 8.
-    let vec4_rows = matches!(name, "main_rows_nt4" | "main_rows_nn4" | "main_rows_tn4") || unfolded;
+    // Only the vec4 kernels (and the unfolded convolutions, which run on
+    // them) have the 16- and 32-row forms.
+    let vec4_rows = matches!(name, "main_rows_nt4" | "main_rows_nn4" | "main_rows_tn4")
+        || unfolded
+        || weight_unfolded;
     let tiles = match tiles.layout {
         Layout::Rows if !vec4_rows => MatmulTiles {
             tm: tiles.tm.min(8),
