@@ -159,11 +159,11 @@ impl MatmulTiles {
             .unwrap_or(Self::SAFE)
     }
 
-    /// A CPU adapter: one SIMD width (8 threads) of 16 × 8 outputs each
-    /// (8 × 8 where the product has no 16-row kernel), 16 × 64 per
+    /// A CPU adapter: one SIMD width (8 threads) of 32 × 8 outputs each
+    /// (8 × 8 where the product has no vec4 kernel), 32 × 64 per
     /// workgroup, no workgroup memory (examples/matmul_tiles: on lavapipe
-    /// at 512³, 25 to 33 GFLOP/s for NN against 18 to 26 with 8 rows, and
-    /// far above the best shared-tile shape).
+    /// at 1024³, 44 to 50 GFLOP/s for NT and NN against 35 to 39 and 24
+    /// with 16 rows, and far above the best shared-tile shape).
     pub const CPU: Self = Self::rows(8).tall();
     /// A GPU: 256 threads of 4 × 4 outputs, 64 × 64 per workgroup.
     pub const GPU: Self = Self::new(16, 16, 4, 4, 16);
@@ -291,8 +291,9 @@ fn cache_path() -> Option<PathBuf> {
 
 /// The kernels' revision: raised when a change to matmul.wgsl may change
 /// which shape wins, so that choices timed with older kernels are timed
-/// again (2: the CPU layout's subgroup form; 3: its 16-row form).
-const KERNELS: u32 = 3;
+/// again (2: the CPU layout's subgroup form; 3: its 16-row form; 4: its
+/// 32-row form).
+const KERNELS: u32 = 4;
 
 fn key(info: &wgpu::AdapterInfo) -> String {
     format!(
