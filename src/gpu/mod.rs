@@ -18,6 +18,31 @@ use std::sync::{Arc, Mutex};
 use crate::error::{Error, Result};
 use kernel::PipelineCache;
 
+/// lavapipe's (and llvmpipe's) worker threads, an environment variable the
+/// driver reads once, when it loads.
+pub const SOFTWARE_THREADS: &str = "LP_NUM_THREADS";
+
+/// On a machine of at most 4 cores where [`SOFTWARE_THREADS`] is not set,
+/// sets it to twice the cores. lavapipe splits each dispatch's workgroups
+/// into one equal run per worker thread, so with one thread a core a
+/// dispatch lasts as long as its slowest core's run; where cores are
+/// shared (a small virtual machine, as in CI) one core is often slower,
+/// and with two runs a core the idle one takes another run. On 2 vCPUs
+/// the MLP step at B = 64 measured 14% faster (medians of six interleaved
+/// runs: 48.8 -> 41.9 ms; the kernels alone 1-3%); 8 threads no faster than
+/// 4. Nothing else reads the variable: GPUs are untouched.
+///
+/// # Safety
+/// It writes the process environment: call it before any other thread
+/// exists (first thing in `main`).
+pub unsafe fn spread_software_adapter_work() {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if std::env::var_os(SOFTWARE_THREADS).is_none() && cores <= 4 {
+        // SAFETY: the caller guarantees no other thread is running.
+        unsafe { std::env::set_var(SOFTWARE_THREADS, (2 * cores).to_string()) };
+    }
+}
+
 /// A graphics API to run on, as given to `--backend`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BackendChoice {
@@ -286,6 +311,12 @@ pub fn describe_info(i: &wgpu::AdapterInfo) -> String {
     }
     if !i.driver_info.is_empty() {
         let _ = write!(s, " {}", i.driver_info);
+    }
+    // A software adapter's thread count, where it was set.
+    if i.device_type == wgpu::DeviceType::Cpu
+        && let Ok(n) = std::env::var(SOFTWARE_THREADS)
+    {
+        let _ = write!(s, ", {SOFTWARE_THREADS}={n}");
     }
     s.push(')');
     s
