@@ -237,23 +237,38 @@ fn store_strided(row: u32, col: u32, lo0: vec4<f32>, hi0: vec4<f32>, lo1: vec4<f
 // block (below): row row + i holds columns col .. col+3 in s.c[2i],
 // col+4 .. col+7 in s.c[2i + 1].
 fn store_adjacent(row: u32, col: u32, s: Adjacent) {
-    for (var j = 0u; j < 4u; j++) {
-        store(row + 0u, col + j, s.c[0][j]);
-        store(row + 0u, col + 4u + j, s.c[1][j]);
-        store(row + 1u, col + j, s.c[2][j]);
-        store(row + 1u, col + 4u + j, s.c[3][j]);
-        store(row + 2u, col + j, s.c[4][j]);
-        store(row + 2u, col + 4u + j, s.c[5][j]);
-        store(row + 3u, col + j, s.c[6][j]);
-        store(row + 3u, col + 4u + j, s.c[7][j]);
-        store(row + 4u, col + j, s.c[8][j]);
-        store(row + 4u, col + 4u + j, s.c[9][j]);
-        store(row + 5u, col + j, s.c[10][j]);
-        store(row + 5u, col + 4u + j, s.c[11][j]);
-        store(row + 6u, col + j, s.c[12][j]);
-        store(row + 6u, col + 4u + j, s.c[13][j]);
-        store(row + 7u, col + j, s.c[14][j]);
-        store(row + 7u, col + 4u + j, s.c[15][j]);
+    for (var i = 0u; i < 8u; i++) {
+        store4(row + i, col, s.c[2u * i]);
+        store4(row + i, col + 4u, s.c[2u * i + 1u]);
+    }
+}
+
+// C[row, col .. col+3] = v with the epilogue, for col a multiple of 4 and
+// N % 4 == 0 (the vec4 kernels'): one vec4 store where C's rows are
+// contiguous (every product but a convolution's forward and input
+// gradient, which store NCHW), else one element at a time. On lavapipe
+// each store is a loop over the lanes, and at the weight gradient's short
+// k the stores were a quarter of its memory operations. The same
+// arithmetic as `store`, so the same bits.
+@group(0) @binding(9) var<storage, read_write> c_v4: array<vec4<f32>>;
+
+fn store4(row: u32, col: u32, v: vec4<f32>) {
+    if CONV == CONV_FORWARD || CONV == CONV_INPUT {
+        for (var j = 0u; j < 4u; j++) {
+            store(row, col + j, v[j]);
+        }
+        return;
+    }
+    if row < p.m && col < p.n {
+        let i = c_index(row, col) / 4u;
+        var w = v;
+        if ACCUMULATE {
+            w += c_v4[i];
+        }
+        if HAS_BIAS {
+            w += vec4<f32>(bias[col], bias[col + 1u], bias[col + 2u], bias[col + 3u]);
+        }
+        c_v4[i] = activate4(w, ACT, p.slope);
     }
 }
 

@@ -314,17 +314,30 @@ pub fn matmul(
         (name, a_name, b_name) = ("main_rows_nn4", "a_v4", "b_v4");
         (a, b) = (&dy_rows, &x_cols);
     }
+    // The operands and C; the kernels with adjacent columns also store C
+    // four elements at a time, through `c_v4` (the same tensor).
+    let c_v4 = matches!(name, "main_rows_nn4" | "main_rows_tn4");
+    let bound = |c| {
+        let mut t = vec![(a_name, a), (b_name, b), ("bias", bias_t), ("c", c)];
+        if c_v4 {
+            t.push(("c_v4", c));
+        }
+        t
+    };
     let product = match split {
         None => {
             // Without a bias the shader never reads it, but still binds it.
-            let tensors = [(a_name, a), (b_name, b), ("bias", bias_t), ("c", c)];
-            gpu.kernel(&specialised(name, true)?, &uniforms, &tensors, groups)?
+            gpu.kernel(&specialised(name, true)?, &uniforms, &bound(c), groups)?
         }
         Some((slices, _)) => {
             // Split-K: the slices' copies of C, then their sum in order into C.
             let parts = gpu.zeros(slices * m * n)?;
-            let tensors = [(a_name, a), (b_name, b), ("bias", bias_t), ("c", &parts)];
-            let first = gpu.kernel(&specialised(name, false)?, &uniforms, &tensors, groups)?;
+            let first = gpu.kernel(
+                &specialised(name, false)?,
+                &uniforms,
+                &bound(&parts),
+                groups,
+            )?;
             let [x, y, _] = gpu.grid(expect_u32(OP, "outputs", m * n)?.div_ceil(THIN));
             let sum = gpu.kernel(
                 &specialised("sum_slices", true)?,
