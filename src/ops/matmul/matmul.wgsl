@@ -738,6 +738,29 @@ fn column(r: array<vec4<f32>, 8>, e: u32) -> array<f32, 8> {
     return array<f32, 8>(r[0][e], r[1][e], r[2][e], r[3][e], r[4][e], r[5][e], r[6][e], r[7][e]);
 }
 
+// The TM rows of blocks c0..c3 (8 rows each; those past TM unused).
+fn store_strided_rows(row: u32, col: u32, c0: Strided, c1: Strided, c2: Strided, c3: Strided) {
+    store_strided_block(row, col, c0);
+    if TM >= 16u {
+        store_strided_block(row + 8u, col, c1);
+    }
+    if TM >= 32u {
+        store_strided_block(row + 16u, col, c2);
+        store_strided_block(row + 24u, col, c3);
+    }
+}
+
+fn store_adjacent_rows(row: u32, col: u32, c0: Adjacent, c1: Adjacent, c2: Adjacent, c3: Adjacent) {
+    store_adjacent(row, col, c0);
+    if TM >= 16u {
+        store_adjacent(row + 8u, col, c1);
+    }
+    if TM >= 32u {
+        store_adjacent(row + 16u, col, c2);
+        store_adjacent(row + 24u, col, c3);
+    }
+}
+
 fn store_strided_block(row: u32, col: u32, s: Strided) {
     store_strided(row, col, s.lo[0], s.hi[0], s.lo[1], s.hi[1], s.lo[2], s.hi[2], s.lo[3], s.hi[3], s.lo[4], s.hi[4], s.lo[5], s.hi[5], s.lo[6], s.hi[6], s.lo[7], s.hi[7]);
 }
@@ -786,14 +809,7 @@ fn rows_nt4(wg: vec3<u32>, lid: vec3<u32>, lane: u32) {
         }
         add_strided_rows(&c0, &c1, &c2, &c3, a_off + row * k4 + q_main, k4, lane, b);
     }
-    store_strided_block(row, col, c0);
-    if TM >= 16u {
-        store_strided_block(row + 8u, col, c1);
-    }
-    if TM >= 32u {
-        store_strided_block(row + 16u, col, c2);
-        store_strided_block(row + 24u, col, c3);
-    }
+    store_strided_rows(row, col, c0, c1, c2, c3);
 }
 
 // c0..c3 (8 rows each; those past TM unused) += one vec4 of k: each block's
@@ -843,14 +859,7 @@ fn rows_nn4(wg: vec3<u32>, lid: vec3<u32>, lane: u32) {
             add_adjacent4(&c3, a_rows_v4(a + 24u * k4, k4, lane), b);
         }
     }
-    store_adjacent(row, col, c0);
-    if TM >= 16u {
-        store_adjacent(row + 8u, col, c1);
-    }
-    if TM >= 32u {
-        store_adjacent(row + 16u, col, c2);
-        store_adjacent(row + 24u, col, c3);
-    }
+    store_adjacent_rows(row, col, c0, c1, c2, c3);
 }
 
 // dW = dYᵀ · X with M % 4 == 0 and N % 4 == 0: A is stored [K, M], so a
@@ -902,14 +911,7 @@ fn rows_tn4(wg: vec3<u32>, lid: vec3<u32>, lane: u32) {
             add_adjacent(&c3, eight(a_v4[a + 6u], a_v4[a + 7u]), b0, b1);
         }
     }
-    store_adjacent(row, col, c0);
-    if TM >= 16u {
-        store_adjacent(row + 8u, col, c1);
-    }
-    if TM >= 32u {
-        store_adjacent(row + 16u, col, c2);
-        store_adjacent(row + 24u, col, c3);
-    }
+    store_adjacent_rows(row, col, c0, c1, c2, c3);
 }
 
 // acc += 4 steps of k: r[2e] and r[2e + 1] hold the 8 rows' values at
