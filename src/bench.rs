@@ -352,6 +352,24 @@ pub fn run(gpu: &Gpu, opts: &Options) -> Result<Report> {
             Some(spec.flops()),
             None,
         )?;
+        // The same product with B fetched from a texture, where this
+        // adapter's kernel can (CPU vec4 kernels; up to 1024³).
+        let stored = if form == Form::NT { (n, k) } else { (k, n) };
+        if on_cpu && m.max(n).max(k) <= 1024 && stored.1 % 4 == 0 {
+            let tex = gpu.texture(stored.0, stored.1)?;
+            gpu.write_texture(&tex, &gpu.read(&b)?)?;
+            let kern =
+                mm::matmul_b_texture(gpu, &spec, &a, (&b, &tex), with_bias.then_some(&bias), &c)?;
+            if kern.labels().iter().any(|l| l.contains("matmul_b_texture")) {
+                add(
+                    &format!("matmul {form:?} {name} (B from a texture)"),
+                    format!("{m}x{n}x{k}"),
+                    &kern,
+                    Some(spec.flops()),
+                    None,
+                )?;
+            }
+        }
     }
 
     // Memory-bound kernels at the reference shapes.

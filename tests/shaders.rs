@@ -64,6 +64,7 @@ fn every_entry_point_binds_group_0_with_a_uniform_of_scalars() {
             assert!(!r.storage.is_empty(), "{name}::{} binds no buffer", e.name);
             let mut bindings: Vec<u32> = r.storage.iter().map(|s| s.binding).collect();
             bindings.extend(r.uniform.iter().map(|u| u.binding));
+            bindings.extend(r.textures.iter().map(|t| t.1));
             let n = bindings.len();
             bindings.sort();
             bindings.dedup();
@@ -152,7 +153,11 @@ fn every_matmul_variant_validates() {
                             ("CONV", format!("{conv}u")),
                             ("SPLIT", split.to_string()),
                         ];
-                        for wgsl in [ops::matmul::WGSL, ops::matmul::WGSL_LANES] {
+                        for wgsl in [
+                            ops::matmul::WGSL,
+                            ops::matmul::WGSL_LANES,
+                            ops::matmul::WGSL_LANES_TEXTURE,
+                        ] {
                             let src = specialize(wgsl, &consts).unwrap();
                             validate(&with_prelude(&src))
                                 .unwrap_or_else(|e| panic!("{consts:?}:\n{e}"));
@@ -189,4 +194,19 @@ fn invalid_wgsl_is_reported_with_its_location() {
         err.contains("1.5") || err.contains("f32") || err.contains("float"),
         "{err}"
     );
+}
+
+#[test]
+fn a_texture_is_read_from_the_shader_in_place_of_its_buffer() {
+    let (module, info) = compile(&with_prelude(ops::matmul::WGSL_LANES_TEXTURE)).unwrap();
+    for entry in ["main_rows_nt4", "main_rows_nn4", "main_rows_tn4"] {
+        let r = reflect(&module, &info, entry).unwrap();
+        assert_eq!(r.textures, [("b_tex".to_string(), 10)], "{entry}");
+        assert!(!r.storage.iter().any(|s| s.name == "b_v4"), "{entry}");
+    }
+    // The buffer form of the same entry points reads B from b_v4.
+    let (module, info) = compile(&with_prelude(ops::matmul::WGSL_LANES)).unwrap();
+    let r = reflect(&module, &info, "main_rows_nt4").unwrap();
+    assert!(r.textures.is_empty());
+    assert!(r.storage.iter().any(|s| s.name == "b_v4"));
 }

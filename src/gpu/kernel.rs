@@ -7,7 +7,7 @@
 //!   shader and parses and validates the whole with naga, without a device.
 //! - [`reflect`] reads from the WGSL what an entry point binds: its storage
 //!   buffers (name, binding, read or written) and the layout of its uniform
-//!   block. A wrapper names the tensors and the uniform fields it passes,
+//!   block (and the textures it reads). A wrapper names the tensors and the uniform fields it passes,
 //!   and a name, a type or an access that does not match the shader is an
 //!   error when the kernel is made: no Rust copy of a shader's struct or
 //!   binding list can drift from it.
@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex};
 use wgpu::util::DeviceExt;
 
 use super::Gpu;
-use super::tensor::Tensor;
+use super::tensor::{Tensor, Texture};
 use crate::error::{Error, Result};
 
 /// The helpers every shader may call (sigmoid, log1p, the activations,
@@ -203,6 +203,9 @@ pub struct Uniform {
 pub struct Reflection {
     pub storage: Vec<Storage>,
     pub uniform: Option<Uniform>,
+    /// Sampled 2-D float textures (`texture_2d<f32>`, read by
+    /// `textureLoad`), by name and binding.
+    pub textures: Vec<(String, u32)>,
 }
 
 /// Reads the bindings of entry point `entry` from validated WGSL: every
@@ -221,6 +224,7 @@ pub fn reflect(
     let uses = info.get_entry_point(index);
     let mut storage = Vec::new();
     let mut uniform = None;
+    let mut textures = Vec::new();
     for (handle, var) in module.global_variables.iter() {
         if uses[handle].is_empty() {
             continue;
@@ -264,15 +268,36 @@ pub fn reflect(
                     fields,
                 });
             }
+            naga::AddressSpace::Handle => match module.types[var.ty].inner {
+                naga::TypeInner::Image {
+                    dim: naga::ImageDimension::D2,
+                    arrayed: false,
+                    class:
+                        naga::ImageClass::Sampled {
+                            kind: naga::ScalarKind::Float,
+                            multi: false,
+                        },
+                } => textures.push((name, binding.binding)),
+                _ => {
+                    return Err(format!(
+                        "{name}: the only textures supported are texture_2d<f32>"
+                    ));
+                }
+            },
             _ => {
                 return Err(format!(
-                    "{name}: only storage and uniform bindings are supported"
+                    "{name}: only storage, uniform and texture bindings are supported"
                 ));
             }
         }
     }
     storage.sort_by_key(|s| s.binding);
-    Ok(Reflection { storage, uniform })
+    textures.sort_by_key(|t| t.1);
+    Ok(Reflection {
+        storage,
+        uniform,
+        textures,
+    })
 }
 
 impl Uniform {
@@ -409,6 +434,18 @@ impl Gpu {
             };
             layout_entries.push(slot(s.binding, ty));
         }
+        for (_, binding) in &reflection.textures {
+            layout_entries.push(wgpu::BindGroupLayoutEntry {
+                binding: *binding,
+                visibility: wgpu::ShaderStages::COMPUTE,
+                ty: wgpu::BindingType::Texture {
+                    sample_type: wgpu::TextureSampleType::Float { filterable: false },
+                    view_dimension: wgpu::TextureViewDimension::D2,
+                    multisampled: false,
+                },
+                count: None,
+            });
+        }
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let layout = self
             .device
@@ -474,6 +511,19 @@ impl Gpu {
         tensors: &[(&str, &Tensor)],
         workgroups: [u32; 3],
     ) -> Result<Kernel> {
+        self.kernel_with_textures(entry, uniforms, tensors, &[], workgroups)
+    }
+
+    /// [`Gpu::kernel`] for an entry point that also reads textures, each
+    /// named as its WGSL names it.
+    pub fn kernel_with_textures(
+        &self,
+        entry: &Entry,
+        uniforms: &[(&str, Value)],
+        tensors: &[(&str, &Tensor)],
+        textures: &[(&str, &Texture)],
+        workgroups: [u32; 3],
+    ) -> Result<Kernel> {
         let max = self.limits.max_compute_workgroups_per_dimension;
         if workgroups.iter().any(|&w| w > max) {
             return Err(Error::TooLarge {
@@ -523,6 +573,21 @@ impl Gpu {
             entries.push(wgpu::BindGroupEntry {
                 binding: s.binding,
                 resource: t.binding(),
+            });
+        }
+        for (name, _) in textures {
+            if !r.textures.iter().any(|(n, _)| n == name) {
+                return Err(entry.error(format!("it does not use a texture `{name}`")));
+            }
+        }
+        for (tex_name, binding) in &r.textures {
+            let mut given = textures.iter().filter(|(n, _)| n == tex_name);
+            let (Some((_, t)), None) = (given.next(), given.next()) else {
+                return Err(entry.error(format!("texture `{tex_name}` must be given exactly once")));
+            };
+            entries.push(wgpu::BindGroupEntry {
+                binding: *binding,
+                resource: wgpu::BindingResource::TextureView(t.view()),
             });
         }
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);

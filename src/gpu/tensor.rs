@@ -75,6 +75,25 @@ const USAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE
     .union(wgpu::BufferUsages::COPY_SRC)
     .union(wgpu::BufferUsages::COPY_DST);
 
+/// A matrix of f32 [rows, cols] held as an rgba32float texture, texel
+/// (q, r) = elements 4q .. 4q+3 of row r, for kernels that fetch an
+/// operand with `textureLoad` (ops::matmul on CPU adapters). Filled from a
+/// tensor by [`Gpu::copy_to_texture`] or from the host by
+/// [`Gpu::write_texture`].
+#[derive(Clone, Debug)]
+pub struct Texture {
+    texture: Arc<wgpu::Texture>,
+    view: wgpu::TextureView,
+    pub rows: usize,
+    pub cols: usize,
+}
+
+impl Texture {
+    pub fn view(&self) -> &wgpu::TextureView {
+        &self.view
+    }
+}
+
 /// Views carved out of one buffer, each aligned for binding.
 pub struct Arena {
     /// The whole buffer as one tensor (padding between views included).
@@ -102,6 +121,104 @@ impl Arena {
 }
 
 impl Gpu {
+    /// A texture for a matrix [rows, cols] (cols a multiple of 4, both
+    /// within the adapter's 2-D texture size); zero-filled.
+    pub fn texture(&self, rows: usize, cols: usize) -> Result<Texture> {
+        let max = self.limits.max_texture_dimension_2d as usize;
+        if rows == 0 || cols == 0 || !cols.is_multiple_of(4) || rows > max || cols / 4 > max {
+            return Err(Error::shape(
+                "texture",
+                format!(
+                    "a matrix [{rows}, {cols}] does not fit a texture (columns a multiple of 4, at most {max} rows and {max} texels a row)"
+                ),
+            ));
+        }
+        let texture = self.device.create_texture(&wgpu::TextureDescriptor {
+            label: Some("operand"),
+            size: wgpu::Extent3d {
+                width: (cols / 4) as u32,
+                height: rows as u32,
+                depth_or_array_layers: 1,
+            },
+            mip_level_count: 1,
+            sample_count: 1,
+            dimension: wgpu::TextureDimension::D2,
+            format: wgpu::TextureFormat::Rgba32Float,
+            usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+            view_formats: &[],
+        });
+        let view = texture.create_view(&Default::default());
+        Ok(Texture {
+            texture: Arc::new(texture),
+            view,
+            rows,
+            cols,
+        })
+    }
+
+    /// Overwrites a texture with `data`, row-major [rows, cols] (queued).
+    pub fn write_texture(&self, t: &Texture, data: &[f32]) -> Result<()> {
+        if data.len() != t.rows * t.cols {
+            return Err(Error::shape(
+                "write_texture",
+                format!(
+                    "{} values for a texture of {} x {}",
+                    data.len(),
+                    t.rows,
+                    t.cols
+                ),
+            ));
+        }
+        self.queue.write_texture(
+            t.texture.as_image_copy(),
+            bytemuck::cast_slice(data),
+            wgpu::TexelCopyBufferLayout {
+                offset: 0,
+                bytes_per_row: Some((t.cols * 4) as u32),
+                rows_per_image: None,
+            },
+            t.texture.size(),
+        );
+        Ok(())
+    }
+
+    /// Whether [`Gpu::copy_to_texture`] can fill a texture of `cols`
+    /// columns: a copy's rows are whole multiples of 256 bytes.
+    pub fn copies_to_texture(cols: usize) -> bool {
+        (cols * 4).is_multiple_of(wgpu::COPY_BYTES_PER_ROW_ALIGNMENT as usize)
+    }
+
+    /// Records a copy of `src`, row-major [rows, cols], into `dst`.
+    pub fn copy_to_texture(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        src: &Tensor,
+        dst: &Texture,
+    ) -> Result<()> {
+        if src.len != dst.rows * dst.cols || !Gpu::copies_to_texture(dst.cols) {
+            return Err(Error::shape(
+                "copy_to_texture",
+                format!(
+                    "{} elements into a texture of {} x {} (rows of a multiple of 64 columns)",
+                    src.len, dst.rows, dst.cols
+                ),
+            ));
+        }
+        encoder.copy_buffer_to_texture(
+            wgpu::TexelCopyBufferInfo {
+                buffer: &src.buffer,
+                layout: wgpu::TexelCopyBufferLayout {
+                    offset: src.offset,
+                    bytes_per_row: Some((dst.cols * 4) as u32),
+                    rows_per_image: None,
+                },
+            },
+            dst.texture.as_image_copy(),
+            dst.texture.size(),
+        );
+        Ok(())
+    }
+
     fn check_size(&self, what: &str, bytes: u64) -> Result<()> {
         let limit = self.limits.max_storage_buffer_binding_size;
         if bytes > limit {

@@ -481,3 +481,79 @@ fn split_k_gives_the_same_bits_with_every_tile_shape() {
         }
     }
 }
+
+/// B fetched from a texture (its copy as stored) gives the bits of B from
+/// its buffer, in every form, at awkward row counts and with the vec4
+/// kernels' lengths, with the epilogue; the kernel is the texture one
+/// wherever the adapter's is a CPU vec4 kernel with subgroups.
+#[test]
+fn b_from_a_texture_gives_the_bits_of_b_from_its_buffer() {
+    use shadergan::ops::matmul::matmul_b_texture;
+    let (mut rng, seed) = rng();
+    let lanes = gpu().subgroups().is_some_and(|(min, _)| min >= 8)
+        && shadergan::ops::matmul::tiles(gpu()).layout == Layout::Rows;
+    for m in [1, 3, 7, 13, 33, 257] {
+        for (k, n) in [(4, 4), (100, 36), (36, 100), (256, 260)] {
+            let a = upload(&random(&mut rng, m * k, -1.0, 1.0));
+            let b = random(&mut rng, k * n, -1.0, 1.0);
+            let tb = upload(&b);
+            let bias = upload(&random(&mut rng, n, -1.0, 1.0));
+            for form in [Form::NT, Form::NN, Form::TN] {
+                // op(A) is m x k whatever the form: A is [m, k] or [k, m],
+                // both m * k elements; B as stored is [n, k] or [k, n].
+                let (rows, cols) = if form == Form::NT { (n, k) } else { (k, n) };
+                let tex = gpu().texture(rows, cols).unwrap();
+                gpu().write_texture(&tex, &b).unwrap();
+                let spec = Matmul::new(form, m, n, k).activation(Activation::LeakyRelu(0.2));
+                let (c_buf, c_tex) = (nan_tensor(m * n), nan_tensor(m * n));
+                let plain = matmul(gpu(), &spec, &a, &tb, Some(&bias), &c_buf).unwrap();
+                let fetched =
+                    matmul_b_texture(gpu(), &spec, &a, (&tb, &tex), Some(&bias), &c_tex).unwrap();
+                let label = fetched.labels().join(" ");
+                // The vec4 kernels: multiples of 4 along what they read as vec4s.
+                let vec4 = match form {
+                    Form::NT => k % 4 == 0,
+                    Form::NN => k % 4 == 0 && n % 4 == 0,
+                    Form::TN => m % 4 == 0 && n % 4 == 0,
+                };
+                let tiled = m >= 4 && !shadergan::ops::matmul::is_thin(m, n);
+                if lanes && vec4 && tiled && shadergan::ops::matmul::split_k(&spec).is_none() {
+                    assert!(
+                        label.contains("matmul_b_texture.wgsl"),
+                        "{form:?} {m}x{n}x{k}: {label}"
+                    );
+                }
+                run(&[&plain, &fetched]);
+                let (want, got) = (read(&c_buf), read(&c_tex));
+                assert!(
+                    want.iter()
+                        .zip(&got)
+                        .all(|(x, y)| x.to_bits() == y.to_bits()),
+                    "{form:?} {m}x{n}x{k}: B from a texture gives other bits (seed {seed})"
+                );
+            }
+        }
+    }
+    // A texture that is not B as stored is refused.
+    let tex = gpu().texture(4, 8).unwrap();
+    let (a, b, c) = (upload(&[0.0; 16]), upload(&[0.0; 32]), nan_tensor(32));
+    let err = matmul_b_texture(
+        gpu(),
+        &Matmul::new(Form::NN, 4, 8, 4),
+        &a,
+        (&b, &tex),
+        None,
+        &c,
+    );
+    assert!(err.is_ok(), "NN reads B [K, N] = [4, 8]");
+    let err = matmul_b_texture(
+        gpu(),
+        &Matmul::new(Form::NT, 4, 8, 4),
+        &a,
+        (&b, &tex),
+        None,
+        &c,
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("texture"), "{err}");
+}

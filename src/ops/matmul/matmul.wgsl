@@ -795,8 +795,8 @@ fn rows_nt4(wg: vec3<u32>, lid: vec3<u32>, lane: u32) {
         var b: array<vec4<f32>, 8>;
         var b_next: array<vec4<f32>, 8>;
         for (var j = 0u; j < 8u; j++) {
-            b[j] = b_v4[b_off + (col + j * WX) * k4 + q];
-            b_next[j] = b_v4[b_off + (col + j * WX) * k4 + q + 1u];
+            b[j] = b4(b_off, col + j * WX, q, k4);
+            b_next[j] = b4(b_off, col + j * WX, q + 1u, k4);
         }
         let a = a_off + row * k4 + q;
         add_strided_rows(&c0, &c1, &c2, &c3, a, k4, lane, b);
@@ -805,7 +805,7 @@ fn rows_nt4(wg: vec3<u32>, lid: vec3<u32>, lane: u32) {
     if q_main < q_end {
         var b: array<vec4<f32>, 8>;
         for (var j = 0u; j < 8u; j++) {
-            b[j] = b_v4[b_off + (col + j * WX) * k4 + q_main];
+            b[j] = b4(b_off, col + j * WX, q_main, k4);
         }
         add_strided_rows(&c0, &c1, &c2, &c3, a_off + row * k4 + q_main, k4, lane, b);
     }
@@ -846,8 +846,8 @@ fn rows_nn4(wg: vec3<u32>, lid: vec3<u32>, lane: u32) {
         // is held at a time).
         var b: array<vec4<f32>, 8>;
         for (var e = 0u; e < 4u; e++) {
-            b[2u * e] = b_v4[(4u * q + e) * n4 + q0];
-            b[2u * e + 1u] = b_v4[(4u * q + e) * n4 + q0 + 1u];
+            b[2u * e] = b4(0u, 4u * q + e, q0, n4);
+            b[2u * e + 1u] = b4(0u, 4u * q + e, q0 + 1u, n4);
         }
         let a = row * k4 + q;
         add_adjacent4(&c0, a_rows_v4(a, k4, lane), b);
@@ -885,8 +885,8 @@ fn rows_tn4(wg: vec3<u32>, lid: vec3<u32>, lane: u32) {
         // step e), then each block's rows of A, used as soon as loaded.
         var b: array<vec4<f32>, 8>;
         for (var e = 0u; e < 4u; e++) {
-            b[2u * e] = b_v4[(k0 + e) * n4 + q0];
-            b[2u * e + 1u] = b_v4[(k0 + e) * n4 + q0 + 1u];
+            b[2u * e] = b4(0u, k0 + e, q0, n4);
+            b[2u * e + 1u] = b4(0u, k0 + e, q0 + 1u, n4);
         }
         let a = k0 * m4 + row / 4u;
         add_steps4(&c0, a_steps_v4(a, m4, lane), b);
@@ -900,8 +900,8 @@ fn rows_tn4(wg: vec3<u32>, lid: vec3<u32>, lane: u32) {
     }
     for (var kk = k_main; kk < k_end; kk++) {
         let a = kk * m4 + row / 4u;
-        let b0 = b_v4[kk * n4 + q0];
-        let b1 = b_v4[kk * n4 + q0 + 1u];
+        let b0 = b4(0u, kk, q0, n4);
+        let b1 = b4(0u, kk, q0 + 1u, n4);
         add_adjacent(&c0, eight(a_v4[a], a_v4[a + 1u]), b0, b1);
         if TM >= 16u {
             add_adjacent(&c1, eight(a_v4[a + 2u], a_v4[a + 3u]), b0, b1);

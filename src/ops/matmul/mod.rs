@@ -11,20 +11,29 @@ use super::{expect_distinct, expect_len, expect_u32};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::gpu::kernel::{Entry, Kernel};
-use crate::gpu::tensor::Tensor;
+use crate::gpu::tensor::{Tensor, Texture};
 pub use tiles::{Layout, MatmulTiles, Tuning, tiles, tune};
 
 /// The products with the CPU adapters' entry points that load every
 /// operand themselves (any adapter).
 pub const WGSL: &str = concat!(
     include_str!("matmul.wgsl"),
-    include_str!("matmul_alone.wgsl")
+    include_str!("matmul_alone.wgsl"),
+    include_str!("matmul_b_buffer.wgsl")
 );
 /// The same with the CPU entry points that share A's rows across a
 /// subgroup (adapters with subgroups of 8 or more lanes).
 pub const WGSL_LANES: &str = concat!(
     include_str!("matmul.wgsl"),
-    include_str!("matmul_lanes.wgsl")
+    include_str!("matmul_lanes.wgsl"),
+    include_str!("matmul_b_buffer.wgsl")
+);
+/// [`WGSL_LANES`] with the vec4 kernels' B fetched from a texture
+/// ([`matmul_b_texture`]).
+pub const WGSL_LANES_TEXTURE: &str = concat!(
+    include_str!("matmul.wgsl"),
+    include_str!("matmul_lanes.wgsl"),
+    include_str!("matmul_b_texture.wgsl")
 );
 
 /// Which operands are stored transposed (see the shader's header).
@@ -106,6 +115,48 @@ pub fn matmul(
     spec: &Matmul,
     a: &Tensor,
     b: &Tensor,
+    bias: Option<&Tensor>,
+    c: &Tensor,
+) -> Result<Kernel> {
+    product(gpu, spec, a, b, None, bias, c)
+}
+
+/// [`matmul`] fetching B from `b_texture`, a copy of B as stored (NT:
+/// [N, K]; NN and TN: [K, N]), where this adapter's kernel reads B as
+/// vec4s (a CPU adapter's vec4 kernels with subgroups: plain products
+/// whose lengths are multiples of 4, not split): there a texel fetch is
+/// a gather, faster than a storage load (docs/design.md). Elsewhere B
+/// comes from `b`. The same bits either way.
+pub fn matmul_b_texture(
+    gpu: &Gpu,
+    spec: &Matmul,
+    a: &Tensor,
+    (b, b_texture): (&Tensor, &Texture),
+    bias: Option<&Tensor>,
+    c: &Tensor,
+) -> Result<Kernel> {
+    let stored = match spec.form {
+        Form::NT => (spec.n, spec.k),
+        Form::NN | Form::TN => (spec.k, spec.n),
+    };
+    if (b_texture.rows, b_texture.cols) != stored {
+        return Err(Error::shape(
+            "matmul",
+            format!(
+                "B's texture is {} x {}; B is stored {} x {}",
+                b_texture.rows, b_texture.cols, stored.0, stored.1
+            ),
+        ));
+    }
+    product(gpu, spec, a, b, Some(b_texture), bias, c)
+}
+
+fn product(
+    gpu: &Gpu,
+    spec: &Matmul,
+    a: &Tensor,
+    b: &Tensor,
+    b_texture: Option<&Texture>,
     bias: Option<&Tensor>,
     c: &Tensor,
 ) -> Result<Kernel> {
@@ -196,10 +247,20 @@ pub fn matmul(
         && gpu
             .subgroups()
             .is_some_and(|(min, max)| min >= 8 && tiles.wx.is_multiple_of(max));
-    let (shader, source) = if lanes {
-        ("matmul.wgsl + matmul_lanes.wgsl", WGSL_LANES)
-    } else {
-        ("matmul.wgsl + matmul_alone.wgsl", WGSL)
+    let b_texture = b_texture.filter(|_| lanes && vec4 && spec.conv.is_none() && split.is_none());
+    let (shader, source) = match (lanes, b_texture) {
+        (true, Some(_)) => (
+            "matmul.wgsl + matmul_lanes.wgsl + matmul_b_texture.wgsl",
+            WGSL_LANES_TEXTURE,
+        ),
+        (true, None) => (
+            "matmul.wgsl + matmul_lanes.wgsl + matmul_b_buffer.wgsl",
+            WGSL_LANES,
+        ),
+        (false, _) => (
+            "matmul.wgsl + matmul_alone.wgsl + matmul_b_buffer.wgsl",
+            WGSL,
+        ),
     };
     // A split product's first pass writes plain sums; the epilogue belongs
     // to the second.
@@ -318,16 +379,21 @@ pub fn matmul(
     // four elements at a time, through `c_v4` (the same tensor).
     let c_v4 = matches!(name, "main_rows_nn4" | "main_rows_tn4");
     let bound = |c| {
-        let mut t = vec![(a_name, a), (b_name, b), ("bias", bias_t), ("c", c)];
+        let mut t = vec![(a_name, a), ("bias", bias_t), ("c", c)];
+        if b_texture.is_none() {
+            t.push((b_name, b));
+        }
         if c_v4 {
             t.push(("c_v4", c));
         }
         t
     };
+    let textures: Vec<(&str, &Texture)> = b_texture.map(|t| ("b_tex", t)).into_iter().collect();
     let product = match split {
         None => {
             // Without a bias the shader never reads it, but still binds it.
-            gpu.kernel(&specialised(name, true)?, &uniforms, &bound(c), groups)?
+            let entry = specialised(name, true)?;
+            gpu.kernel_with_textures(&entry, &uniforms, &bound(c), &textures, groups)?
         }
         Some((slices, _)) => {
             // Split-K: the slices' copies of C, then their sum in order into C.
