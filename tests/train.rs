@@ -612,13 +612,57 @@ fn temp(name: &str) -> std::path::PathBuf {
     dir.join("ck.safetensors")
 }
 
+/// [`tiny_config`] with layers 64 wide, whose weights a CPU adapter's
+/// trainer keeps texture copies of (Net::mirror_weights).
+fn wide_config() -> GanConfig {
+    GanConfig {
+        generator: vec![
+            Layer::linear(5, 64),
+            Layer::batch_norm(64),
+            Layer::leaky_relu(0.2),
+            Layer::linear(64, 16),
+            Layer::Tanh,
+        ],
+        discriminator: vec![
+            Layer::linear(16, 64),
+            Layer::leaky_relu(0.2),
+            Layer::linear(64, 64),
+            Layer::leaky_relu(0.2),
+            Layer::linear(64, 1),
+        ],
+        ..tiny_config(1, LossKind::Bce)
+    }
+}
+
+/// Weights read from their texture copies (refreshed after each Adam)
+/// train as the f64 reference does.
+#[test]
+fn steps_reading_weight_textures_equal_the_cpu_reference() {
+    let c = wide_config();
+    let t = Trainer::new(gpu(), &c, &tiny_images()).unwrap();
+    let mirrored =
+        t.g.mirrors
+            .iter()
+            .chain(&t.d.mirrors)
+            .filter(|m| m.is_some())
+            .count();
+    if gpu().info.device_type == wgpu::DeviceType::Cpu && gpu().subgroups().is_some() {
+        assert_eq!(mirrored, 3, "G's 64-input layer and D's two");
+    } else {
+        println!("the adapter keeps no weight textures: the reference check runs on buffers");
+    }
+    check_steps(&c, 3);
+}
+
 #[test]
 fn resuming_from_a_checkpoint_continues_bit_for_bit() {
-    for d_steps in [1, 2] {
-        let c = GanConfig {
-            d_steps,
-            ..tiny_config(1, LossKind::Bce)
-        };
+    let configs = [1, 2].map(|d_steps| GanConfig {
+        d_steps,
+        ..tiny_config(1, LossKind::Bce)
+    });
+    // A wide net's weight textures are refreshed from the restored weights.
+    for c in configs.into_iter().chain([wide_config()]) {
+        let d_steps = c.d_steps;
         let data = tiny_images();
         let mut straight = Trainer::new(gpu(), &c, &data).unwrap();
         for _ in 0..8 {
@@ -628,7 +672,7 @@ fn resuming_from_a_checkpoint_continues_bit_for_bit() {
         for _ in 0..4 {
             first.step(false).unwrap();
         }
-        let path = temp(&format!("resume-{d_steps}"));
+        let path = temp(&format!("resume-{d_steps}-{}", c.discriminator.len()));
         checkpoint::save(&first, &path).unwrap();
         let mut resumed = Trainer::new(gpu(), &c, &data).unwrap();
         checkpoint::read(&path)
@@ -645,8 +689,10 @@ fn resuming_from_a_checkpoint_continues_bit_for_bit() {
         }
         // Gradients of D's first layer are compared too: all the state is the same.
         assert_eq!(
-            a, b,
-            "8 steps straight and 4 + resume + 4 differ (d_steps {d_steps})"
+            a,
+            b,
+            "8 steps straight and 4 + resume + 4 differ (d_steps {d_steps}, {} layers)",
+            c.discriminator.len()
         );
         std::fs::remove_dir_all(path.parent().unwrap()).ok();
     }

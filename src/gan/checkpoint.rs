@@ -138,6 +138,7 @@ impl Checkpoint {
         for n in wanted {
             t.gpu.write(&n.tensor, self.get(&n.name, &n.shape)?)?;
         }
+        t.weights_written()?;
         t.set_step(self.step)
     }
 

@@ -27,7 +27,7 @@ use super::{TrainingData, Values, streams};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::gpu::kernel::Kernel;
-use crate::gpu::tensor::Tensor;
+use crate::gpu::tensor::{Tensor, Texture};
 use crate::nn::{Net, Pass, PassOptions};
 use crate::ops::adam::{self, Adam, Decay};
 use crate::ops::data::{Source, gather_rows};
@@ -42,6 +42,11 @@ enum Op {
         src: Tensor,
         dst: Tensor,
         at: usize,
+    },
+    /// Copy a weight into its texture (Net::refresh_mirrors).
+    Mirror {
+        src: Tensor,
+        dst: Texture,
     },
 }
 
@@ -192,7 +197,7 @@ impl<'g> Trainer<'g> {
         } else {
             None
         };
-        let g = Net::initialised(
+        let mut g = Net::initialised(
             gpu,
             &c.generator,
             c.g_input(),
@@ -200,7 +205,7 @@ impl<'g> Trainer<'g> {
             streams::INIT_G,
             c.init,
         )?;
-        let d = Net::initialised(
+        let mut d = Net::initialised(
             gpu,
             &c.discriminator,
             c.d_input(),
@@ -208,6 +213,10 @@ impl<'g> Trainer<'g> {
             streams::INIT_D,
             c.init,
         )?;
+        // Copies of the weights as textures where the CPU adapters'
+        // products read them faster; refreshed after each Adam below.
+        g.mirror_weights(gpu)?;
+        d.mirror_weights(gpu)?;
         let counters = gpu.upload_u32(&[0, 0, 0, 0])?;
         let metrics = MetricsRing::new(gpu)?;
         let streamed = match (placement, data.shared_bytes()) {
@@ -417,6 +426,7 @@ impl<'g> Trainer<'g> {
                     .into_iter()
                     .map(Op::Kernel),
             );
+            d_update.extend(mirror_ops(&d));
             program.extend(d_update);
         }
         program.push(Op::Kernel(random::normal(
@@ -462,6 +472,7 @@ impl<'g> Trainer<'g> {
                 .into_iter()
                 .map(Op::Kernel),
         );
+        program.extend(mirror_ops(&g));
 
         Ok(Trainer {
             gpu,
@@ -488,6 +499,13 @@ impl<'g> Trainer<'g> {
         }
     }
 
+    /// After the nets' weights were written from the host (a checkpoint
+    /// restored): their texture copies are refreshed.
+    pub fn weights_written(&self) -> Result<()> {
+        self.g.sync_mirrors(self.gpu)?;
+        self.d.sync_mirrors(self.gpu)
+    }
+
     /// The number of dispatches in one step.
     pub fn dispatches_per_step(&self) -> usize {
         self.kernels().map(Kernel::dispatches).sum()
@@ -502,7 +520,7 @@ impl<'g> Trainer<'g> {
     fn kernels(&self) -> impl Iterator<Item = &Kernel> {
         self.program.iter().filter_map(|op| match op {
             Op::Kernel(k) => Some(k),
-            Op::Copy { .. } => None,
+            Op::Copy { .. } | Op::Mirror { .. } => None,
         })
     }
 
@@ -622,6 +640,10 @@ impl<'g> Trainer<'g> {
                     });
                     k.record(p);
                 }
+                Op::Mirror { src, dst } => {
+                    drop(pass.take());
+                    dst.record_fill(encoder, src);
+                }
                 Op::Copy { src, dst, at } => {
                     drop(pass.take());
                     encoder.copy_buffer_to_buffer(
@@ -692,6 +714,12 @@ impl<'g> Trainer<'g> {
     pub fn sampler(&self, n: usize, batch_stats: bool) -> Result<Sampler> {
         Sampler::for_config(self.gpu, &self.g, &self.config, n, batch_stats)
     }
+}
+
+/// The copies that refresh a net's weight textures after its Adam (the
+/// net checked each pair when it made the texture).
+fn mirror_ops(net: &Net) -> impl Iterator<Item = Op> {
+    (net.refresh_mirrors().into_iter()).map(|(src, dst)| Op::Mirror { src, dst })
 }
 
 /// Adam over a net: one dispatch over its whole parameter buffer, or, with

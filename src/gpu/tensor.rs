@@ -92,6 +92,22 @@ impl Texture {
     pub fn view(&self) -> &wgpu::TextureView {
         &self.view
     }
+
+    /// Records the copy [`Gpu::copy_to_texture`] has checked.
+    pub(crate) fn record_fill(&self, encoder: &mut wgpu::CommandEncoder, src: &Tensor) {
+        encoder.copy_buffer_to_texture(
+            wgpu::TexelCopyBufferInfo {
+                buffer: &src.buffer,
+                layout: wgpu::TexelCopyBufferLayout {
+                    offset: src.offset,
+                    bytes_per_row: Some((self.cols * 4) as u32),
+                    rows_per_image: None,
+                },
+            },
+            self.texture.as_image_copy(),
+            self.texture.size(),
+        );
+    }
 }
 
 /// Views carved out of one buffer, each aligned for binding.
@@ -204,18 +220,7 @@ impl Gpu {
                 ),
             ));
         }
-        encoder.copy_buffer_to_texture(
-            wgpu::TexelCopyBufferInfo {
-                buffer: &src.buffer,
-                layout: wgpu::TexelCopyBufferLayout {
-                    offset: src.offset,
-                    bytes_per_row: Some((dst.cols * 4) as u32),
-                    rows_per_image: None,
-                },
-            },
-            dst.texture.as_image_copy(),
-            dst.texture.size(),
-        );
+        dst.record_fill(encoder, src);
         Ok(())
     }
 

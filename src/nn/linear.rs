@@ -5,7 +5,8 @@
 //! - parameters: `weight` [outputs, inputs], `bias` [outputs], both
 //!   uniform in ±1/√inputs (PyTorch's default; DCGAN's N(0, 0.02) and 0);
 //! - forward: one matmul (NT) with the bias and a following activation
-//!   fused into its store;
+//!   fused into its store, reading W from its texture copy where the net
+//!   keeps one (as does dX's product);
 //! - backward: the fused activation's derivative, then dW = dYᵀ·X (TN),
 //!   db = Σ_batch dY and dX = dY·W (NN); it keeps its input and output.
 
@@ -17,7 +18,7 @@ use super::{
 use crate::error::Result;
 use crate::gpu::tensor::Tensor;
 use crate::ops::activation::{self, Activation};
-use crate::ops::matmul::{Form, Matmul, matmul, reference};
+use crate::ops::matmul::{Form, Matmul, matmul, matmul_b_texture, reference};
 use crate::ops::reduce;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -59,8 +60,11 @@ impl LayerKind for Linear {
     fn forward(&self, at: &At<'_>, x: &Tensor, fused: Activation) -> Result<Forward> {
         let y = at.gpu.zeros(at.batch * self.outputs)?;
         let spec = Matmul::new(Form::NT, at.batch, self.outputs, self.inputs).activation(fused);
-        let w = &at.params[0];
-        let k = matmul(at.gpu, &spec, x, w, Some(&at.params[1]), &y)?;
+        let (w, b) = (&at.params[0], Some(&at.params[1]));
+        let k = match &at.mirrors[0] {
+            Some(tex) => matmul_b_texture(at.gpu, &spec, x, (w, tex), b, &y)?,
+            None => matmul(at.gpu, &spec, x, w, b, &y)?,
+        };
         Ok(Forward::single(y, k))
     }
 
@@ -89,7 +93,11 @@ impl LayerKind for Linear {
         }
         if let Some(dx) = dx {
             let spec = Matmul::new(Form::NN, batch, self.inputs, self.outputs);
-            out.push(matmul(gpu, &spec, &g, &at.params[0], None, dx)?);
+            let w = &at.params[0];
+            out.push(match &at.mirrors[0] {
+                Some(tex) => matmul_b_texture(gpu, &spec, &g, (w, tex), None, dx)?,
+                None => matmul(gpu, &spec, &g, w, None, dx)?,
+            });
         }
         Ok(out)
     }

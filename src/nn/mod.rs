@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::gpu::kernel::Kernel;
-use crate::gpu::tensor::Tensor;
+use crate::gpu::tensor::{Tensor, Texture};
 use crate::ops::activation::Activation;
 pub use activation::{LeakyRelu, Relu, Sigmoid, Tanh};
 pub use batchnorm::BatchNorm;
@@ -231,6 +231,9 @@ pub struct At<'a> {
     pub params: &'a [Tensor],
     pub grads: &'a [Tensor],
     pub buffers: &'a [Tensor],
+    /// A texture copy of each parameter, where the net keeps one
+    /// ([`Net::mirror_weights`]).
+    pub mirrors: &'a [Option<Texture>],
 }
 
 /// A layer's recorded forward pass.

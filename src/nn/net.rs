@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::files::{Encoded, Tensors};
 use crate::gpu::Gpu;
 use crate::gpu::kernel::Kernel;
-use crate::gpu::tensor::{Arena, Tensor};
+use crate::gpu::tensor::{Arena, Tensor, Texture};
 use crate::ops::activation::Activation;
 
 /// One named tensor of a net's state.
@@ -45,6 +45,10 @@ pub struct Net {
     norm_first: Option<usize>,
     /// Per layer, its other state (running statistics), own buffers.
     pub buffers: Vec<Vec<Tensor>>,
+    /// Per parameter view, a copy of it as a texture, which the layer's
+    /// products read in place of the buffer where they can
+    /// ([`Net::mirror_weights`]); refreshed by [`Net::refresh_mirrors`].
+    pub mirrors: Vec<Option<Texture>>,
 }
 
 impl Net {
@@ -108,6 +112,7 @@ impl Net {
             first_param,
             norm_first: is_norm.iter().position(|&n| n),
             buffers,
+            mirrors: vec![None; lens.len()],
         };
         for (i, l) in layers.iter().enumerate() {
             let draw = Init {
@@ -249,6 +254,53 @@ impl Net {
         for n in self.state_in(prefix) {
             gpu.write(&n.tensor, get(tensors, &n.name, &n.shape)?)?;
         }
+        self.sync_mirrors(gpu)
+    }
+
+    /// Gives each weight that a layer multiplies by (a Linear's) a copy as
+    /// a texture, where this adapter's products fetch B faster from one
+    /// (`matmul_b_texture`: CPU adapters with subgroups) and the weight's
+    /// rows copy whole (a multiple of 64 inputs). Whoever changes the
+    /// weights afterwards refreshes the copies ([`Net::refresh_mirrors`]).
+    pub fn mirror_weights(&mut self, gpu: &Gpu) -> Result<()> {
+        let cpu = gpu.info.device_type == wgpu::DeviceType::Cpu
+            && gpu.subgroups().is_some_and(|(min, _)| min >= 8);
+        if !cpu {
+            return Ok(());
+        }
+        for (i, l) in self.layers.iter().enumerate() {
+            let Layer::Linear(lin) = l else { continue };
+            let fits = Gpu::copies_to_texture(lin.inputs)
+                && lin.inputs / 4 <= gpu.limits.max_texture_dimension_2d as usize
+                && lin.outputs <= gpu.limits.max_texture_dimension_2d as usize;
+            if fits {
+                self.mirrors[self.first_param[i]] = Some(gpu.texture(lin.outputs, lin.inputs)?);
+            }
+        }
+        self.sync_mirrors(gpu)
+    }
+
+    /// (weight, its texture) for each mirrored weight: the copies to
+    /// record after anything that changes the weights (Adam).
+    pub fn refresh_mirrors(&self) -> Vec<(Tensor, Texture)> {
+        (self.params.views.iter())
+            .zip(&self.mirrors)
+            .filter_map(|(w, t)| Some((w.clone(), t.clone()?)))
+            .collect()
+    }
+
+    /// Refreshes the texture copies now (queued before later submits):
+    /// after the weights were written from the host.
+    pub fn sync_mirrors(&self, gpu: &Gpu) -> Result<()> {
+        let copies = self.refresh_mirrors();
+        if copies.is_empty() {
+            return Ok(());
+        }
+        let mut encoder = gpu.device.create_command_encoder(&Default::default());
+        for (w, t) in &copies {
+            gpu.copy_to_texture(&mut encoder, w, t)?;
+        }
+        gpu.queue.submit([encoder.finish()]);
         Ok(())
     }
 }
@@ -358,6 +410,7 @@ impl Pass {
             params: net.layer_params(layer),
             grads: &net.grads.views[net.param_range(layer)],
             buffers: &net.buffers[layer],
+            mirrors: &net.mirrors[net.param_range(layer)],
         };
 
         // Forward, layer by layer; an activation after a layer that fuses
