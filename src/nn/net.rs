@@ -259,8 +259,9 @@ impl Net {
 
     /// Gives each weight that a layer multiplies by (a Linear's) a copy as
     /// a texture, where this adapter's products fetch B faster from one
-    /// (`matmul_b_texture`: CPU adapters with subgroups) and the weight's
-    /// rows copy whole (a multiple of 64 inputs). Whoever changes the
+    /// (`matmul_b_texture`: CPU adapters with subgroups), the weight's
+    /// rows copy whole (a multiple of 64 inputs) and its outputs are whole
+    /// vec4s. Whoever changes the
     /// weights afterwards refreshes the copies ([`Net::refresh_mirrors`]).
     pub fn mirror_weights(&mut self, gpu: &Gpu) -> Result<()> {
         let cpu = gpu.info.device_type == wgpu::DeviceType::Cpu
@@ -270,7 +271,10 @@ impl Net {
         }
         for (i, l) in self.layers.iter().enumerate() {
             let Layer::Linear(lin) = l else { continue };
+            // A logit layer's few outputs run the thin kernels, which read
+            // no texture.
             let fits = Gpu::copies_to_texture(lin.inputs)
+                && lin.outputs.is_multiple_of(4)
                 && lin.inputs / 4 <= gpu.limits.max_texture_dimension_2d as usize
                 && lin.outputs <= gpu.limits.max_texture_dimension_2d as usize;
             if fits {
