@@ -537,23 +537,11 @@ fn b_from_a_texture_gives_the_bits_of_b_from_its_buffer() {
     // A texture that is not B as stored is refused.
     let tex = gpu().texture(4, 8).unwrap();
     let (a, b, c) = (upload(&[0.0; 16]), upload(&[0.0; 32]), nan_tensor(32));
-    let err = matmul_b_texture(
-        gpu(),
-        &Matmul::new(Form::NN, 4, 8, 4),
-        &a,
-        (&b, &tex),
-        None,
-        &c,
-    );
-    assert!(err.is_ok(), "NN reads B [K, N] = [4, 8]");
-    let err = matmul_b_texture(
-        gpu(),
-        &Matmul::new(Form::NT, 4, 8, 4),
-        &a,
-        (&b, &tex),
-        None,
-        &c,
-    )
-    .unwrap_err();
+    let product = |form| {
+        let spec = Matmul::new(form, 4, 8, 4);
+        matmul_b_texture(gpu(), &spec, &a, (&b, &tex), None, &c)
+    };
+    assert!(product(Form::NN).is_ok(), "NN reads B [K, N] = [4, 8]");
+    let err = product(Form::NT).unwrap_err();
     assert!(err.to_string().contains("texture"), "{err}");
 }
