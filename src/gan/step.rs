@@ -43,7 +43,7 @@ enum Op {
         dst: Tensor,
         at: usize,
     },
-    /// Copy a weight into its texture (Net::refresh_mirrors).
+    /// Copy a weight into its texture (Net::mirror_copies).
     Mirror {
         src: Tensor,
         dst: Texture,
@@ -719,7 +719,7 @@ impl<'g> Trainer<'g> {
 /// The copies that refresh a net's weight textures after its Adam (the
 /// net checked each pair when it made the texture).
 fn mirror_ops(net: &Net) -> impl Iterator<Item = Op> {
-    (net.refresh_mirrors().into_iter()).map(|(src, dst)| Op::Mirror { src, dst })
+    (net.mirror_copies().into_iter()).map(|(src, dst)| Op::Mirror { src, dst })
 }
 
 /// Adam over a net: one dispatch over its whole parameter buffer, or, with

@@ -6,8 +6,9 @@
 //! - [`compile`] puts the shared prelude (src/gpu/prelude.wgsl) before a
 //!   shader and parses and validates the whole with naga, without a device.
 //! - [`reflect`] reads from the WGSL what an entry point binds: its storage
-//!   buffers (name, binding, read or written) and the layout of its uniform
-//!   block (and the textures it reads). A wrapper names the tensors and the uniform fields it passes,
+//!   buffers (name, binding, read or written), the layout of its uniform
+//!   block and the textures it reads. A wrapper names the tensors, textures
+//!   and uniform fields it passes,
 //!   and a name, a type or an access that does not match the shader is an
 //!   error when the kernel is made: no Rust copy of a shader's struct or
 //!   binding list can drift from it.

@@ -16,6 +16,7 @@ use super::{
     At, Forward, Init, Kept, Kernels, LayerKind, Ref, RefBackward, RefForward, RefKept, Shape,
 };
 use crate::error::Result;
+use crate::gpu::kernel::Kernel;
 use crate::gpu::tensor::Tensor;
 use crate::ops::activation::{self, Activation};
 use crate::ops::matmul::{Form, Matmul, matmul, matmul_b_texture, reference};
@@ -57,14 +58,18 @@ impl LayerKind for Linear {
         true
     }
 
+    /// W, read by the forward and input-gradient products; a logit
+    /// layer's few outputs run the thin kernels, which read no texture.
+    fn mirrored(&self) -> Option<(usize, [usize; 2])> {
+        self.outputs
+            .is_multiple_of(4)
+            .then_some((0, [self.outputs, self.inputs]))
+    }
+
     fn forward(&self, at: &At<'_>, x: &Tensor, fused: Activation) -> Result<Forward> {
         let y = at.gpu.zeros(at.batch * self.outputs)?;
         let spec = Matmul::new(Form::NT, at.batch, self.outputs, self.inputs).activation(fused);
-        let (w, b) = (&at.params[0], Some(&at.params[1]));
-        let k = match &at.mirrors[0] {
-            Some(tex) => matmul_b_texture(at.gpu, &spec, x, (w, tex), b, &y)?,
-            None => matmul(at.gpu, &spec, x, w, b, &y)?,
-        };
+        let k = times_weight(at, &spec, x, Some(&at.params[1]), &y)?;
         Ok(Forward::single(y, k))
     }
 
@@ -93,11 +98,7 @@ impl LayerKind for Linear {
         }
         if let Some(dx) = dx {
             let spec = Matmul::new(Form::NN, batch, self.inputs, self.outputs);
-            let w = &at.params[0];
-            out.push(match &at.mirrors[0] {
-                Some(tex) => matmul_b_texture(gpu, &spec, &g, (w, tex), None, dx)?,
-                None => matmul(gpu, &spec, &g, w, None, dx)?,
-            });
+            out.push(times_weight(at, &spec, &g, None, dx)?);
         }
         Ok(out)
     }
@@ -117,5 +118,21 @@ impl LayerKind for Linear {
         let db = reduce::reference::column_sum(b, m, 1.0, dy);
         let dx = reference::matmul(Form::NN, b, n, m, dy, &r.params[0]);
         (vec![dw, db], dx)
+    }
+}
+
+/// A product whose B is the weight W: read from its texture copy where the
+/// net keeps one (the same bits).
+fn times_weight(
+    at: &At,
+    spec: &Matmul,
+    a: &Tensor,
+    bias: Option<&Tensor>,
+    out: &Tensor,
+) -> Result<Kernel> {
+    let w = &at.params[0];
+    match &at.mirrors[0] {
+        Some(tex) => matmul_b_texture(at.gpu, spec, a, (w, tex), bias, out),
+        None => matmul(at.gpu, spec, a, w, bias, out),
     }
 }

@@ -334,6 +334,13 @@ pub trait LayerKind {
         false
     }
 
+    /// The parameter its products read as their B operand, with its shape
+    /// as a matrix [rows, cols], where a texture copy of it can serve them
+    /// ([`Net::mirror_weights`], [`At::mirrors`]).
+    fn mirrored(&self) -> Option<(usize, [usize; 2])> {
+        None
+    }
+
     /// Records the forward pass of `x`, applying `fused` to the output.
     fn forward(&self, at: &At<'_>, x: &Tensor, fused: Activation) -> Result<Forward>;
 

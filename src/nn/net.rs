@@ -47,7 +47,8 @@ pub struct Net {
     pub buffers: Vec<Vec<Tensor>>,
     /// Per parameter view, a copy of it as a texture, which the layer's
     /// products read in place of the buffer where they can
-    /// ([`Net::mirror_weights`]); refreshed by [`Net::refresh_mirrors`].
+    /// ([`Net::mirror_weights`]); refreshed by the copies of
+    /// [`Net::mirror_copies`].
     pub mirrors: Vec<Option<Texture>>,
 }
 
@@ -257,28 +258,26 @@ impl Net {
         self.sync_mirrors(gpu)
     }
 
-    /// Gives each weight that a layer multiplies by (a Linear's) a copy as
-    /// a texture, where this adapter's products fetch B faster from one
-    /// (`matmul_b_texture`: CPU adapters with subgroups), the weight's
-    /// rows copy whole (a multiple of 64 inputs) and its outputs are whole
-    /// vec4s. Whoever changes the
-    /// weights afterwards refreshes the copies ([`Net::refresh_mirrors`]).
+    /// Gives each parameter that a layer's products read as B
+    /// ([`LayerKind::mirrored`](super::LayerKind::mirrored)) a copy as a
+    /// texture, where this adapter's products fetch B faster from one
+    /// (`matmul_b_texture`: CPU adapters with subgroups) and its rows copy
+    /// whole (a multiple of 64 columns). Whoever changes the parameters
+    /// afterwards refreshes the copies ([`Net::mirror_copies`],
+    /// [`Net::sync_mirrors`]).
     pub fn mirror_weights(&mut self, gpu: &Gpu) -> Result<()> {
         let cpu = gpu.info.device_type == wgpu::DeviceType::Cpu
             && gpu.subgroups().is_some_and(|(min, _)| min >= 8);
         if !cpu {
             return Ok(());
         }
+        let max = gpu.limits.max_texture_dimension_2d as usize;
         for (i, l) in self.layers.iter().enumerate() {
-            let Layer::Linear(lin) = l else { continue };
-            // A logit layer's few outputs run the thin kernels, which read
-            // no texture.
-            let fits = Gpu::copies_to_texture(lin.inputs)
-                && lin.outputs.is_multiple_of(4)
-                && lin.inputs / 4 <= gpu.limits.max_texture_dimension_2d as usize
-                && lin.outputs <= gpu.limits.max_texture_dimension_2d as usize;
-            if fits {
-                self.mirrors[self.first_param[i]] = Some(gpu.texture(lin.outputs, lin.inputs)?);
+            let Some((k, [rows, cols])) = l.kind().mirrored() else {
+                continue;
+            };
+            if Gpu::copies_to_texture(cols) && rows <= max && cols / 4 <= max {
+                self.mirrors[self.first_param[i] + k] = Some(gpu.texture(rows, cols)?);
             }
         }
         self.sync_mirrors(gpu)
@@ -286,7 +285,7 @@ impl Net {
 
     /// (weight, its texture) for each mirrored weight: the copies to
     /// record after anything that changes the weights (Adam).
-    pub fn refresh_mirrors(&self) -> Vec<(Tensor, Texture)> {
+    pub fn mirror_copies(&self) -> Vec<(Tensor, Texture)> {
         (self.params.views.iter())
             .zip(&self.mirrors)
             .filter_map(|(w, t)| Some((w.clone(), t.clone()?)))
@@ -296,7 +295,7 @@ impl Net {
     /// Refreshes the texture copies now (queued before later submits):
     /// after the weights were written from the host.
     pub fn sync_mirrors(&self, gpu: &Gpu) -> Result<()> {
-        let copies = self.refresh_mirrors();
+        let copies = self.mirror_copies();
         if copies.is_empty() {
             return Ok(());
         }
