@@ -354,9 +354,9 @@ pub fn run(gpu: &Gpu, opts: &Options) -> Result<Report> {
         )?;
         // The same product with B fetched from a texture, where this
         // adapter's kernel can (CPU vec4 kernels; up to 1024³).
-        let stored = if form == Form::NT { (n, k) } else { (k, n) };
-        if on_cpu && m.max(n).max(k) <= 1024 && stored.1 % 4 == 0 {
-            let tex = gpu.texture(stored.0, stored.1)?;
+        let [rows, cols] = spec.b_stored();
+        if on_cpu && m.max(n).max(k) <= 1024 && gpu.texture_fits(rows, cols) {
+            let tex = gpu.texture(rows, cols)?;
             gpu.write_texture(&tex, &gpu.read(&b)?)?;
             let kern =
                 mm::matmul_b_texture(gpu, &spec, &a, (&b, &tex), with_bias.then_some(&bias), &c)?;

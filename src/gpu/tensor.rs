@@ -137,11 +137,18 @@ impl Arena {
 }
 
 impl Gpu {
-    /// A texture for a matrix [rows, cols] (cols a multiple of 4, both
-    /// within the adapter's 2-D texture size); zero-filled.
+    /// Whether a matrix [rows, cols] fits a [`Texture`]: cols a multiple
+    /// of 4, both within the adapter's 2-D texture size.
+    pub fn texture_fits(&self, rows: usize, cols: usize) -> bool {
+        let max = self.limits.max_texture_dimension_2d as usize;
+        rows > 0 && cols > 0 && cols.is_multiple_of(4) && rows <= max && cols / 4 <= max
+    }
+
+    /// A texture for a matrix [rows, cols] ([`Gpu::texture_fits`]);
+    /// zero-filled.
     pub fn texture(&self, rows: usize, cols: usize) -> Result<Texture> {
         let max = self.limits.max_texture_dimension_2d as usize;
-        if rows == 0 || cols == 0 || !cols.is_multiple_of(4) || rows > max || cols / 4 > max {
+        if !self.texture_fits(rows, cols) {
             return Err(Error::shape(
                 "texture",
                 format!(

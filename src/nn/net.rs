@@ -14,6 +14,7 @@ use crate::gpu::Gpu;
 use crate::gpu::kernel::Kernel;
 use crate::gpu::tensor::{Arena, Tensor, Texture};
 use crate::ops::activation::Activation;
+use crate::ops::matmul;
 
 /// One named tensor of a net's state.
 #[derive(Clone, Debug)]
@@ -261,22 +262,19 @@ impl Net {
     /// Gives each parameter that a layer's products read as B
     /// ([`LayerKind::mirrored`](super::LayerKind::mirrored)) a copy as a
     /// texture, where this adapter's products fetch B faster from one
-    /// (`matmul_b_texture`: CPU adapters with subgroups) and its rows copy
+    /// (`matmul::reads_b_textures`: CPU adapters with subgroups) and its rows copy
     /// whole (a multiple of 64 columns). Whoever changes the parameters
     /// afterwards refreshes the copies ([`Net::mirror_copies`],
     /// [`Net::sync_mirrors`]).
     pub fn mirror_weights(&mut self, gpu: &Gpu) -> Result<()> {
-        let cpu = gpu.info.device_type == wgpu::DeviceType::Cpu
-            && gpu.subgroups().is_some_and(|(min, _)| min >= 8);
-        if !cpu {
+        if !matmul::reads_b_textures(gpu) {
             return Ok(());
         }
-        let max = gpu.limits.max_texture_dimension_2d as usize;
         for (i, l) in self.layers.iter().enumerate() {
             let Some((k, [rows, cols])) = l.kind().mirrored() else {
                 continue;
             };
-            if Gpu::copies_to_texture(cols) && rows <= max && cols / 4 <= max {
+            if Gpu::copies_to_texture(cols) && gpu.texture_fits(rows, cols) {
                 self.mirrors[self.first_param[i] + k] = Some(gpu.texture(rows, cols)?);
             }
         }

@@ -25,18 +25,9 @@ pub const SHADERS: &[(&str, &str)] = &[
     ("concat.wgsl", concat::WGSL),
     ("data.wgsl", data::WGSL),
     ("loss.wgsl", loss::WGSL),
-    (
-        "matmul.wgsl + matmul_alone.wgsl + matmul_b_buffer.wgsl",
-        matmul::WGSL,
-    ),
-    (
-        "matmul.wgsl + matmul_lanes.wgsl + matmul_b_buffer.wgsl",
-        matmul::WGSL_LANES,
-    ),
-    (
-        "matmul.wgsl + matmul_lanes.wgsl + matmul_b_texture.wgsl",
-        matmul::WGSL_LANES_TEXTURE,
-    ),
+    matmul::SHADER,
+    matmul::SHADER_LANES,
+    matmul::SHADER_LANES_TEXTURE,
     ("random.wgsl", random::WGSL),
     ("reduce.wgsl", reduce::WGSL),
     ("refine.wgsl", refine::WGSL),

@@ -36,6 +36,37 @@ pub const WGSL_LANES_TEXTURE: &str = concat!(
     include_str!("matmul_b_texture.wgsl")
 );
 
+/// The three modules by name, as kernels and the shader tests name them.
+pub const SHADER: (&str, &str) = (
+    "matmul.wgsl + matmul_alone.wgsl + matmul_b_buffer.wgsl",
+    WGSL,
+);
+pub const SHADER_LANES: (&str, &str) = (
+    "matmul.wgsl + matmul_lanes.wgsl + matmul_b_buffer.wgsl",
+    WGSL_LANES,
+);
+pub const SHADER_LANES_TEXTURE: (&str, &str) = (
+    "matmul.wgsl + matmul_lanes.wgsl + matmul_b_texture.wgsl",
+    WGSL_LANES_TEXTURE,
+);
+
+/// Whether the CPU kernels of tile `tiles` take their lanes form, which
+/// needs whole subgroups of 8 lanes or more (and alone reads B from a
+/// texture).
+fn lanes(gpu: &Gpu, tiles: &MatmulTiles) -> bool {
+    tiles.lanes
+        && tiles.layout == Layout::Rows
+        && gpu
+            .subgroups()
+            .is_some_and(|(min, max)| min >= 8 && tiles.wx.is_multiple_of(max))
+}
+
+/// Whether this adapter's products can read B from a texture
+/// ([`matmul_b_texture`]): its tile's CPU kernels take the lanes form.
+pub fn reads_b_textures(gpu: &Gpu) -> bool {
+    lanes(gpu, &tiles(gpu))
+}
+
 /// Which operands are stored transposed (see the shader's header).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Form {
@@ -103,6 +134,14 @@ impl Matmul {
         self
     }
 
+    /// B's shape as stored: [N, K] for NT, else [K, N].
+    pub fn b_stored(&self) -> [usize; 2] {
+        match self.form {
+            Form::NT => [self.n, self.k],
+            Form::NN | Form::TN => [self.k, self.n],
+        }
+    }
+
     /// 2·M·N·K.
     pub fn flops(&self) -> f64 {
         2.0 * self.m as f64 * self.n as f64 * self.k as f64
@@ -135,16 +174,13 @@ pub fn matmul_b_texture(
     bias: Option<&Tensor>,
     c: &Tensor,
 ) -> Result<Kernel> {
-    let stored = match spec.form {
-        Form::NT => (spec.n, spec.k),
-        Form::NN | Form::TN => (spec.k, spec.n),
-    };
-    if (b_texture.rows, b_texture.cols) != stored {
+    let [rows, cols] = spec.b_stored();
+    if (b_texture.rows, b_texture.cols) != (rows, cols) {
         return Err(Error::shape(
             "matmul",
             format!(
-                "B's texture is {} x {}; B is stored {} x {}",
-                b_texture.rows, b_texture.cols, stored.0, stored.1
+                "B's texture is {} x {}; B is stored {rows} x {cols}",
+                b_texture.rows, b_texture.cols
             ),
         ));
     }
@@ -241,26 +277,12 @@ fn product(
         },
         _ => tiles,
     };
-    // The CPU kernels' lanes form needs whole subgroups of 8 lanes or more.
-    let lanes = tiles.lanes
-        && tiles.layout == Layout::Rows
-        && gpu
-            .subgroups()
-            .is_some_and(|(min, max)| min >= 8 && tiles.wx.is_multiple_of(max));
+    let lanes = lanes(gpu, &tiles);
     let b_texture = b_texture.filter(|_| lanes && vec4 && spec.conv.is_none() && split.is_none());
     let (shader, source) = match (lanes, b_texture) {
-        (true, Some(_)) => (
-            "matmul.wgsl + matmul_lanes.wgsl + matmul_b_texture.wgsl",
-            WGSL_LANES_TEXTURE,
-        ),
-        (true, None) => (
-            "matmul.wgsl + matmul_lanes.wgsl + matmul_b_buffer.wgsl",
-            WGSL_LANES,
-        ),
-        (false, _) => (
-            "matmul.wgsl + matmul_alone.wgsl + matmul_b_buffer.wgsl",
-            WGSL,
-        ),
+        (true, Some(_)) => SHADER_LANES_TEXTURE,
+        (true, None) => SHADER_LANES,
+        (false, _) => SHADER,
     };
     // A split product's first pass writes plain sums; the epilogue belongs
     // to the second.
